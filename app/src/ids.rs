@@ -1,0 +1,10 @@
+//! Test ids shared by the UI and the Playwright suite (`end2end/tests/ids.ts`
+//! mirrors these values). Change both together.
+
+pub const HOME_HEADING: &str = "home-heading";
+pub const SIGNIN_STATUS: &str = "signin-status";
+pub const SERVER_INFO: &str = "server-info";
+pub const SERVER_INFO_REFRESH: &str = "server-info-refresh";
+pub const SERVER_INFO_ERROR: &str = "server-info-error";
+pub const NOT_FOUND: &str = "not-found";
+pub const ERROR_PANEL: &str = "error-panel";

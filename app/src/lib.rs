@@ -1,0 +1,85 @@
+//! The Gatehouse user interface: the app shell, pages and the server functions
+//! they call. Compiled twice — with `ssr` into the server and with `hydrate`
+//! into the browser bundle. Server-only code sits behind the `ssr` feature so
+//! it can never reach the WASM build.
+
+pub mod api;
+pub mod components;
+pub mod error;
+pub mod ids;
+pub mod pages;
+#[cfg(feature = "ssr")]
+pub mod state;
+
+use leptos::prelude::*;
+use leptos_meta::{provide_meta_context, HashedStylesheet, Link, Meta, MetaTags, Title};
+use leptos_router::{
+    components::{Route, Router, Routes},
+    path,
+};
+
+use crate::components::error::ErrorPanel;
+use crate::components::layout::{Footer, Header};
+use crate::pages::{home::HomePage, not_found::NotFound};
+
+/// The product name shown in the header and page titles.
+pub const PRODUCT_NAME: &str = "Gatehouse";
+
+/// The HTML document rendered by the server around [`App`].
+pub fn shell(options: LeptosOptions) -> impl IntoView {
+    view! {
+        <!DOCTYPE html>
+        <html lang="en">
+            <head>
+                <meta charset="utf-8" />
+                <meta name="viewport" content="width=device-width, initial-scale=1" />
+                <AutoReload options=options.clone() />
+                <HydrationScripts options=options.clone() />
+                <HashedStylesheet options id="leptos" />
+                <MetaTags />
+            </head>
+            <body>
+                <App />
+            </body>
+        </html>
+    }
+}
+
+/// The root component: shell layout, routes and the top-level error boundary.
+#[component]
+pub fn App() -> impl IntoView {
+    provide_meta_context();
+    mark_hydrated();
+
+    view! {
+        <Title formatter=|page: String| {
+            if page.is_empty() { PRODUCT_NAME.to_string() } else { format!("{page} · {PRODUCT_NAME}") }
+        } />
+        <Meta name="description" content="Sign-in for Rust web apps, with every token kept on the server." />
+        <Link rel="icon" type_="image/svg+xml" href="/favicon.svg" />
+        <Router>
+            <div class="shell">
+                <Header />
+                <main class="main" id="main">
+                    <ErrorBoundary fallback=|errors| view! { <ErrorPanel errors /> }>
+                        <Routes fallback=NotFound>
+                            <Route path=path!("/") view=HomePage />
+                        </Routes>
+                    </ErrorBoundary>
+                </main>
+                <Footer />
+            </div>
+        </Router>
+    }
+}
+
+/// Sets `data-hydrated="true"` on `<body>` once the WASM bundle has taken
+/// over, so tests (and curious users) can tell the two phases apart.
+fn mark_hydrated() {
+    Effect::new(|_| {
+        #[cfg(feature = "hydrate")]
+        if let Some(body) = document().body() {
+            let _ = body.set_attribute("data-hydrated", "true");
+        }
+    });
+}

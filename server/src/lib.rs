@@ -1,0 +1,7 @@
+//! The Gatehouse server: configuration, telemetry, router assembly, startup and
+//! graceful shutdown. `main.rs` only calls into this library, so tests can start
+//! the whole server on a free port.
+
+pub mod config;
+pub mod startup;
+pub mod telemetry;

@@ -1,0 +1,72 @@
+//! The app shell over real HTTP: health check, server rendering, 404s and the
+//! footer's server function.
+#![expect(clippy::unwrap_used)]
+
+mod common;
+
+use common::spawn_app;
+
+#[tokio::test]
+async fn healthz_answers_ok_with_version() {
+    let app = spawn_app().await;
+    let resp = app.client.get(format!("{}/healthz", app.base)).send().await.unwrap();
+    assert_eq!(resp.status(), 200);
+    let body: serde_json::Value = resp.json().await.unwrap();
+    assert_eq!(body["status"], "ok");
+    assert_eq!(body["version"], env!("CARGO_PKG_VERSION"));
+}
+
+#[tokio::test]
+async fn home_is_rendered_on_the_server() {
+    let app = spawn_app().await;
+    let resp = app.client.get(&app.base).send().await.unwrap();
+    assert_eq!(resp.status(), 200);
+    assert!(resp.headers()["content-type"].to_str().unwrap().starts_with("text/html"));
+    let html = resp.text().await.unwrap();
+    assert!(html.contains("Sign-in for Rust web apps"), "{html}");
+    assert!(html.contains("Sign-in is not configured yet"));
+    assert!(html.contains("<title>Gatehouse</title>"), "{html}");
+    // The footer's server function result is part of the server-rendered page.
+    assert!(html.contains("data-testid=\"server-info\""), "{html}");
+}
+
+#[tokio::test]
+async fn unknown_paths_get_the_404_page_with_status_404() {
+    let app = spawn_app().await;
+    for path in ["/nope", "/a/b/c", "/admin%2e%2e"] {
+        let resp = app.client.get(format!("{}{path}", app.base)).send().await.unwrap();
+        assert_eq!(resp.status(), 404, "{path}");
+        let html = resp.text().await.unwrap();
+        assert!(html.contains("Page not found"), "{path}: {html}");
+        assert!(html.contains("Page not found · Gatehouse"), "{path}");
+    }
+}
+
+#[tokio::test]
+async fn server_info_function_reports_version_and_uptime() {
+    let app = spawn_app().await;
+    let resp = app
+        .client
+        .post(format!("{}/api/server_info", app.base))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let body: serde_json::Value = resp.json().await.unwrap();
+    assert_eq!(body["version"], env!("CARGO_PKG_VERSION"));
+    assert!(body["uptime_seconds"].as_u64().is_some());
+}
+
+#[tokio::test]
+async fn a_taken_port_fails_with_an_actionable_message() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap();
+    let err = server::startup::Application::build(server::config::Settings::for_addr(addr))
+        .await
+        .err()
+        .expect("bind must fail");
+    let msg = err.to_string();
+    assert!(msg.contains(&addr.to_string()), "{msg}");
+    assert!(msg.contains("LEPTOS_SITE_ADDR"), "{msg}");
+}
