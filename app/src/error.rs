@@ -66,7 +66,10 @@ mod tests {
 
     #[test]
     fn round_trips_as_json_without_internals() {
-        let err = AppError::Validation { field: "email".into(), message: "is not valid".into() };
+        let err = AppError::Validation {
+            field: "email".into(),
+            message: "is not valid".into(),
+        };
         let json = serde_json::to_string(&err).expect("serialize");
         let back: AppError = serde_json::from_str(&json).expect("deserialize");
         assert_eq!(back, err);
@@ -75,7 +78,9 @@ mod tests {
 
     #[test]
     fn framework_errors_do_not_leak_details() {
-        let err = AppError::from_server_fn_error(ServerFnErrorErr::ServerError("db password wrong".into()));
+        let err = AppError::from_server_fn_error(ServerFnErrorErr::ServerError(
+            "db password wrong".into(),
+        ));
         assert_eq!(err, AppError::Internal);
         assert!(!err.to_string().contains("password"));
     }

@@ -10,7 +10,9 @@ pub struct ServerContext {
 
 impl ServerContext {
     pub fn new() -> Self {
-        Self { started_at: Instant::now() }
+        Self {
+            started_at: Instant::now(),
+        }
     }
 }
 

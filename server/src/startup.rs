@@ -26,7 +26,10 @@ pub struct AppState {
 #[derive(Debug, thiserror::Error)]
 pub enum StartupError {
     #[error("cannot listen on {addr}: {source}. Is another process using it? Set LEPTOS_SITE_ADDR to a free address.")]
-    Bind { addr: SocketAddr, source: std::io::Error },
+    Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
     #[error("cannot read the bound address: {0}")]
     LocalAddr(std::io::Error),
 }
@@ -44,13 +47,20 @@ impl Application {
         let requested = settings.leptos.site_addr;
         let listener = TcpListener::bind(requested)
             .await
-            .map_err(|source| StartupError::Bind { addr: requested, source })?;
+            .map_err(|source| StartupError::Bind {
+                addr: requested,
+                source,
+            })?;
         let addr = listener.local_addr().map_err(StartupError::LocalAddr)?;
         let state = AppState {
             leptos_options: settings.leptos,
             server: Arc::new(ServerContext::new()),
         };
-        Ok(Self { listener, addr, router: router(state) })
+        Ok(Self {
+            listener,
+            addr,
+            router: router(state),
+        })
     }
 
     pub fn addr(&self) -> SocketAddr {
@@ -63,7 +73,9 @@ impl Application {
 
     /// Serves until Ctrl-C or SIGTERM, then finishes in-flight requests.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        axum::serve(self.listener, self.router).with_graceful_shutdown(shutdown_signal()).await
+        axum::serve(self.listener, self.router)
+            .with_graceful_shutdown(shutdown_signal())
+            .await
     }
 }
 

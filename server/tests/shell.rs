@@ -9,7 +9,12 @@ use common::spawn_app;
 #[tokio::test]
 async fn healthz_answers_ok_with_version() {
     let app = spawn_app().await;
-    let resp = app.client.get(format!("{}/healthz", app.base)).send().await.unwrap();
+    let resp = app
+        .client
+        .get(format!("{}/healthz", app.base))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(resp.status(), 200);
     let body: serde_json::Value = resp.json().await.unwrap();
     assert_eq!(body["status"], "ok");
@@ -21,7 +26,10 @@ async fn home_is_rendered_on_the_server() {
     let app = spawn_app().await;
     let resp = app.client.get(&app.base).send().await.unwrap();
     assert_eq!(resp.status(), 200);
-    assert!(resp.headers()["content-type"].to_str().unwrap().starts_with("text/html"));
+    assert!(resp.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/html"));
     let html = resp.text().await.unwrap();
     assert!(html.contains("Sign-in for Rust web apps"), "{html}");
     assert!(html.contains("Sign-in is not configured yet"));
@@ -34,7 +42,12 @@ async fn home_is_rendered_on_the_server() {
 async fn unknown_paths_get_the_404_page_with_status_404() {
     let app = spawn_app().await;
     for path in ["/nope", "/a/b/c", "/admin%2e%2e"] {
-        let resp = app.client.get(format!("{}{path}", app.base)).send().await.unwrap();
+        let resp = app
+            .client
+            .get(format!("{}{path}", app.base))
+            .send()
+            .await
+            .unwrap();
         assert_eq!(resp.status(), 404, "{path}");
         let html = resp.text().await.unwrap();
         assert!(html.contains("Page not found"), "{path}: {html}");
