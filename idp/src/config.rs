@@ -1,0 +1,312 @@
+//! Provider configuration: a TOML file (see `idp/README.md` and `idp/dev.toml`)
+//! with environment overrides. Parsed into typed values at load; every problem
+//! is reported with where it is and how to fix it.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use serde::Deserialize;
+use url::Url;
+
+/// How a client authenticates at the token endpoint (exactly one per client).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AuthMethod {
+    ClientSecretBasic,
+    ClientSecretPost,
+    None,
+}
+
+impl AuthMethod {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AuthMethod::ClientSecretBasic => "client_secret_basic",
+            AuthMethod::ClientSecretPost => "client_secret_post",
+            AuthMethod::None => "none",
+        }
+    }
+}
+
+/// A registered OAuth client.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClientConfig {
+    pub id: String,
+    #[serde(default)]
+    pub secret: Option<String>,
+    #[serde(default = "default_auth_method")]
+    pub auth_method: AuthMethod,
+    #[serde(default)]
+    pub redirect_uris: Vec<String>,
+    #[serde(default)]
+    pub post_logout_redirect_uris: Vec<String>,
+    #[serde(default)]
+    pub backchannel_logout_uri: Option<String>,
+    #[serde(default = "default_grant_types")]
+    pub grant_types: Vec<String>,
+    #[serde(default = "default_scopes")]
+    pub scopes: Vec<String>,
+    /// Audiences this client may request with `client_credentials`.
+    #[serde(default)]
+    pub audiences: Vec<String>,
+}
+
+fn default_auth_method() -> AuthMethod {
+    AuthMethod::ClientSecretBasic
+}
+fn default_grant_types() -> Vec<String> {
+    vec!["authorization_code".into(), "refresh_token".into()]
+}
+fn default_scopes() -> Vec<String> {
+    ["openid", "email", "profile", "offline_access"].map(String::from).to_vec()
+}
+
+/// An identity created at startup when no identity with its email exists.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SeedIdentity {
+    pub email: String,
+    #[serde(default)]
+    pub first_name: Option<String>,
+    #[serde(default)]
+    pub last_name: Option<String>,
+}
+
+/// Lifetimes, in seconds.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Ttls {
+    pub access_token: i64,
+    pub id_token: i64,
+    pub refresh_token: i64,
+    pub authorization_code: i64,
+    pub passcode: i64,
+    pub session: i64,
+    pub login_request: i64,
+}
+
+impl Default for Ttls {
+    fn default() -> Self {
+        Self {
+            access_token: 3600,
+            id_token: 3600,
+            refresh_token: 30 * 24 * 3600,
+            authorization_code: 60,
+            passcode: 300,
+            session: 24 * 3600,
+            login_request: 30 * 60,
+        }
+    }
+}
+
+/// Where the provider keeps its data.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Storage {
+    /// A SQLite database file `idp.sqlite3` in this directory (created if missing).
+    Dir(PathBuf),
+    /// Nothing survives the process (tests).
+    Memory,
+}
+
+/// The file format, before validation.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    listen: Option<String>,
+    issuer: Option<String>,
+    data_dir: Option<String>,
+    admin_audience: Option<String>,
+    #[serde(default)]
+    ttl: Ttls,
+    #[serde(default)]
+    clients: Vec<ClientConfig>,
+    #[serde(default)]
+    identities: Vec<SeedIdentity>,
+}
+
+/// Validated provider configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub listen: SocketAddr,
+    /// Set when the issuer is fixed by config; otherwise derived from the bound address.
+    pub issuer: Option<Url>,
+    pub storage: Storage,
+    /// The `aud` a client-credentials token needs for the Admin API.
+    pub admin_audience: String,
+    pub ttl: Ttls,
+    pub clients: Vec<ClientConfig>,
+    pub identities: Vec<SeedIdentity>,
+}
+
+/// A configuration problem, with where it is and how to fix it.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Read { path: PathBuf, source: std::io::Error },
+    #[error("config file {path} is not valid: {message}")]
+    Parse { path: String, message: String },
+    #[error("{what} is not valid: {hint}")]
+    Invalid { what: String, hint: String },
+}
+
+pub const DEFAULT_ADMIN_AUDIENCE: &str = "admin-api";
+
+impl Config {
+    /// Parses a TOML document (`origin` names it in error messages).
+    pub fn from_toml(text: &str, origin: &str) -> Result<Self, ConfigError> {
+        let raw: RawConfig = toml::from_str(text)
+            .map_err(|e| ConfigError::Parse { path: origin.to_string(), message: e.message().to_string() })?;
+        Self::validate(raw)
+    }
+
+    /// Reads a TOML file.
+    pub fn from_file(path: &std::path::Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|source| ConfigError::Read { path: path.to_path_buf(), source })?;
+        Self::from_toml(&text, &path.display().to_string())
+    }
+
+    /// A provider with no clients and in-memory storage on `listen`.
+    pub fn in_memory(listen: SocketAddr) -> Self {
+        Self {
+            listen,
+            issuer: None,
+            storage: Storage::Memory,
+            admin_audience: DEFAULT_ADMIN_AUDIENCE.into(),
+            ttl: Ttls::default(),
+            clients: Vec::new(),
+            identities: Vec::new(),
+        }
+    }
+
+    /// Applies `IDP_LISTEN`, `IDP_ISSUER` and `IDP_DATA_DIR` from `lookup`.
+    pub fn with_env(mut self, lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        if let Some(v) = lookup("IDP_LISTEN").filter(|v| !v.is_empty()) {
+            self.listen = parse_listen(&v, "IDP_LISTEN")?;
+        }
+        if let Some(v) = lookup("IDP_ISSUER").filter(|v| !v.is_empty()) {
+            self.issuer = Some(parse_issuer(&v, "IDP_ISSUER")?);
+        }
+        if let Some(v) = lookup("IDP_DATA_DIR").filter(|v| !v.is_empty()) {
+            self.storage = parse_storage(&v);
+        }
+        Ok(self)
+    }
+
+    pub fn client(&self, id: &str) -> Option<&ClientConfig> {
+        self.clients.iter().find(|c| c.id == id)
+    }
+
+    fn validate(raw: RawConfig) -> Result<Self, ConfigError> {
+        let listen = parse_listen(raw.listen.as_deref().unwrap_or("127.0.0.1:3001"), "listen")?;
+        let issuer = raw.issuer.as_deref().map(|s| parse_issuer(s, "issuer")).transpose()?;
+        let storage = parse_storage(raw.data_dir.as_deref().unwrap_or(".data/idp"));
+        let ttl = raw.ttl;
+        for (name, v) in [
+            ("ttl.access_token", ttl.access_token),
+            ("ttl.id_token", ttl.id_token),
+            ("ttl.refresh_token", ttl.refresh_token),
+            ("ttl.authorization_code", ttl.authorization_code),
+            ("ttl.passcode", ttl.passcode),
+            ("ttl.session", ttl.session),
+            ("ttl.login_request", ttl.login_request),
+        ] {
+            if v <= 0 {
+                return Err(invalid(name, "must be a positive number of seconds"));
+            }
+        }
+        if ttl.authorization_code > 60 {
+            return Err(invalid("ttl.authorization_code", "must be at most 60 seconds"));
+        }
+        let mut seen = std::collections::HashSet::new();
+        for c in &raw.clients {
+            let what = |field: &str| format!("clients[{}].{field}", c.id);
+            if c.id.trim().is_empty() {
+                return Err(invalid("clients[].id", "must not be empty"));
+            }
+            if !seen.insert(c.id.clone()) {
+                return Err(invalid(&what("id"), "is registered twice"));
+            }
+            match (c.auth_method, c.secret.as_deref()) {
+                (AuthMethod::None, Some(_)) => {
+                    return Err(invalid(&what("secret"), "a public client (auth_method = \"none\") has no secret"))
+                }
+                (AuthMethod::None, None) => {}
+                (_, Some(s)) if s.len() >= 16 => {}
+                _ => return Err(invalid(&what("secret"), "a confidential client needs a secret of at least 16 characters")),
+            }
+            for uri in c.redirect_uris.iter().chain(&c.post_logout_redirect_uris).chain(&c.backchannel_logout_uri) {
+                let u = Url::parse(uri).map_err(|_| invalid(&what("redirect_uris"), &format!("{uri:?} is not an absolute URL")))?;
+                if u.fragment().is_some() {
+                    return Err(invalid(&what("redirect_uris"), &format!("{uri:?} must not contain a fragment")));
+                }
+            }
+            for g in &c.grant_types {
+                if !["authorization_code", "refresh_token", "client_credentials"].contains(&g.as_str()) {
+                    return Err(invalid(&what("grant_types"), &format!("{g:?} is not supported (authorization_code, refresh_token, client_credentials)")));
+                }
+            }
+            if c.grant_types.iter().any(|g| g == "client_credentials") && c.auth_method == AuthMethod::None {
+                return Err(invalid(&what("grant_types"), "client_credentials needs a confidential client"));
+            }
+        }
+        Ok(Self {
+            listen,
+            issuer,
+            storage,
+            admin_audience: raw.admin_audience.unwrap_or_else(|| DEFAULT_ADMIN_AUDIENCE.into()),
+            ttl,
+            clients: raw.clients,
+            identities: raw.identities,
+        })
+    }
+}
+
+fn invalid(what: &str, hint: &str) -> ConfigError {
+    ConfigError::Invalid { what: what.to_string(), hint: hint.to_string() }
+}
+
+fn parse_listen(v: &str, what: &str) -> Result<SocketAddr, ConfigError> {
+    v.trim().parse().map_err(|_| invalid(&format!("{what} = {v:?}"), "use IP:port, e.g. 127.0.0.1:3001"))
+}
+
+fn parse_issuer(v: &str, what: &str) -> Result<Url, ConfigError> {
+    let url = Url::parse(v.trim()).map_err(|_| invalid(&format!("{what} = {v:?}"), "use an absolute http(s) URL, e.g. http://127.0.0.1:3001/"))?;
+    if !matches!(url.scheme(), "http" | "https") || url.query().is_some() || url.fragment().is_some() {
+        return Err(invalid(&format!("{what} = {v:?}"), "use an http(s) URL without query or fragment"));
+    }
+    Ok(url)
+}
+
+fn parse_storage(v: &str) -> Storage {
+    if v == ":memory:" {
+        Storage::Memory
+    } else {
+        Storage::Dir(PathBuf::from(v))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![expect(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn the_checked_in_dev_config_is_valid() {
+        let cfg = Config::from_toml(include_str!("../dev.toml"), "dev.toml").unwrap();
+        assert!(cfg.client("gatehouse").is_some());
+        assert!(cfg.identities.iter().any(|i| i.email == "admin@example.com"));
+    }
+
+    #[test]
+    fn bad_values_name_the_field() {
+        let err = Config::from_toml("listen = \"nope\"", "x.toml").unwrap_err().to_string();
+        assert!(err.contains("listen"), "{err}");
+        let err = Config::from_toml("[[clients]]\nid = \"a\"\nsecret = \"short\"", "x.toml").unwrap_err().to_string();
+        assert!(err.contains("clients[a].secret"), "{err}");
+        let err = Config::from_toml("bogus = 1", "x.toml").unwrap_err().to_string();
+        assert!(err.contains("x.toml") && err.contains("bogus"), "{err}");
+        let err = Config::from_toml("[ttl]\nauthorization_code = 600", "x.toml").unwrap_err().to_string();
+        assert!(err.contains("authorization_code"), "{err}");
+    }
+}

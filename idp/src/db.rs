@@ -1,0 +1,103 @@
+//! SQLite storage: one database file in the data directory (or in memory for
+//! tests). The schema is created on start; all timestamps are Unix seconds.
+
+use std::str::FromStr;
+
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions};
+use sqlx::SqlitePool;
+
+use crate::config::Storage;
+
+pub type Db = SqlitePool;
+
+const SCHEMA: &str = r#"
+CREATE TABLE IF NOT EXISTS keys (
+    kid TEXT PRIMARY KEY, private_pem TEXT NOT NULL, created_at INTEGER NOT NULL,
+    active INTEGER NOT NULL, retired_at INTEGER);
+CREATE TABLE IF NOT EXISTS identities (
+    id TEXT PRIMARY KEY, email TEXT NOT NULL UNIQUE COLLATE NOCASE, traits TEXT NOT NULL,
+    schema_id TEXT NOT NULL, state TEXT NOT NULL, state_changed_at INTEGER NOT NULL,
+    metadata_public TEXT, metadata_admin TEXT, verified_at INTEGER,
+    address_id TEXT NOT NULL, recovery_id TEXT NOT NULL,
+    created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS sessions (
+    id TEXT PRIMARY KEY, sid TEXT NOT NULL UNIQUE, csrf TEXT NOT NULL, identity_id TEXT NOT NULL,
+    auth_time INTEGER NOT NULL, created_at INTEGER NOT NULL, expires_at INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS login_requests (
+    id TEXT PRIMARY KEY, csrf TEXT NOT NULL, params TEXT NOT NULL, email TEXT, identity_id TEXT,
+    registered INTEGER NOT NULL DEFAULT 0, passcode_hash TEXT, passcode_expires_at INTEGER,
+    attempts INTEGER NOT NULL DEFAULT 0, created_at INTEGER NOT NULL, expires_at INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS grants (
+    id TEXT PRIMARY KEY, client_id TEXT NOT NULL, identity_id TEXT, scope TEXT NOT NULL,
+    sid TEXT, auth_time INTEGER, revoked INTEGER NOT NULL DEFAULT 0, created_at INTEGER NOT NULL);
+CREATE INDEX IF NOT EXISTS grants_sid ON grants(sid);
+CREATE TABLE IF NOT EXISTS codes (
+    hash TEXT PRIMARY KEY, grant_id TEXT NOT NULL, redirect_uri TEXT NOT NULL, nonce TEXT,
+    code_challenge TEXT, expires_at INTEGER NOT NULL, used_at INTEGER);
+CREATE TABLE IF NOT EXISTS refresh_tokens (
+    hash TEXT PRIMARY KEY, grant_id TEXT NOT NULL, created_at INTEGER NOT NULL,
+    expires_at INTEGER NOT NULL, used_at INTEGER);
+CREATE TABLE IF NOT EXISTS access_tokens (
+    jti TEXT PRIMARY KEY, grant_id TEXT NOT NULL, expires_at INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS mailbox (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT, recipient TEXT NOT NULL COLLATE NOCASE,
+    subject TEXT NOT NULL, body TEXT NOT NULL, passcode TEXT, created_at INTEGER NOT NULL);
+"#;
+
+/// Why the database could not be opened.
+#[derive(Debug, thiserror::Error)]
+pub enum DbError {
+    #[error("cannot create the data directory {path}: {source}")]
+    Dir { path: String, source: std::io::Error },
+    #[error("cannot open the database {path}: {source}")]
+    Open { path: String, source: sqlx::Error },
+}
+
+/// Opens (creating if needed) the database and its schema.
+pub async fn open(storage: &Storage) -> Result<Db, DbError> {
+    let (opts, max, label) = match storage {
+        Storage::Memory => (
+            SqliteConnectOptions::from_str("sqlite::memory:").map_err(|source| DbError::Open { path: ":memory:".into(), source })?,
+            1,
+            ":memory:".to_string(),
+        ),
+        Storage::Dir(dir) => {
+            std::fs::create_dir_all(dir).map_err(|source| DbError::Dir { path: dir.display().to_string(), source })?;
+            let path = dir.join("idp.sqlite3");
+            (
+                SqliteConnectOptions::new()
+                    .filename(&path)
+                    .create_if_missing(true)
+                    .journal_mode(SqliteJournalMode::Wal)
+                    .busy_timeout(std::time::Duration::from_secs(5)),
+                4,
+                path.display().to_string(),
+            )
+        }
+    };
+    let opts = opts.foreign_keys(true);
+    let pool = SqlitePoolOptions::new()
+        .max_connections(max)
+        .min_connections(1)
+        .idle_timeout(None)
+        .max_lifetime(None)
+        .connect_with(opts)
+        .await
+        .map_err(|source| DbError::Open { path: label.clone(), source })?;
+    sqlx::raw_sql(SCHEMA).execute(&pool).await.map_err(|source| DbError::Open { path: label, source })?;
+    Ok(pool)
+}
+
+/// Deletes expired short-lived records. Called periodically.
+pub async fn cleanup(db: &Db, now: i64) -> Result<(), sqlx::Error> {
+    sqlx::query("DELETE FROM login_requests WHERE expires_at < ?").bind(now).execute(db).await?;
+    sqlx::query("DELETE FROM codes WHERE expires_at < ?").bind(now - 3600).execute(db).await?;
+    sqlx::query("DELETE FROM sessions WHERE expires_at < ?").bind(now).execute(db).await?;
+    sqlx::query("DELETE FROM access_tokens WHERE expires_at < ?").bind(now).execute(db).await?;
+    sqlx::query("DELETE FROM refresh_tokens WHERE expires_at < ?").bind(now).execute(db).await?;
+    Ok(())
+}
+
+pub fn now() -> i64 {
+    chrono::Utc::now().timestamp()
+}

@@ -1,0 +1,172 @@
+//! A local OpenID Connect provider compatible with Hanko Identity: Hydra's OIDC
+//! paths and Kratos' identity shapes (see `idp/README.md`). Real RS256
+//! signatures, PKCE, single-use codes and rotating refresh tokens, persisted
+//! in SQLite. It must never approve a request it cannot verify.
+
+pub mod admin;
+pub mod authorize;
+pub mod config;
+pub mod db;
+pub mod html;
+pub mod identity;
+pub mod keys;
+pub mod logout;
+pub mod mailbox;
+pub mod oauth;
+pub mod oidc;
+pub mod profile;
+pub mod token;
+pub mod util;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::routing::{get, post};
+use axum::Router;
+use tokio::net::TcpListener;
+use tower_http::trace::TraceLayer;
+use url::Url;
+
+pub use config::Config;
+
+/// Shared state of every handler.
+#[derive(Clone)]
+pub struct Provider {
+    pub config: Arc<Config>,
+    pub db: db::Db,
+    pub keys: keys::Keys,
+    /// The issuer exactly as published (always ends with `/`, like Hydra v1).
+    pub issuer: Arc<str>,
+    pub http: reqwest::Client,
+}
+
+impl Provider {
+    /// `issuer` joined with a path relative to it (e.g. `oauth2/token`).
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.issuer, path.trim_start_matches('/'))
+    }
+
+    pub fn secure_cookies(&self) -> bool {
+        self.issuer.starts_with("https://")
+    }
+}
+
+/// Why the provider could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("cannot listen on {addr}: {source} (is another process using it? change `listen` or IDP_LISTEN)")]
+    Bind { addr: SocketAddr, source: std::io::Error },
+    #[error(transparent)]
+    Db(#[from] db::DbError),
+    #[error("cannot load signing keys: {0}")]
+    Keys(#[from] keys::KeyError),
+    #[error("cannot seed identity {email}: {message}")]
+    Seed { email: String, message: String },
+    #[error("cannot build the HTTP client: {0}")]
+    Http(String),
+}
+
+/// A bound, not yet running provider.
+pub struct Idp {
+    listener: TcpListener,
+    provider: Provider,
+}
+
+impl Idp {
+    /// Binds the listener (port 0 picks a free port), opens storage, loads keys
+    /// and seeds identities from the config.
+    pub async fn build(config: Config) -> Result<Self, StartError> {
+        let listener =
+            TcpListener::bind(config.listen).await.map_err(|source| StartError::Bind { addr: config.listen, source })?;
+        let addr = listener.local_addr().map_err(|source| StartError::Bind { addr: config.listen, source })?;
+        let provider = Self::provider(config, addr).await?;
+        Ok(Self { listener, provider })
+    }
+
+    /// Builds the handler state without binding (for embedding in another router).
+    pub async fn provider(config: Config, addr: SocketAddr) -> Result<Provider, StartError> {
+        let issuer = match &config.issuer {
+            Some(url) => url.to_string(),
+            None => format!("http://{addr}/"),
+        };
+        let issuer = if issuer.ends_with('/') { issuer } else { format!("{issuer}/") };
+        let db = db::open(&config.storage).await?;
+        let retention = config.ttl.access_token.max(config.ttl.id_token);
+        let keys = keys::Keys::load(db.clone(), retention).await?;
+        for seed in &config.identities {
+            if identity::find_by_email(&db, &seed.email).await.map_err(|e| StartError::Seed { email: seed.email.clone(), message: e.to_string() })?.is_none() {
+                let traits = identity::traits_from(&seed.email, seed.first_name.as_deref(), seed.last_name.as_deref());
+                identity::create(&db, identity::IdentityInput::new(traits))
+                    .await
+                    .map_err(|e| StartError::Seed { email: seed.email.clone(), message: e.to_string() })?;
+            }
+        }
+        let http = reqwest::Client::builder()
+            .timeout(std::time::Duration::from_secs(5))
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .map_err(|e| StartError::Http(e.to_string()))?;
+        Ok(Provider { config: Arc::new(config), db, keys, issuer: issuer.into(), http })
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.listener.local_addr().unwrap_or_else(|_| self.provider.config.listen)
+    }
+
+    pub fn issuer(&self) -> &str {
+        &self.provider.issuer
+    }
+
+    pub fn provider_handle(&self) -> Provider {
+        self.provider.clone()
+    }
+
+    /// Serves until the future completes or the process is stopped.
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        let provider = self.provider.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(std::time::Duration::from_secs(60));
+            loop {
+                tick.tick().await;
+                if let Err(e) = db::cleanup(&provider.db, db::now()).await {
+                    tracing::warn!(error = %e, "cleanup of expired records failed");
+                }
+                // Picks up keys rotated by `idp rotate-key` and drops expired ones.
+                if let Err(e) = provider.keys.reload().await {
+                    tracing::warn!(error = %e, "reloading signing keys failed");
+                }
+            }
+        });
+        axum::serve(self.listener, router(self.provider)).await
+    }
+}
+
+/// Every route of the provider.
+pub fn router(provider: Provider) -> Router {
+    Router::new()
+        .route("/.well-known/openid-configuration", get(oidc::discovery))
+        .route("/.well-known/jwks.json", get(oidc::jwks))
+        .route("/oauth2/auth", get(authorize::authorize))
+        .route("/login", get(authorize::login_page).post(authorize::submit_email))
+        .route("/login/register", post(authorize::submit_registration))
+        .route("/login/passcode", post(authorize::submit_passcode))
+        .route("/login/resend", post(authorize::resend_passcode))
+        .route("/oauth2/token", post(token::token))
+        .route("/userinfo", get(oidc::userinfo).post(oidc::userinfo))
+        .route("/oauth2/revoke", post(token::revoke))
+        .route("/oauth2/sessions/logout", get(logout::logout).post(logout::logout))
+        .route("/admin/identities", get(admin::list).post(admin::create))
+        .route("/admin/identities/{id}", get(admin::get).put(admin::update).delete(admin::delete))
+        .route("/schemas/{id}", get(oidc::schema))
+        .route("/profile", get(profile::show).post(profile::save))
+        .route("/mailbox", get(mailbox::page_route))
+        .route("/mailbox/messages", get(mailbox::messages))
+        .route("/health/alive", get(|| async { "ok" }))
+        .layer(TraceLayer::new_for_http())
+        .with_state(provider)
+}
+
+/// Parses an issuer URL for display in errors.
+pub fn parse_url(s: &str) -> Option<Url> {
+    Url::parse(s).ok()
+}
