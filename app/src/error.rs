@@ -44,9 +44,7 @@ impl FromServerFnError for AppError {
 
     fn from_server_fn_error(value: ServerFnErrorErr) -> Self {
         match value {
-            ServerFnErrorErr::Request(msg) | ServerFnErrorErr::Response(msg) => {
-                AppError::Transport(msg)
-            }
+            ServerFnErrorErr::Request(msg) | ServerFnErrorErr::Response(msg) => AppError::Transport(msg),
             _ => AppError::Internal,
         }
     }
@@ -66,10 +64,7 @@ mod tests {
 
     #[test]
     fn round_trips_as_json_without_internals() {
-        let err = AppError::Validation {
-            field: "email".into(),
-            message: "is not valid".into(),
-        };
+        let err = AppError::Validation { field: "email".into(), message: "is not valid".into() };
         let json = serde_json::to_string(&err).expect("serialize");
         let back: AppError = serde_json::from_str(&json).expect("deserialize");
         assert_eq!(back, err);
@@ -78,9 +73,7 @@ mod tests {
 
     #[test]
     fn framework_errors_do_not_leak_details() {
-        let err = AppError::from_server_fn_error(ServerFnErrorErr::ServerError(
-            "db password wrong".into(),
-        ));
+        let err = AppError::from_server_fn_error(ServerFnErrorErr::ServerError("db password wrong".into()));
         assert_eq!(err, AppError::Internal);
         assert!(!err.to_string().contains("password"));
     }

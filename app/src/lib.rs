@@ -15,7 +15,7 @@ use leptos::prelude::*;
 use leptos_meta::{provide_meta_context, HashedStylesheet, Link, Meta, MetaTags, Title};
 use leptos_router::{
     components::{Route, Router, Routes},
-    path,
+    path, SsrMode,
 };
 
 use crate::components::error::ErrorPanel;
@@ -63,7 +63,8 @@ pub fn App() -> impl IntoView {
                 <main class="main" id="main">
                     <ErrorBoundary fallback=|errors| view! { <ErrorPanel errors /> }>
                         <Routes fallback=NotFound>
-                            <Route path=path!("/") view=HomePage />
+                            // In-order streaming: every page is complete without JavaScript.
+                            <Route path=path!("/") view=HomePage ssr=SsrMode::InOrder />
                         </Routes>
                     </ErrorBoundary>
                 </main>

@@ -10,9 +10,7 @@ pub struct ServerContext {
 
 impl ServerContext {
     pub fn new() -> Self {
-        Self {
-            started_at: Instant::now(),
-        }
+        Self { started_at: Instant::now() }
     }
 }
 

@@ -54,7 +54,11 @@ fn see_other(location: &str) -> Response {
 /// `redirect_uri` with response parameters appended (RFC 6749 §4.1.2).
 fn redirect_to_client(redirect_uri: &str, params: &[(&str, Option<&str>)]) -> Response {
     let Ok(mut url) = Url::parse(redirect_uri) else {
-        return error_page(StatusCode::BAD_REQUEST, "Invalid redirect", "The application's redirect address is not valid.");
+        return error_page(
+            StatusCode::BAD_REQUEST,
+            "Invalid redirect",
+            "The application's redirect address is not valid.",
+        );
     };
     {
         let mut q = url.query_pairs_mut();
@@ -70,25 +74,38 @@ fn redirect_to_client(redirect_uri: &str, params: &[(&str, Option<&str>)]) -> Re
 fn redirect_error(req: &AuthRequest, issuer: &str, error: &str, description: &str) -> Response {
     redirect_to_client(
         &req.redirect_uri,
-        &[("error", Some(error)), ("error_description", Some(description)), ("state", req.state.as_deref()), ("iss", Some(issuer))],
+        &[
+            ("error", Some(error)),
+            ("error_description", Some(description)),
+            ("state", req.state.as_deref()),
+            ("iss", Some(issuer)),
+        ],
     )
 }
 
 fn internal(e: impl std::fmt::Display) -> Response {
     tracing::error!(error = %e, "login flow failure");
-    error_page(StatusCode::INTERNAL_SERVER_ERROR, "Something went wrong", "The sign-in service failed. Please go back to the application and try again.")
+    error_page(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "Something went wrong",
+        "The sign-in service failed. Please go back to the application and try again.",
+    )
 }
 
 /// Reads the provider session from the cookie, if it is valid and its identity active.
 pub async fn current_session(provider: &Provider, headers: &HeaderMap) -> Result<Option<Session>, sqlx::Error> {
-    let Some(cookie) = util::cookie(headers, SESSION_COOKIE) else { return Ok(None) };
+    let Some(cookie) = util::cookie(headers, SESSION_COOKIE) else {
+        return Ok(None);
+    };
     let row: Option<(String, String, String, i64)> =
         sqlx::query_as("SELECT sid, csrf, identity_id, auth_time FROM sessions WHERE id = ? AND expires_at > ?")
             .bind(util::hash(&cookie))
             .bind(db::now())
             .fetch_optional(&provider.db)
             .await?;
-    let Some((sid, csrf, identity_id, auth_time)) = row else { return Ok(None) };
+    let Some((sid, csrf, identity_id, auth_time)) = row else {
+        return Ok(None);
+    };
     Ok(oauth::active_identity(provider, &identity_id).await?.map(|identity| Session { sid, csrf, identity, auth_time }))
 }
 
@@ -104,10 +121,18 @@ pub async fn authorize(State(provider): State<Provider>, headers: HeaderMap, Raw
 
     // Until client and redirect URI are known to be valid, errors never redirect.
     let Some(client_id) = get("client_id") else {
-        return error_page(StatusCode::BAD_REQUEST, "Invalid sign-in request", "The request names no application (client_id is missing).");
+        return error_page(
+            StatusCode::BAD_REQUEST,
+            "Invalid sign-in request",
+            "The request names no application (client_id is missing).",
+        );
     };
     let Some(client) = provider.config.client(client_id) else {
-        return error_page(StatusCode::BAD_REQUEST, "Unknown application", "The application that sent you here is not registered with this provider.");
+        return error_page(
+            StatusCode::BAD_REQUEST,
+            "Unknown application",
+            "The application that sent you here is not registered with this provider.",
+        );
     };
     let Some(redirect_uri) = get("redirect_uri") else {
         return error_page(StatusCode::BAD_REQUEST, "Invalid sign-in request", "The request has no redirect_uri.");
@@ -165,14 +190,20 @@ pub async fn authorize(State(provider): State<Provider>, headers: HeaderMap, Raw
     match (get("code_challenge"), get("code_challenge_method")) {
         (Some(c), Some("S256")) => {
             if c.len() != 43 || !c.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') {
-                return fail(&req, "invalid_request", "code_challenge must be a base64url SHA-256 digest (43 characters)");
+                return fail(
+                    &req,
+                    "invalid_request",
+                    "code_challenge must be a base64url SHA-256 digest (43 characters)",
+                );
             }
             req.code_challenge = Some(c.to_string());
         }
         (Some(_), None) | (Some(_), Some("plain")) => {
             return fail(&req, "invalid_request", "code_challenge_method must be S256; plain is not accepted");
         }
-        (_, Some(_)) => return fail(&req, "invalid_request", "code_challenge_method must be S256 with a code_challenge"),
+        (_, Some(_)) => {
+            return fail(&req, "invalid_request", "code_challenge_method must be S256 with a code_challenge")
+        }
         (None, None) => {
             if client.auth_method == crate::config::AuthMethod::None {
                 return fail(&req, "invalid_request", "PKCE (code_challenge with S256) is required for public clients");
@@ -210,19 +241,22 @@ async fn start_login(provider: &Provider, req: &AuthRequest) -> Response {
     let id = util::random_token();
     let now = db::now();
     let params = serde_json::to_string(req).unwrap_or_default();
-    let res = sqlx::query("INSERT INTO login_requests (id, csrf, params, created_at, expires_at) VALUES (?, ?, ?, ?, ?)")
-        .bind(&id)
-        .bind(util::random_token())
-        .bind(params)
-        .bind(now)
-        .bind(now + provider.config.ttl.login_request)
-        .execute(&provider.db)
-        .await;
+    let res =
+        sqlx::query("INSERT INTO login_requests (id, csrf, params, created_at, expires_at) VALUES (?, ?, ?, ?, ?)")
+            .bind(&id)
+            .bind(util::random_token())
+            .bind(params)
+            .bind(now)
+            .bind(now + provider.config.ttl.login_request)
+            .execute(&provider.db)
+            .await;
     if let Err(e) = res {
         return internal(e);
     }
     let mut r = see_other(&format!("/login?login_challenge={id}"));
-    if let Ok(v) = HeaderValue::from_str(&util::set_cookie(LOGIN_COOKIE, &id, "/login", None, provider.secure_cookies())) {
+    if let Ok(v) =
+        HeaderValue::from_str(&util::set_cookie(LOGIN_COOKIE, &id, "/login", None, provider.secure_cookies()))
+    {
         r.headers_mut().append(header::SET_COOKIE, v);
     }
     r
@@ -230,26 +264,42 @@ async fn start_login(provider: &Provider, req: &AuthRequest) -> Response {
 
 /// Creates the grant and a single-use code, then redirects to the client.
 async fn issue_code(provider: &Provider, req: &AuthRequest, session: &Session) -> Response {
-    let grant = match oauth::create_grant(provider, &req.client_id, Some(&session.identity.id), &req.scope, Some(&session.sid), Some(session.auth_time)).await {
+    let grant = match oauth::create_grant(
+        provider,
+        &req.client_id,
+        Some(&session.identity.id),
+        &req.scope,
+        Some(&session.sid),
+        Some(session.auth_time),
+    )
+    .await
+    {
         Ok(g) => g,
         Err(e) => return internal(e),
     };
     let code = util::random_token();
-    let res = sqlx::query("INSERT INTO codes (hash, grant_id, redirect_uri, nonce, code_challenge, expires_at) VALUES (?, ?, ?, ?, ?, ?)")
-        .bind(util::hash(&code))
-        .bind(&grant.id)
-        .bind(&req.redirect_uri)
-        .bind(&req.nonce)
-        .bind(&req.code_challenge)
-        .bind(db::now() + provider.config.ttl.authorization_code)
-        .execute(&provider.db)
-        .await;
+    let res = sqlx::query(
+        "INSERT INTO codes (hash, grant_id, redirect_uri, nonce, code_challenge, expires_at) VALUES (?, ?, ?, ?, ?, ?)",
+    )
+    .bind(util::hash(&code))
+    .bind(&grant.id)
+    .bind(&req.redirect_uri)
+    .bind(&req.nonce)
+    .bind(&req.code_challenge)
+    .bind(db::now() + provider.config.ttl.authorization_code)
+    .execute(&provider.db)
+    .await;
     if let Err(e) = res {
         return internal(e);
     }
     redirect_to_client(
         &req.redirect_uri,
-        &[("code", Some(&code)), ("scope", Some(&req.scope)), ("state", req.state.as_deref()), ("iss", Some(&provider.issuer))],
+        &[
+            ("code", Some(&code)),
+            ("scope", Some(&req.scope)),
+            ("state", req.state.as_deref()),
+            ("iss", Some(&provider.issuer)),
+        ],
     )
 }
 
@@ -292,7 +342,11 @@ async fn load_pending(provider: &Provider, id: &str) -> Result<Option<Pending>, 
 
 /// Loads the login request a form was posted for, checking that it belongs to
 /// this browser (cookie) and that the CSRF token matches.
-async fn pending_for_post(provider: &Provider, headers: &HeaderMap, form: &HashMap<String, String>) -> Result<Pending, Response> {
+async fn pending_for_post(
+    provider: &Provider,
+    headers: &HeaderMap,
+    form: &HashMap<String, String>,
+) -> Result<Pending, Response> {
     let id = form.get("login_challenge").map(String::as_str).unwrap_or_default();
     let cookie = util::cookie(headers, LOGIN_COOKIE).unwrap_or_default();
     if id.is_empty() || !util::secure_eq(id, &cookie) {
@@ -305,7 +359,11 @@ async fn pending_for_post(provider: &Provider, headers: &HeaderMap, form: &HashM
     };
     let csrf = form.get("csrf").map(String::as_str).unwrap_or_default();
     if !util::secure_eq(csrf, &pending.csrf) {
-        return Err(error_page(StatusCode::FORBIDDEN, "Request refused", "The form could not be verified (CSRF check failed). Reload the page and try again."));
+        return Err(error_page(
+            StatusCode::FORBIDDEN,
+            "Request refused",
+            "The form could not be verified (CSRF check failed). Reload the page and try again.",
+        ));
     }
     Ok(pending)
 }
@@ -319,7 +377,9 @@ fn hidden(p: &Pending) -> String {
 }
 
 fn alert(error: Option<&str>) -> String {
-    error.map(|e| format!("<p class=\"error\" role=\"alert\" data-testid=\"login-error\">{}</p>", esc(e))).unwrap_or_default()
+    error
+        .map(|e| format!("<p class=\"error\" role=\"alert\" data-testid=\"login-error\">{}</p>", esc(e)))
+        .unwrap_or_default()
 }
 
 fn email_form(p: &Pending, email: &str, error: Option<&str>) -> Response {
@@ -394,15 +454,25 @@ pub async fn login_page(State(provider): State<Provider>, headers: HeaderMap, Ra
 }
 
 fn looks_like_email(e: &str) -> bool {
-    let Some((local, domain)) = e.split_once('@') else { return false };
-    !local.is_empty() && domain.contains('.') && !domain.starts_with('.') && !domain.ends_with('.') && e.len() <= 320
+    let Some((local, domain)) = e.split_once('@') else {
+        return false;
+    };
+    !local.is_empty()
+        && domain.contains('.')
+        && !domain.starts_with('.')
+        && !domain.ends_with('.')
+        && e.len() <= 320
         && !e.chars().any(|c| c.is_whitespace() || c.is_control())
 }
 
 const INACTIVE: &str = "This account has been deactivated. Contact your administrator to have it reactivated.";
 
 /// `POST /login`: the email step.
-pub async fn submit_email(State(provider): State<Provider>, headers: HeaderMap, Form(form): Form<HashMap<String, String>>) -> Response {
+pub async fn submit_email(
+    State(provider): State<Provider>,
+    headers: HeaderMap,
+    Form(form): Form<HashMap<String, String>>,
+) -> Response {
     let p = match pending_for_post(&provider, &headers, &form).await {
         Ok(p) => p,
         Err(r) => return r,
@@ -432,7 +502,11 @@ pub async fn submit_email(State(provider): State<Provider>, headers: HeaderMap, 
 }
 
 /// `POST /login/register`: creates the identity for a new email.
-pub async fn submit_registration(State(provider): State<Provider>, headers: HeaderMap, Form(form): Form<HashMap<String, String>>) -> Response {
+pub async fn submit_registration(
+    State(provider): State<Provider>,
+    headers: HeaderMap,
+    Form(form): Form<HashMap<String, String>>,
+) -> Response {
     let p = match pending_for_post(&provider, &headers, &form).await {
         Ok(p) => p,
         Err(r) => return r,
@@ -471,16 +545,19 @@ pub async fn submit_registration(State(provider): State<Provider>, headers: Head
 
 async fn send_passcode(provider: &Provider, p: &Pending, email: &str) -> Response {
     let code = format!("{:06}", rand::thread_rng().gen_range(0..1_000_000));
-    let res = sqlx::query("UPDATE login_requests SET passcode_hash = ?, passcode_expires_at = ?, attempts = 0 WHERE id = ?")
-        .bind(util::hash(&format!("{}:{code}", p.id)))
-        .bind(db::now() + provider.config.ttl.passcode)
-        .bind(&p.id)
-        .execute(&provider.db)
-        .await;
+    let res =
+        sqlx::query("UPDATE login_requests SET passcode_hash = ?, passcode_expires_at = ?, attempts = 0 WHERE id = ?")
+            .bind(util::hash(&format!("{}:{code}", p.id)))
+            .bind(db::now() + provider.config.ttl.passcode)
+            .bind(&p.id)
+            .execute(&provider.db)
+            .await;
     if let Err(e) = res {
         return internal(e);
     }
-    let body = format!("Your passcode is {code}. It is valid for 5 minutes. If you did not try to sign in, ignore this email.");
+    let body = format!(
+        "Your passcode is {code}. It is valid for 5 minutes. If you did not try to sign in, ignore this email."
+    );
     if let Err(e) = mailbox::send(provider, email, "Your sign-in passcode", &body, Some(&code)).await {
         return internal(e);
     }
@@ -488,7 +565,11 @@ async fn send_passcode(provider: &Provider, p: &Pending, email: &str) -> Respons
 }
 
 /// `POST /login/resend`: a fresh passcode (resets the attempt counter).
-pub async fn resend_passcode(State(provider): State<Provider>, headers: HeaderMap, Form(form): Form<HashMap<String, String>>) -> Response {
+pub async fn resend_passcode(
+    State(provider): State<Provider>,
+    headers: HeaderMap,
+    Form(form): Form<HashMap<String, String>>,
+) -> Response {
     let p = match pending_for_post(&provider, &headers, &form).await {
         Ok(p) => p,
         Err(r) => return r,
@@ -505,13 +586,19 @@ pub async fn resend_passcode(State(provider): State<Provider>, headers: HeaderMa
 
 /// `POST /login/passcode`: checks the passcode (5-minute TTL, 3 attempts,
 /// single use), starts the provider session and returns to the client.
-pub async fn submit_passcode(State(provider): State<Provider>, headers: HeaderMap, Form(form): Form<HashMap<String, String>>) -> Response {
+pub async fn submit_passcode(
+    State(provider): State<Provider>,
+    headers: HeaderMap,
+    Form(form): Form<HashMap<String, String>>,
+) -> Response {
     let p = match pending_for_post(&provider, &headers, &form).await {
         Ok(p) => p,
         Err(r) => return r,
     };
     let email = p.email.clone().unwrap_or_default();
-    let (Some(identity_id), Some(hash), Some(expires)) = (p.identity_id.clone(), p.passcode_hash.clone(), p.passcode_expires_at) else {
+    let (Some(identity_id), Some(hash), Some(expires)) =
+        (p.identity_id.clone(), p.passcode_hash.clone(), p.passcode_expires_at)
+    else {
         return passcode_form(&p, &email, Some("This passcode is no longer valid. Request a new passcode."));
     };
     if p.attempts >= MAX_PASSCODE_ATTEMPTS {
@@ -523,7 +610,12 @@ pub async fn submit_passcode(State(provider): State<Provider>, headers: HeaderMa
     let given = form.get("passcode").map(|s| s.trim()).unwrap_or_default();
     if !util::secure_eq(&util::hash(&format!("{}:{given}", p.id)), &hash) {
         let attempts = p.attempts + 1;
-        if let Err(e) = sqlx::query("UPDATE login_requests SET attempts = ? WHERE id = ?").bind(attempts).bind(&p.id).execute(&provider.db).await {
+        if let Err(e) = sqlx::query("UPDATE login_requests SET attempts = ? WHERE id = ?")
+            .bind(attempts)
+            .bind(&p.id)
+            .execute(&provider.db)
+            .await
+        {
             return internal(e);
         }
         let msg = if attempts >= MAX_PASSCODE_ATTEMPTS {
@@ -558,7 +650,8 @@ pub async fn submit_passcode(State(provider): State<Provider>, headers: HeaderMa
     }
     let cookie = util::random_token();
     let now = db::now();
-    let session = Session { sid: uuid::Uuid::new_v4().to_string(), csrf: util::random_token(), identity, auth_time: now };
+    let session =
+        Session { sid: uuid::Uuid::new_v4().to_string(), csrf: util::random_token(), identity, auth_time: now };
     let res = sqlx::query("INSERT INTO sessions (id, sid, csrf, identity_id, auth_time, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?)")
         .bind(util::hash(&cookie))
         .bind(&session.sid)

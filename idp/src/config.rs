@@ -161,8 +161,8 @@ impl Config {
 
     /// Reads a TOML file.
     pub fn from_file(path: &std::path::Path) -> Result<Self, ConfigError> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|source| ConfigError::Read { path: path.to_path_buf(), source })?;
+        let text =
+            std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.to_path_buf(), source })?;
         Self::from_toml(&text, &path.display().to_string())
     }
 
@@ -233,17 +233,26 @@ impl Config {
                 }
                 (AuthMethod::None, None) => {}
                 (_, Some(s)) if s.len() >= 16 => {}
-                _ => return Err(invalid(&what("secret"), "a confidential client needs a secret of at least 16 characters")),
+                _ => {
+                    return Err(invalid(
+                        &what("secret"),
+                        "a confidential client needs a secret of at least 16 characters",
+                    ))
+                }
             }
             for uri in c.redirect_uris.iter().chain(&c.post_logout_redirect_uris).chain(&c.backchannel_logout_uri) {
-                let u = Url::parse(uri).map_err(|_| invalid(&what("redirect_uris"), &format!("{uri:?} is not an absolute URL")))?;
+                let u = Url::parse(uri)
+                    .map_err(|_| invalid(&what("redirect_uris"), &format!("{uri:?} is not an absolute URL")))?;
                 if u.fragment().is_some() {
                     return Err(invalid(&what("redirect_uris"), &format!("{uri:?} must not contain a fragment")));
                 }
             }
             for g in &c.grant_types {
                 if !["authorization_code", "refresh_token", "client_credentials"].contains(&g.as_str()) {
-                    return Err(invalid(&what("grant_types"), &format!("{g:?} is not supported (authorization_code, refresh_token, client_credentials)")));
+                    return Err(invalid(
+                        &what("grant_types"),
+                        &format!("{g:?} is not supported (authorization_code, refresh_token, client_credentials)"),
+                    ));
                 }
             }
             if c.grant_types.iter().any(|g| g == "client_credentials") && c.auth_method == AuthMethod::None {
@@ -271,7 +280,8 @@ fn parse_listen(v: &str, what: &str) -> Result<SocketAddr, ConfigError> {
 }
 
 fn parse_issuer(v: &str, what: &str) -> Result<Url, ConfigError> {
-    let url = Url::parse(v.trim()).map_err(|_| invalid(&format!("{what} = {v:?}"), "use an absolute http(s) URL, e.g. http://127.0.0.1:3001/"))?;
+    let url = Url::parse(v.trim())
+        .map_err(|_| invalid(&format!("{what} = {v:?}"), "use an absolute http(s) URL, e.g. http://127.0.0.1:3001/"))?;
     if !matches!(url.scheme(), "http" | "https") || url.query().is_some() || url.fragment().is_some() {
         return Err(invalid(&format!("{what} = {v:?}"), "use an http(s) URL without query or fragment"));
     }

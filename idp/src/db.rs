@@ -57,7 +57,8 @@ pub enum DbError {
 pub async fn open(storage: &Storage) -> Result<Db, DbError> {
     let (opts, max, label) = match storage {
         Storage::Memory => (
-            SqliteConnectOptions::from_str("sqlite::memory:").map_err(|source| DbError::Open { path: ":memory:".into(), source })?,
+            SqliteConnectOptions::from_str("sqlite::memory:")
+                .map_err(|source| DbError::Open { path: ":memory:".into(), source })?,
             1,
             ":memory:".to_string(),
         ),

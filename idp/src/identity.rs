@@ -130,7 +130,8 @@ pub fn validate_traits(traits: &Value) -> Result<(), String> {
         .iter_errors(traits)
         .map(|e| {
             let path = e.instance_path.to_string();
-            let field = if path.is_empty() { "traits".to_string() } else { format!("traits{}", path.replace('/', ".")) };
+            let field =
+                if path.is_empty() { "traits".to_string() } else { format!("traits{}", path.replace('/', ".")) };
             format!("{field}: {e}")
         })
         .collect();
@@ -142,9 +143,7 @@ pub fn validate_traits(traits: &Value) -> Result<(), String> {
 }
 
 fn rfc3339(ts: i64) -> String {
-    chrono::DateTime::from_timestamp(ts, 0)
-        .unwrap_or_default()
-        .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+    chrono::DateTime::from_timestamp(ts, 0).unwrap_or_default().to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
 }
 
 impl Identity {
@@ -224,7 +223,13 @@ pub struct IdentityInput {
 
 impl IdentityInput {
     pub fn new(traits: Value) -> Self {
-        Self { schema_id: DEFAULT_SCHEMA_ID.into(), traits, state: State::Active, metadata_public: None, metadata_admin: None }
+        Self {
+            schema_id: DEFAULT_SCHEMA_ID.into(),
+            traits,
+            state: State::Active,
+            metadata_public: None,
+            metadata_admin: None,
+        }
     }
 
     fn check(&self) -> Result<String, IdentityError> {
@@ -241,13 +246,16 @@ fn json_text(v: &Option<Value>) -> Option<String> {
 }
 
 pub async fn get(db: &Db, id: &str) -> Result<Option<Identity>, sqlx::Error> {
-    let row: Option<Row> = sqlx::query_as(&format!("SELECT {COLUMNS} FROM identities WHERE id = ?")).bind(id).fetch_optional(db).await?;
+    let row: Option<Row> =
+        sqlx::query_as(&format!("SELECT {COLUMNS} FROM identities WHERE id = ?")).bind(id).fetch_optional(db).await?;
     Ok(row.map(from_row))
 }
 
 pub async fn find_by_email(db: &Db, email: &str) -> Result<Option<Identity>, sqlx::Error> {
-    let row: Option<Row> =
-        sqlx::query_as(&format!("SELECT {COLUMNS} FROM identities WHERE email = ?")).bind(email.trim()).fetch_optional(db).await?;
+    let row: Option<Row> = sqlx::query_as(&format!("SELECT {COLUMNS} FROM identities WHERE email = ?"))
+        .bind(email.trim())
+        .fetch_optional(db)
+        .await?;
     Ok(row.map(from_row))
 }
 
@@ -255,8 +263,12 @@ pub async fn find_by_email(db: &Db, email: &str) -> Result<Option<Identity>, sql
 pub async fn list(db: &Db, page: i64, per_page: i64, email: Option<&str>) -> Result<(Vec<Identity>, i64), sqlx::Error> {
     let (rows, total): (Vec<Row>, i64) = match email {
         Some(email) => {
-            let rows = sqlx::query_as(&format!("SELECT {COLUMNS} FROM identities WHERE email = ?")).bind(email).fetch_all(db).await?;
-            let total = sqlx::query_scalar("SELECT COUNT(*) FROM identities WHERE email = ?").bind(email).fetch_one(db).await?;
+            let rows = sqlx::query_as(&format!("SELECT {COLUMNS} FROM identities WHERE email = ?"))
+                .bind(email)
+                .fetch_all(db)
+                .await?;
+            let total =
+                sqlx::query_scalar("SELECT COUNT(*) FROM identities WHERE email = ?").bind(email).fetch_one(db).await?;
             (rows, total)
         }
         None => {
@@ -337,7 +349,11 @@ pub async fn delete(db: &Db, id: &str) -> Result<(), IdentityError> {
 
 /// Marks the identity's email as verified (a passcode sent to it was entered).
 pub async fn mark_verified(db: &Db, id: &str) -> Result<(), sqlx::Error> {
-    sqlx::query("UPDATE identities SET verified_at = COALESCE(verified_at, ?) WHERE id = ?").bind(db::now()).bind(id).execute(db).await?;
+    sqlx::query("UPDATE identities SET verified_at = COALESCE(verified_at, ?) WHERE id = ?")
+        .bind(db::now())
+        .bind(id)
+        .execute(db)
+        .await?;
     Ok(())
 }
 
@@ -359,6 +375,7 @@ pub fn traits_from(email: &str, first: Option<&str>, last: Option<&str>) -> Valu
 
 #[cfg(test)]
 mod tests {
+    #![expect(clippy::unwrap_used)]
     use super::*;
 
     #[test]

@@ -86,9 +86,8 @@ impl Keys {
     }
 
     async fn insert_new(db: &Db) -> Result<String, KeyError> {
-        let (kid, private) = tokio::task::spawn_blocking(generate)
-            .await
-            .map_err(|e| KeyError::Generate(e.to_string()))??;
+        let (kid, private) =
+            tokio::task::spawn_blocking(generate).await.map_err(|e| KeyError::Generate(e.to_string()))??;
         let pem = private.to_pkcs8_pem(LineEnding::LF).map_err(|e| KeyError::Generate(e.to_string()))?;
         let now = db::now();
         let mut tx = db.begin().await?;
@@ -160,8 +159,8 @@ impl Keys {
         let (Some(h), Some(p), Some(s), None) = (parts.next(), parts.next(), parts.next(), parts.next()) else {
             return Err(JwtError::Malformed);
         };
-        let header: serde_json::Value =
-            serde_json::from_slice(&B64.decode(h).map_err(|_| JwtError::Malformed)?).map_err(|_| JwtError::Malformed)?;
+        let header: serde_json::Value = serde_json::from_slice(&B64.decode(h).map_err(|_| JwtError::Malformed)?)
+            .map_err(|_| JwtError::Malformed)?;
         if header["alg"] != "RS256" {
             return Err(JwtError::Header);
         }
@@ -173,7 +172,8 @@ impl Keys {
         VerifyingKey::<Sha256>::new(key.public.clone())
             .verify(format!("{h}.{p}").as_bytes(), &sig)
             .map_err(|_| JwtError::Signature)?;
-        let claims = serde_json::from_slice(&B64.decode(p).map_err(|_| JwtError::Malformed)?).map_err(|_| JwtError::Malformed)?;
+        let claims = serde_json::from_slice(&B64.decode(p).map_err(|_| JwtError::Malformed)?)
+            .map_err(|_| JwtError::Malformed)?;
         Ok((header["typ"].as_str().map(str::to_string), claims))
     }
 

@@ -76,8 +76,9 @@ impl Idp {
     /// Binds the listener (port 0 picks a free port), opens storage, loads keys
     /// and seeds identities from the config.
     pub async fn build(config: Config) -> Result<Self, StartError> {
-        let listener =
-            TcpListener::bind(config.listen).await.map_err(|source| StartError::Bind { addr: config.listen, source })?;
+        let listener = TcpListener::bind(config.listen)
+            .await
+            .map_err(|source| StartError::Bind { addr: config.listen, source })?;
         let addr = listener.local_addr().map_err(|source| StartError::Bind { addr: config.listen, source })?;
         let provider = Self::provider(config, addr).await?;
         Ok(Self { listener, provider })
@@ -94,7 +95,11 @@ impl Idp {
         let retention = config.ttl.access_token.max(config.ttl.id_token);
         let keys = keys::Keys::load(db.clone(), retention).await?;
         for seed in &config.identities {
-            if identity::find_by_email(&db, &seed.email).await.map_err(|e| StartError::Seed { email: seed.email.clone(), message: e.to_string() })?.is_none() {
+            if identity::find_by_email(&db, &seed.email)
+                .await
+                .map_err(|e| StartError::Seed { email: seed.email.clone(), message: e.to_string() })?
+                .is_none()
+            {
                 let traits = identity::traits_from(&seed.email, seed.first_name.as_deref(), seed.last_name.as_deref());
                 identity::create(&db, identity::IdentityInput::new(traits))
                     .await

@@ -28,7 +28,11 @@ fn invalid(message: &str) -> Response {
 
 /// Ends the provider session and notifies clients, then returns to the
 /// registered `post_logout_redirect_uri` (with `state`) or shows a page.
-pub async fn logout(State(p): State<Provider>, headers: HeaderMap, Form(pairs): Form<Vec<(String, String)>>) -> Response {
+pub async fn logout(
+    State(p): State<Provider>,
+    headers: HeaderMap,
+    Form(pairs): Form<Vec<(String, String)>>,
+) -> Response {
     let params: HashMap<String, String> = match oauth::single_params(pairs) {
         Ok(m) => m,
         Err(e) => return invalid(&e),
@@ -115,16 +119,19 @@ pub async fn logout(State(p): State<Provider>, headers: HeaderMap, Form(pairs): 
 /// POSTs a signed `logout_token` to each client with a back-channel logout URI
 /// that holds a grant from the session `sid`. Failures are logged, not fatal.
 pub async fn backchannel_logout(p: &Provider, sid: &str, sub: &str) {
-    let clients: Vec<(String,)> = match sqlx::query_as("SELECT DISTINCT client_id FROM grants WHERE sid = ?").bind(sid).fetch_all(&p.db).await {
-        Ok(c) => c,
-        Err(e) => {
-            tracing::error!(error = %e, "cannot list clients for back-channel logout");
-            return;
-        }
-    };
+    let clients: Vec<(String,)> =
+        match sqlx::query_as("SELECT DISTINCT client_id FROM grants WHERE sid = ?").bind(sid).fetch_all(&p.db).await {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot list clients for back-channel logout");
+                return;
+            }
+        };
     let mut tasks = Vec::new();
     for (client_id,) in clients {
-        let Some(uri) = p.config.client(&client_id).and_then(|c| c.backchannel_logout_uri.clone()) else { continue };
+        let Some(uri) = p.config.client(&client_id).and_then(|c| c.backchannel_logout_uri.clone()) else {
+            continue;
+        };
         let now = db::now();
         let token = p.keys.sign(
             "logout+jwt",
@@ -137,7 +144,9 @@ pub async fn backchannel_logout(p: &Provider, sid: &str, sub: &str) {
         let http = p.http.clone();
         tasks.push(tokio::spawn(async move {
             match http.post(&uri).form(&[("logout_token", token)]).send().await {
-                Ok(r) if r.status().is_success() => tracing::info!(client_id = %client_id, "back-channel logout delivered"),
+                Ok(r) if r.status().is_success() => {
+                    tracing::info!(client_id = %client_id, "back-channel logout delivered")
+                }
                 Ok(r) => tracing::warn!(client_id = %client_id, status = %r.status(), "back-channel logout refused"),
                 Err(e) => tracing::warn!(client_id = %client_id, error = %e, "back-channel logout failed"),
             }

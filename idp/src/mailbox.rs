@@ -21,7 +21,13 @@ pub struct Message {
 }
 
 /// Delivers a message to the mailbox.
-pub async fn send(p: &Provider, to: &str, subject: &str, body: &str, passcode: Option<&str>) -> Result<(), sqlx::Error> {
+pub async fn send(
+    p: &Provider,
+    to: &str,
+    subject: &str,
+    body: &str,
+    passcode: Option<&str>,
+) -> Result<(), sqlx::Error> {
     sqlx::query("INSERT INTO mailbox (recipient, subject, body, passcode, created_at) VALUES (?, ?, ?, ?, ?)")
         .bind(to)
         .bind(subject)
@@ -72,8 +78,16 @@ pub async fn page_handler(p: &Provider) -> Response {
             let rows: String = msgs
                 .iter()
                 .map(|m| {
-                    let when = chrono::DateTime::from_timestamp(m.created_at, 0).map(|t| t.format("%H:%M:%S").to_string()).unwrap_or_default();
-                    format!("<tr><td>{}</td><td>{}</td><td>{}</td><td><strong>{}</strong></td></tr>", esc(&when), esc(&m.to), esc(&m.body), esc(m.passcode.as_deref().unwrap_or("")))
+                    let when = chrono::DateTime::from_timestamp(m.created_at, 0)
+                        .map(|t| t.format("%H:%M:%S").to_string())
+                        .unwrap_or_default();
+                    format!(
+                        "<tr><td>{}</td><td>{}</td><td>{}</td><td><strong>{}</strong></td></tr>",
+                        esc(&when),
+                        esc(&m.to),
+                        esc(&m.body),
+                        esc(m.passcode.as_deref().unwrap_or(""))
+                    )
                 })
                 .collect();
             page(

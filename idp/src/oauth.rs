@@ -45,8 +45,8 @@ impl OAuthError {
 
 impl IntoResponse for OAuthError {
     fn into_response(self) -> Response {
-        let mut resp =
-            (self.status, axum::Json(json!({ "error": self.error, "error_description": self.description }))).into_response();
+        let mut resp = (self.status, axum::Json(json!({ "error": self.error, "error_description": self.description })))
+            .into_response();
         let h = resp.headers_mut();
         h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
         h.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
@@ -87,7 +87,10 @@ pub fn authenticate_client<'a>(
             return Err(OAuthError::invalid_request("use exactly one client authentication method"));
         }
         (Some(b64), None) => {
-            let bad = || OAuthError { basic_challenge: true, ..OAuthError::invalid_client("malformed HTTP Basic credentials") };
+            let bad = || OAuthError {
+                basic_challenge: true,
+                ..OAuthError::invalid_client("malformed HTTP Basic credentials")
+            };
             let decoded = STANDARD.decode(b64.trim()).map_err(|_| bad())?;
             let decoded = String::from_utf8(decoded).map_err(|_| bad())?;
             let (id, secret) = decoded.split_once(':').ok_or_else(bad)?;
@@ -98,11 +101,15 @@ pub fn authenticate_client<'a>(
             (id, Some(secret), AuthMethod::ClientSecretBasic)
         }
         (None, Some(secret)) => {
-            let id = form.get("client_id").cloned().ok_or_else(|| OAuthError::invalid_client("client_id is missing"))?;
+            let id =
+                form.get("client_id").cloned().ok_or_else(|| OAuthError::invalid_client("client_id is missing"))?;
             (id, Some(secret.clone()), AuthMethod::ClientSecretPost)
         }
         (None, None) => {
-            let id = form.get("client_id").cloned().ok_or_else(|| OAuthError::invalid_client("client authentication is missing"))?;
+            let id = form
+                .get("client_id")
+                .cloned()
+                .ok_or_else(|| OAuthError::invalid_client("client authentication is missing"))?;
             (id, None, AuthMethod::None)
         }
     };
@@ -167,12 +174,21 @@ pub async fn create_grant(
 }
 
 pub async fn load_grant(provider: &Provider, id: &str) -> Result<Option<Grant>, sqlx::Error> {
-    let row: Option<(String, String, Option<String>, String, Option<String>, Option<i64>, i64)> =
+    type Row = (String, String, Option<String>, String, Option<String>, Option<i64>, i64);
+    let row: Option<Row> =
         sqlx::query_as("SELECT id, client_id, identity_id, scope, sid, auth_time, revoked FROM grants WHERE id = ?")
             .bind(id)
             .fetch_optional(&provider.db)
             .await?;
-    Ok(row.map(|r| Grant { id: r.0, client_id: r.1, identity_id: r.2, scope: r.3, sid: r.4, auth_time: r.5, revoked: r.6 != 0 }))
+    Ok(row.map(|r| Grant {
+        id: r.0,
+        client_id: r.1,
+        identity_id: r.2,
+        scope: r.3,
+        sid: r.4,
+        auth_time: r.5,
+        revoked: r.6 != 0,
+    }))
 }
 
 /// Revokes a grant and everything issued from it (refresh-token family and access tokens).
@@ -245,7 +261,11 @@ pub fn identity_claims(identity: &Identity, scope: &str) -> serde_json::Map<Stri
 }
 
 /// Signs an access token for the grant and records its `jti`.
-pub async fn issue_access_token(provider: &Provider, grant: &Grant, aud: Vec<String>) -> Result<(String, i64), sqlx::Error> {
+pub async fn issue_access_token(
+    provider: &Provider,
+    grant: &Grant,
+    aud: Vec<String>,
+) -> Result<(String, i64), sqlx::Error> {
     let now = db::now();
     let ttl = provider.config.ttl.access_token;
     let claims = AccessClaims {
@@ -298,19 +318,20 @@ pub async fn issue_user_tokens(
     }
     let id_token = provider.keys.sign("JWT", &Value::Object(id));
 
-    let refresh_token = if has_scope(&grant.scope, "offline_access") && client.grant_types.iter().any(|g| g == "refresh_token") {
-        let token = util::random_token();
-        sqlx::query("INSERT INTO refresh_tokens (hash, grant_id, created_at, expires_at) VALUES (?, ?, ?, ?)")
-            .bind(util::hash(&token))
-            .bind(&grant.id)
-            .bind(now)
-            .bind(now + provider.config.ttl.refresh_token)
-            .execute(&provider.db)
-            .await?;
-        Some(token)
-    } else {
-        None
-    };
+    let refresh_token =
+        if has_scope(&grant.scope, "offline_access") && client.grant_types.iter().any(|g| g == "refresh_token") {
+            let token = util::random_token();
+            sqlx::query("INSERT INTO refresh_tokens (hash, grant_id, created_at, expires_at) VALUES (?, ?, ?, ?)")
+                .bind(util::hash(&token))
+                .bind(&grant.id)
+                .bind(now)
+                .bind(now + provider.config.ttl.refresh_token)
+                .execute(&provider.db)
+                .await?;
+            Some(token)
+        } else {
+            None
+        };
     Ok(TokenResponse {
         access_token,
         token_type: "bearer",
@@ -348,16 +369,15 @@ pub async fn verify_access_token(provider: &Provider, headers: &HeaderMap) -> Re
     if claims.exp <= db::now() {
         return Err(BearerError::Invalid("the access token expired"));
     }
-    let live: Option<(i64,)> = sqlx::query_as(
-        "SELECT g.revoked FROM access_tokens a JOIN grants g ON g.id = a.grant_id WHERE a.jti = ?",
-    )
-    .bind(&claims.jti)
-    .fetch_optional(&provider.db)
-    .await
-    .map_err(|e| {
-        tracing::error!(error = %e, "access token lookup failed");
-        BearerError::Invalid("the access token cannot be checked right now")
-    })?;
+    let live: Option<(i64,)> =
+        sqlx::query_as("SELECT g.revoked FROM access_tokens a JOIN grants g ON g.id = a.grant_id WHERE a.jti = ?")
+            .bind(&claims.jti)
+            .fetch_optional(&provider.db)
+            .await
+            .map_err(|e| {
+                tracing::error!(error = %e, "access token lookup failed");
+                BearerError::Invalid("the access token cannot be checked right now")
+            })?;
     match live {
         Some((0,)) => Ok(claims),
         _ => Err(BearerError::Invalid("the access token was revoked")),

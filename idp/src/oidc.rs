@@ -50,7 +50,8 @@ pub async fn jwks(State(p): State<Provider>) -> Response {
 }
 
 fn unauthorized(error: &str, description: &str) -> Response {
-    let mut r = (StatusCode::UNAUTHORIZED, Json(json!({ "error": error, "error_description": description }))).into_response();
+    let mut r =
+        (StatusCode::UNAUTHORIZED, Json(json!({ "error": error, "error_description": description }))).into_response();
     let challenge = if error == "invalid_request" {
         "Bearer".to_string()
     } else {
@@ -66,7 +67,9 @@ fn unauthorized(error: &str, description: &str) -> Response {
 pub async fn userinfo(State(p): State<Provider>, headers: HeaderMap) -> Response {
     let claims = match oauth::verify_access_token(&p, &headers).await {
         Ok(c) => c,
-        Err(BearerError::Missing) => return unauthorized("invalid_request", "send the access token in the Authorization header"),
+        Err(BearerError::Missing) => {
+            return unauthorized("invalid_request", "send the access token in the Authorization header")
+        }
         Err(BearerError::Invalid(why)) => return unauthorized("invalid_token", why),
     };
     if claims.sub == claims.client_id && !oauth::has_scope(&claims.scope, "openid") {

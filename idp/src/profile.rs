@@ -16,7 +16,9 @@ fn form(s: &Session, notice: Option<(&str, &str)>) -> Response {
     let t = &s.identity.traits;
     let v = |k: &str| esc(t["name"][k].as_str().unwrap_or_default());
     let notice = notice
-        .map(|(class, msg)| format!("<p class=\"{class}\" role=\"status\" data-testid=\"profile-notice\">{}</p>", esc(msg)))
+        .map(|(class, msg)| {
+            format!("<p class=\"{class}\" role=\"status\" data-testid=\"profile-notice\">{}</p>", esc(msg))
+        })
         .unwrap_or_default();
     page(
         if notice.contains("error") { StatusCode::UNPROCESSABLE_ENTITY } else { StatusCode::OK },
@@ -38,7 +40,11 @@ fn form(s: &Session, notice: Option<(&str, &str)>) -> Response {
 }
 
 fn not_signed_in() -> Response {
-    error_page(StatusCode::UNAUTHORIZED, "Not signed in", "Sign in through an application first, then come back to edit your profile.")
+    error_page(
+        StatusCode::UNAUTHORIZED,
+        "Not signed in",
+        "Sign in through an application first, then come back to edit your profile.",
+    )
 }
 
 /// `GET /profile`
@@ -64,9 +70,17 @@ pub async fn save(State(p): State<Provider>, headers: HeaderMap, Form(f): Form<H
         }
     };
     if !util::secure_eq(f.get("csrf").map(String::as_str).unwrap_or_default(), &s.csrf) {
-        return error_page(StatusCode::FORBIDDEN, "Request refused", "The form could not be verified. Reload the page and try again.");
+        return error_page(
+            StatusCode::FORBIDDEN,
+            "Request refused",
+            "The form could not be verified. Reload the page and try again.",
+        );
     }
-    let mut traits = identity::traits_from(s.identity.email(), f.get("first").map(String::as_str), f.get("last").map(String::as_str));
+    let mut traits = identity::traits_from(
+        s.identity.email(),
+        f.get("first").map(String::as_str),
+        f.get("last").map(String::as_str),
+    );
     if let Some(d) = f.get("academic-degree").map(|d| d.trim()).filter(|d| !d.is_empty()) {
         if traits.get("name").is_none() {
             traits["name"] = serde_json::json!({});

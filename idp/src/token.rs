@@ -20,14 +20,22 @@ fn no_store(resp: impl IntoResponse) -> Response {
 }
 
 /// `POST /oauth2/token`
-pub async fn token(State(provider): State<Provider>, headers: HeaderMap, Form(pairs): Form<Vec<(String, String)>>) -> Response {
+pub async fn token(
+    State(provider): State<Provider>,
+    headers: HeaderMap,
+    Form(pairs): Form<Vec<(String, String)>>,
+) -> Response {
     match handle(&provider, &headers, pairs).await {
         Ok(tokens) => no_store(Json(tokens)),
         Err(e) => e.into_response(),
     }
 }
 
-async fn handle(provider: &Provider, headers: &HeaderMap, pairs: Vec<(String, String)>) -> Result<TokenResponse, OAuthError> {
+async fn handle(
+    provider: &Provider,
+    headers: &HeaderMap,
+    pairs: Vec<(String, String)>,
+) -> Result<TokenResponse, OAuthError> {
     // `audience` may repeat (client_credentials); everything else must not.
     let audiences: Vec<String> = pairs
         .iter()
@@ -42,10 +50,18 @@ async fn handle(provider: &Provider, headers: &HeaderMap, pairs: Vec<(String, St
         return Err(OAuthError::invalid_request("grant_type is missing"));
     }
     if !["authorization_code", "refresh_token", "client_credentials"].contains(&grant_type) {
-        return Err(OAuthError::new(StatusCode::BAD_REQUEST, "unsupported_grant_type", format!("grant_type {grant_type} is not supported")));
+        return Err(OAuthError::new(
+            StatusCode::BAD_REQUEST,
+            "unsupported_grant_type",
+            format!("grant_type {grant_type} is not supported"),
+        ));
     }
     if !client.grant_types.iter().any(|g| g == grant_type) {
-        return Err(OAuthError::new(StatusCode::BAD_REQUEST, "unauthorized_client", format!("this client may not use grant_type {grant_type}")));
+        return Err(OAuthError::new(
+            StatusCode::BAD_REQUEST,
+            "unauthorized_client",
+            format!("this client may not use grant_type {grant_type}"),
+        ));
     }
     match grant_type {
         "authorization_code" => authorization_code(provider, client, &form).await,
@@ -54,9 +70,15 @@ async fn handle(provider: &Provider, headers: &HeaderMap, pairs: Vec<(String, St
     }
 }
 
-async fn authorization_code(provider: &Provider, client: &ClientConfig, form: &HashMap<String, String>) -> Result<TokenResponse, OAuthError> {
-    let code = form.get("code").filter(|c| !c.is_empty()).ok_or_else(|| OAuthError::invalid_request("code is missing"))?;
-    let row: Option<(String, String, Option<String>, Option<String>, i64, Option<i64>)> = sqlx::query_as(
+async fn authorization_code(
+    provider: &Provider,
+    client: &ClientConfig,
+    form: &HashMap<String, String>,
+) -> Result<TokenResponse, OAuthError> {
+    let code =
+        form.get("code").filter(|c| !c.is_empty()).ok_or_else(|| OAuthError::invalid_request("code is missing"))?;
+    type Row = (String, String, Option<String>, Option<String>, i64, Option<i64>);
+    let row: Option<Row> = sqlx::query_as(
         "SELECT grant_id, redirect_uri, nonce, code_challenge, expires_at, used_at FROM codes WHERE hash = ?",
     )
     .bind(util::hash(code))
@@ -91,7 +113,11 @@ async fn authorization_code(provider: &Provider, client: &ClientConfig, form: &H
             }
         }
         (Some(_), None) => return Err(OAuthError::invalid_grant("code_verifier is missing (PKCE)")),
-        (None, Some(_)) => return Err(OAuthError::invalid_grant("code_verifier was sent but the authorization request had no code_challenge")),
+        (None, Some(_)) => {
+            return Err(OAuthError::invalid_grant(
+                "code_verifier was sent but the authorization request had no code_challenge",
+            ))
+        }
         (None, None) => {}
     }
     // Single use, even under concurrent redemption.
@@ -110,11 +136,20 @@ async fn authorization_code(provider: &Provider, client: &ClientConfig, form: &H
         .await
         .map_err(OAuthError::server_error)?
         .ok_or_else(|| OAuthError::invalid_grant("the user's account is deactivated or deleted"))?;
-    oauth::issue_user_tokens(provider, client, &grant, &identity, nonce.as_deref()).await.map_err(OAuthError::server_error)
+    oauth::issue_user_tokens(provider, client, &grant, &identity, nonce.as_deref())
+        .await
+        .map_err(OAuthError::server_error)
 }
 
-async fn refresh_token(provider: &Provider, client: &ClientConfig, form: &HashMap<String, String>) -> Result<TokenResponse, OAuthError> {
-    let token = form.get("refresh_token").filter(|c| !c.is_empty()).ok_or_else(|| OAuthError::invalid_request("refresh_token is missing"))?;
+async fn refresh_token(
+    provider: &Provider,
+    client: &ClientConfig,
+    form: &HashMap<String, String>,
+) -> Result<TokenResponse, OAuthError> {
+    let token = form
+        .get("refresh_token")
+        .filter(|c| !c.is_empty())
+        .ok_or_else(|| OAuthError::invalid_request("refresh_token is missing"))?;
     let hash = util::hash(token);
     let row: Option<(String, i64, Option<i64>)> =
         sqlx::query_as("SELECT grant_id, expires_at, used_at FROM refresh_tokens WHERE hash = ?")
@@ -122,7 +157,8 @@ async fn refresh_token(provider: &Provider, client: &ClientConfig, form: &HashMa
             .fetch_optional(&provider.db)
             .await
             .map_err(OAuthError::server_error)?;
-    let (grant_id, expires_at, used_at) = row.ok_or_else(|| OAuthError::invalid_grant("the refresh token is invalid"))?;
+    let (grant_id, expires_at, used_at) =
+        row.ok_or_else(|| OAuthError::invalid_grant("the refresh token is invalid"))?;
     let grant = oauth::load_grant(provider, &grant_id)
         .await
         .map_err(OAuthError::server_error)?
@@ -136,7 +172,9 @@ async fn refresh_token(provider: &Provider, client: &ClientConfig, form: &HashMa
     if used_at.is_some() {
         oauth::revoke_grant(provider, &grant.id).await.map_err(OAuthError::server_error)?;
         tracing::warn!(client_id = %client.id, "spent refresh token reused; token family revoked");
-        return Err(OAuthError::invalid_grant("the refresh token was already used; all tokens of this grant are revoked"));
+        return Err(OAuthError::invalid_grant(
+            "the refresh token was already used; all tokens of this grant are revoked",
+        ));
     }
     if expires_at <= db::now() {
         return Err(OAuthError::invalid_grant("the refresh token expired"));
@@ -144,10 +182,15 @@ async fn refresh_token(provider: &Provider, client: &ClientConfig, form: &HashMa
     let mut grant = grant;
     if let Some(scope) = form.get("scope").filter(|s| !s.trim().is_empty()) {
         if let Some(s) = scope.split_whitespace().find(|s| !oauth::has_scope(&grant.scope, s)) {
-            return Err(OAuthError::new(StatusCode::BAD_REQUEST, "invalid_scope", format!("the scope {s} was not granted")));
+            return Err(OAuthError::new(
+                StatusCode::BAD_REQUEST,
+                "invalid_scope",
+                format!("the scope {s} was not granted"),
+            ));
         }
         // Narrowing is per response; the grant keeps its scope for later refreshes.
-        grant.scope = grant.scope.split_whitespace().filter(|g| oauth::has_scope(scope, g)).collect::<Vec<_>>().join(" ");
+        grant.scope =
+            grant.scope.split_whitespace().filter(|g| oauth::has_scope(scope, g)).collect::<Vec<_>>().join(" ");
     }
     let marked = sqlx::query("UPDATE refresh_tokens SET used_at = ? WHERE hash = ? AND used_at IS NULL")
         .bind(db::now())
@@ -157,7 +200,9 @@ async fn refresh_token(provider: &Provider, client: &ClientConfig, form: &HashMa
         .map_err(OAuthError::server_error)?;
     if marked.rows_affected() != 1 {
         oauth::revoke_grant(provider, &grant.id).await.map_err(OAuthError::server_error)?;
-        return Err(OAuthError::invalid_grant("the refresh token was already used; all tokens of this grant are revoked"));
+        return Err(OAuthError::invalid_grant(
+            "the refresh token was already used; all tokens of this grant are revoked",
+        ));
     }
     let identity_id = grant.identity_id.clone().ok_or_else(|| OAuthError::invalid_grant("the grant has no user"))?;
     let identity = oauth::active_identity(provider, &identity_id)
@@ -165,7 +210,8 @@ async fn refresh_token(provider: &Provider, client: &ClientConfig, form: &HashMa
         .map_err(OAuthError::server_error)?
         .ok_or_else(|| OAuthError::invalid_grant("the user's account is deactivated or deleted"))?;
     let mut full = grant.clone();
-    let mut resp = oauth::issue_user_tokens(provider, client, &grant, &identity, None).await.map_err(OAuthError::server_error)?;
+    let mut resp =
+        oauth::issue_user_tokens(provider, client, &grant, &identity, None).await.map_err(OAuthError::server_error)?;
     if resp.refresh_token.is_none() && oauth::has_scope(&full.scope, "offline_access") {
         // Narrowed away offline_access: still rotate so the family continues.
         full.scope = grant.scope.clone();
@@ -192,19 +238,37 @@ async fn client_credentials(
 ) -> Result<TokenResponse, OAuthError> {
     let scope: Vec<&str> = form.get("scope").map(|s| s.split_whitespace().collect()).unwrap_or_default();
     if let Some(s) = scope.iter().find(|s| !client.scopes.iter().any(|c| c == *s) || **s == "offline_access") {
-        return Err(OAuthError::new(StatusCode::BAD_REQUEST, "invalid_scope", format!("the scope {s} is not allowed for this client")));
+        return Err(OAuthError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_scope",
+            format!("the scope {s} is not allowed for this client"),
+        ));
     }
     if let Some(a) = audiences.iter().find(|a| !client.audiences.contains(a)) {
         return Err(OAuthError::invalid_request(format!("the audience {a} is not allowed for this client")));
     }
-    let grant = oauth::create_grant(provider, &client.id, None, &scope.join(" "), None, None).await.map_err(OAuthError::server_error)?;
-    let (access_token, expires_in) = oauth::issue_access_token(provider, &grant, audiences).await.map_err(OAuthError::server_error)?;
-    Ok(TokenResponse { access_token, token_type: "bearer", expires_in, scope: grant.scope, id_token: None, refresh_token: None })
+    let grant = oauth::create_grant(provider, &client.id, None, &scope.join(" "), None, None)
+        .await
+        .map_err(OAuthError::server_error)?;
+    let (access_token, expires_in) =
+        oauth::issue_access_token(provider, &grant, audiences).await.map_err(OAuthError::server_error)?;
+    Ok(TokenResponse {
+        access_token,
+        token_type: "bearer",
+        expires_in,
+        scope: grant.scope,
+        id_token: None,
+        refresh_token: None,
+    })
 }
 
 /// `POST /oauth2/revoke`: revokes a refresh token (and its whole grant) or an
 /// access token. Unknown tokens and tokens of other clients get 200 (RFC 7009).
-pub async fn revoke(State(provider): State<Provider>, headers: HeaderMap, Form(pairs): Form<Vec<(String, String)>>) -> Response {
+pub async fn revoke(
+    State(provider): State<Provider>,
+    headers: HeaderMap,
+    Form(pairs): Form<Vec<(String, String)>>,
+) -> Response {
     let form = match oauth::single_params(pairs) {
         Ok(f) => f,
         Err(e) => return OAuthError::invalid_request(e).into_response(),

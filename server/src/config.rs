@@ -19,11 +19,7 @@ pub struct Settings {
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("{var}={value:?} is not valid: {hint}")]
-    Invalid {
-        var: &'static str,
-        value: String,
-        hint: &'static str,
-    },
+    Invalid { var: &'static str, value: String, hint: &'static str },
 }
 
 const DEFAULT_ADDR: &str = "127.0.0.1:3000";
@@ -46,11 +42,7 @@ impl Settings {
             hint: "use host:port with an IP address, e.g. 127.0.0.1:3000",
         })?;
 
-        let env = match get("LEPTOS_ENV")
-            .as_deref()
-            .map(str::to_ascii_lowercase)
-            .as_deref()
-        {
+        let env = match get("LEPTOS_ENV").as_deref().map(str::to_ascii_lowercase).as_deref() {
             None | Some("dev") | Some("development") => Env::DEV,
             Some("prod") | Some("production") => Env::PROD,
             Some(_) => {
@@ -100,10 +92,7 @@ mod tests {
     use super::*;
 
     fn from(pairs: &[(&str, &str)]) -> Result<Settings, ConfigError> {
-        let map: HashMap<String, String> = pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
+        let map: HashMap<String, String> = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
         Settings::from_lookup(|k| map.get(k).cloned())
     }
 
@@ -117,30 +106,19 @@ mod tests {
 
     #[test]
     fn bad_address_names_the_variable_and_the_fix() {
-        let err = from(&[("LEPTOS_SITE_ADDR", "localhost:port")])
-            .unwrap_err()
-            .to_string();
+        let err = from(&[("LEPTOS_SITE_ADDR", "localhost:port")]).unwrap_err().to_string();
         assert!(err.contains("LEPTOS_SITE_ADDR"), "{err}");
         assert!(err.contains("127.0.0.1:3000"), "{err}");
     }
 
     #[test]
     fn bad_env_and_reload_port_are_rejected() {
-        assert!(from(&[("LEPTOS_ENV", "staging")])
-            .unwrap_err()
-            .to_string()
-            .contains("LEPTOS_ENV"));
-        assert!(from(&[("LEPTOS_RELOAD_PORT", "x")])
-            .unwrap_err()
-            .to_string()
-            .contains("LEPTOS_RELOAD_PORT"));
+        assert!(from(&[("LEPTOS_ENV", "staging")]).unwrap_err().to_string().contains("LEPTOS_ENV"));
+        assert!(from(&[("LEPTOS_RELOAD_PORT", "x")]).unwrap_err().to_string().contains("LEPTOS_RELOAD_PORT"));
     }
 
     #[test]
     fn production_is_recognised() {
-        assert_eq!(
-            from(&[("LEPTOS_ENV", "PROD")]).unwrap().leptos.env,
-            Env::PROD
-        );
+        assert_eq!(from(&[("LEPTOS_ENV", "PROD")]).unwrap().leptos.env, Env::PROD);
     }
 }

@@ -26,10 +26,7 @@ pub struct AppState {
 #[derive(Debug, thiserror::Error)]
 pub enum StartupError {
     #[error("cannot listen on {addr}: {source}. Is another process using it? Set LEPTOS_SITE_ADDR to a free address.")]
-    Bind {
-        addr: SocketAddr,
-        source: std::io::Error,
-    },
+    Bind { addr: SocketAddr, source: std::io::Error },
     #[error("cannot read the bound address: {0}")]
     LocalAddr(std::io::Error),
 }
@@ -45,22 +42,11 @@ impl Application {
     /// Binds the listener and assembles the router. Port 0 picks a free port.
     pub async fn build(settings: Settings) -> Result<Self, StartupError> {
         let requested = settings.leptos.site_addr;
-        let listener = TcpListener::bind(requested)
-            .await
-            .map_err(|source| StartupError::Bind {
-                addr: requested,
-                source,
-            })?;
+        let listener =
+            TcpListener::bind(requested).await.map_err(|source| StartupError::Bind { addr: requested, source })?;
         let addr = listener.local_addr().map_err(StartupError::LocalAddr)?;
-        let state = AppState {
-            leptos_options: settings.leptos,
-            server: Arc::new(ServerContext::new()),
-        };
-        Ok(Self {
-            listener,
-            addr,
-            router: router(state),
-        })
+        let state = AppState { leptos_options: settings.leptos, server: Arc::new(ServerContext::new()) };
+        Ok(Self { listener, addr, router: router(state) })
     }
 
     pub fn addr(&self) -> SocketAddr {
@@ -73,9 +59,7 @@ impl Application {
 
     /// Serves until Ctrl-C or SIGTERM, then finishes in-flight requests.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        axum::serve(self.listener, self.router)
-            .with_graceful_shutdown(shutdown_signal())
-            .await
+        axum::serve(self.listener, self.router).with_graceful_shutdown(shutdown_signal()).await
     }
 }
 
@@ -84,18 +68,17 @@ impl Application {
 pub fn router(state: AppState) -> Router {
     let routes = generate_route_list(App);
     let server_ctx = state.server.clone();
+    let fallback_ctx = state.server.clone();
     Router::new()
         .route("/healthz", get(healthz))
-        .leptos_routes_with_context(
-            &state,
-            routes,
-            move || leptos::context::provide_context((*server_ctx).clone()),
-            {
-                let options = state.leptos_options.clone();
-                move || shell(options.clone())
-            },
-        )
-        .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))
+        .leptos_routes_with_context(&state, routes, move || leptos::context::provide_context((*server_ctx).clone()), {
+            let options = state.leptos_options.clone();
+            move || shell(options.clone())
+        })
+        .fallback(leptos_axum::file_and_error_handler_with_context::<AppState, _>(
+            move || leptos::context::provide_context((*fallback_ctx).clone()),
+            shell,
+        ))
         .layer(TraceLayer::new_for_http().make_span_with(|req: &Request| {
             let route = req
                 .extensions()

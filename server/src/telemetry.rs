@@ -5,7 +5,6 @@ use tracing_subscriber::{fmt, EnvFilter};
 
 /// Installs the global subscriber. Safe to call more than once.
 pub fn init() {
-    let filter = EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| EnvFilter::new("info,tower_http=info"));
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,tower_http=info"));
     let _ = fmt().with_env_filter(filter).with_target(false).try_init();
 }

@@ -9,12 +9,7 @@ use common::spawn_app;
 #[tokio::test]
 async fn healthz_answers_ok_with_version() {
     let app = spawn_app().await;
-    let resp = app
-        .client
-        .get(format!("{}/healthz", app.base))
-        .send()
-        .await
-        .unwrap();
+    let resp = app.client.get(format!("{}/healthz", app.base)).send().await.unwrap();
     assert_eq!(resp.status(), 200);
     let body: serde_json::Value = resp.json().await.unwrap();
     assert_eq!(body["status"], "ok");
@@ -24,34 +19,31 @@ async fn healthz_answers_ok_with_version() {
 #[tokio::test]
 async fn home_is_rendered_on_the_server() {
     let app = spawn_app().await;
-    let resp = app.client.get(&app.base).send().await.unwrap();
-    assert_eq!(resp.status(), 200);
-    assert!(resp.headers()["content-type"]
-        .to_str()
-        .unwrap()
-        .starts_with("text/html"));
-    let html = resp.text().await.unwrap();
-    assert!(html.contains("Sign-in for Rust web apps"), "{html}");
-    assert!(html.contains("Sign-in is not configured yet"));
-    assert!(html.contains("<title>Gatehouse</title>"), "{html}");
-    // The footer's server function result is part of the server-rendered page.
-    assert!(html.contains("data-testid=\"server-info\""), "{html}");
+    // Several times: the server-function result must be in the HTML every
+    // time (in-order streaming), not only when it happens to resolve first.
+    for _ in 0..3 {
+        let resp = app.client.get(&app.base).send().await.unwrap();
+        assert_eq!(resp.status(), 200);
+        assert!(resp.headers()["content-type"].to_str().unwrap().starts_with("text/html"));
+        let html = resp.text().await.unwrap();
+        assert!(html.contains("Sign-in for Rust web apps"), "{html}");
+        assert!(html.contains("Sign-in is not configured yet"));
+        assert!(html.contains("<title>Gatehouse</title>"), "{html}");
+        assert!(html.contains("data-testid=\"server-info\">Server v"), "{html}");
+        assert!(!html.contains("Loading server status"), "{html}");
+    }
 }
 
 #[tokio::test]
 async fn unknown_paths_get_the_404_page_with_status_404() {
     let app = spawn_app().await;
     for path in ["/nope", "/a/b/c", "/admin%2e%2e"] {
-        let resp = app
-            .client
-            .get(format!("{}{path}", app.base))
-            .send()
-            .await
-            .unwrap();
+        let resp = app.client.get(format!("{}{path}", app.base)).send().await.unwrap();
         assert_eq!(resp.status(), 404, "{path}");
         let html = resp.text().await.unwrap();
         assert!(html.contains("Page not found"), "{path}: {html}");
         assert!(html.contains("Page not found · Gatehouse"), "{path}");
+        assert!(html.contains("data-testid=\"server-info\">Server v"), "{path}: the footer works on error pages");
     }
 }
 

@@ -8,13 +8,7 @@ use crate::ids;
 /// reach this point; causes stay in the server log.
 #[component]
 pub fn ErrorPanel(errors: ArcRwSignal<Errors>) -> impl IntoView {
-    let messages = move || {
-        errors
-            .get()
-            .into_iter()
-            .map(|(_, e)| view! { <li>{e.to_string()}</li> })
-            .collect_view()
-    };
+    let messages = move || errors.get().into_iter().map(|(_, e)| view! { <li>{e.to_string()}</li> }).collect_view();
     view! {
         <section class="panel panel--error" role="alert" data-testid=ids::ERROR_PANEL>
             <h2>"Something went wrong"</h2>
