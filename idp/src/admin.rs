@@ -49,8 +49,14 @@ fn internal(e: impl std::fmt::Display) -> Response {
 /// Checks the Bearer token: 401 when missing or invalid, 403 without the Admin API audience.
 async fn authorize(p: &Provider, headers: &HeaderMap) -> Result<(), Response> {
     match oauth::verify_access_token(p, headers).await {
-        Ok(c) if c.aud.iter().any(|a| *a == p.config.admin_audience) => Ok(()),
-        Ok(_) => Err(kratos_error(StatusCode::FORBIDDEN, "the access token's audience does not include the Admin API")),
+        // Only client-credentials tokens (no user behind them) with the Admin API audience.
+        Ok(c) if c.sub == c.client_id && c.sid.is_none() && c.aud.iter().any(|a| *a == p.config.admin_audience) => {
+            Ok(())
+        }
+        Ok(_) => Err(kratos_error(
+            StatusCode::FORBIDDEN,
+            "the Admin API needs a client-credentials token whose audience includes the Admin API",
+        )),
         Err(e) => {
             let reason = match e {
                 BearerError::Missing => "an access token is required (Authorization: Bearer …)",
@@ -214,8 +220,8 @@ pub async fn update(State(p): State<Provider>, headers: HeaderMap, Path(id): Pat
     match identity::update(&p.db, &id, input).await {
         Ok(i) => {
             if i.state == IdState::Inactive {
-                // A deactivated identity loses its provider sessions at once.
-                let _ = sqlx::query("DELETE FROM sessions WHERE identity_id = ?").bind(&i.id).execute(&p.db).await;
+                // A deactivated identity is signed out everywhere at once.
+                end_everything(&p, &i.id).await;
             }
             Json(i.to_json(&p.issuer)).into_response()
         }
@@ -228,9 +234,36 @@ pub async fn delete(State(p): State<Provider>, headers: HeaderMap, Path(id): Pat
     if let Err(r) = authorize(&p, &headers).await {
         return r;
     }
+    if matches!(identity::get(&p.db, &id).await, Ok(Some(_))) {
+        end_everything(&p, &id).await;
+    }
     match identity::delete(&p.db, &id).await {
         Ok(()) => StatusCode::NO_CONTENT.into_response(),
         Err(e) => write_error(e),
+    }
+}
+
+/// Ends every provider session of an identity (with back-channel logout to the
+/// clients) and revokes all its grants.
+async fn end_everything(p: &Provider, identity_id: &str) {
+    let sessions: Vec<(String,)> = sqlx::query_as("SELECT sid FROM sessions WHERE identity_id = ?")
+        .bind(identity_id)
+        .fetch_all(&p.db)
+        .await
+        .unwrap_or_default();
+    for (sid,) in sessions {
+        let _ = sqlx::query("DELETE FROM sessions WHERE sid = ?").bind(&sid).execute(&p.db).await;
+        crate::logout::backchannel_logout(p, &sid, identity_id).await;
+    }
+    let grants: Vec<(String,)> = sqlx::query_as("SELECT id FROM grants WHERE identity_id = ? AND revoked = 0")
+        .bind(identity_id)
+        .fetch_all(&p.db)
+        .await
+        .unwrap_or_default();
+    for (g,) in grants {
+        if let Err(e) = oauth::revoke_grant(p, &g).await {
+            tracing::error!(error = %e, "cannot revoke grant of a deactivated identity");
+        }
     }
 }
 

@@ -19,6 +19,16 @@ use crate::{db, mailbox, util, Provider};
 pub const SESSION_COOKIE: &str = "idp_session";
 const LOGIN_COOKIE: &str = "idp_login";
 const MAX_PASSCODE_ATTEMPTS: i64 = 3;
+const MAX_PASSCODE_SENDS: i64 = 5;
+
+/// "5 minutes", "1 minute", "30 seconds".
+fn ttl_text(secs: i64) -> String {
+    match secs {
+        s if s % 60 == 0 && s / 60 == 1 => "1 minute".into(),
+        s if s % 60 == 0 => format!("{} minutes", s / 60),
+        s => format!("{s} seconds"),
+    }
+}
 
 /// A validated authorization request, kept while the user signs in.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -312,15 +322,15 @@ struct Pending {
     identity_id: Option<String>,
     passcode_hash: Option<String>,
     passcode_expires_at: Option<i64>,
-    attempts: i64,
+    passcode_ttl: i64,
 }
 
 const EXPIRED: &str = "This sign-in attempt has expired or is not valid in this browser. Go back to the application and start signing in again.";
 
 async fn load_pending(provider: &Provider, id: &str) -> Result<Option<Pending>, sqlx::Error> {
-    type Row = (String, String, String, Option<String>, Option<String>, Option<String>, Option<i64>, i64);
+    type Row = (String, String, String, Option<String>, Option<String>, Option<String>, Option<i64>);
     let row: Option<Row> = sqlx::query_as(
-        "SELECT id, csrf, params, email, identity_id, passcode_hash, passcode_expires_at, attempts FROM login_requests WHERE id = ? AND expires_at > ?",
+        "SELECT id, csrf, params, email, identity_id, passcode_hash, passcode_expires_at FROM login_requests WHERE id = ? AND expires_at > ?",
     )
     .bind(id)
     .bind(db::now())
@@ -335,7 +345,7 @@ async fn load_pending(provider: &Provider, id: &str) -> Result<Option<Pending>, 
             identity_id: r.4,
             passcode_hash: r.5,
             passcode_expires_at: r.6,
-            attempts: r.7,
+            passcode_ttl: provider.config.ttl.passcode,
         })
     }))
 }
@@ -420,12 +430,13 @@ fn passcode_form(p: &Pending, email: &str, error: Option<&str>) -> Response {
         if error.is_some() { StatusCode::UNPROCESSABLE_ENTITY } else { StatusCode::OK },
         "Enter passcode",
         &format!(
-            "<h1>Enter your passcode</h1><p class=\"info\">We sent a 6-digit passcode to <strong>{}</strong>. It is valid for 5 minutes.</p>{}\
+            "<h1>Enter your passcode</h1><p class=\"info\">We sent a 6-digit passcode to <strong>{}</strong>. It is valid for {}.</p>{}\
 <form method=\"post\" action=\"/login/passcode\">{}\
 <label for=\"passcode\">Passcode</label><input id=\"passcode\" name=\"passcode\" inputmode=\"numeric\" autocomplete=\"one-time-code\" pattern=\"[0-9]{{6}}\" maxlength=\"6\" required autofocus>\
 <button type=\"submit\">Sign in</button></form>\
 <form method=\"post\" action=\"/login/resend\">{}<button type=\"submit\" style=\"background:#555\">Send a new passcode</button></form>",
             esc(email),
+            ttl_text(p.passcode_ttl),
             alert(error),
             hidden(p),
             hidden(p)
@@ -545,18 +556,31 @@ pub async fn submit_registration(
 
 async fn send_passcode(provider: &Provider, p: &Pending, email: &str) -> Response {
     let code = format!("{:06}", rand::thread_rng().gen_range(0..1_000_000));
-    let res =
-        sqlx::query("UPDATE login_requests SET passcode_hash = ?, passcode_expires_at = ?, attempts = 0 WHERE id = ?")
-            .bind(util::hash(&format!("{}:{code}", p.id)))
-            .bind(db::now() + provider.config.ttl.passcode)
-            .bind(&p.id)
-            .execute(&provider.db)
-            .await;
-    if let Err(e) = res {
-        return internal(e);
+    // At most MAX_PASSCODE_SENDS passcodes per sign-in attempt, so resending
+    // cannot be used to reset the attempt limit without end.
+    let res = sqlx::query(
+        "UPDATE login_requests SET passcode_hash = ?, passcode_expires_at = ?, attempts = 0, sends = sends + 1 WHERE id = ? AND sends < ?",
+    )
+    .bind(util::hash(&format!("{}:{code}", p.id)))
+    .bind(db::now() + provider.config.ttl.passcode)
+    .bind(&p.id)
+    .bind(MAX_PASSCODE_SENDS)
+    .execute(&provider.db)
+    .await;
+    match res {
+        Ok(r) if r.rows_affected() == 1 => {}
+        Ok(_) => {
+            return passcode_form(
+                p,
+                email,
+                Some("Too many passcodes were requested. Go back to the application and start signing in again."),
+            )
+        }
+        Err(e) => return internal(e),
     }
     let body = format!(
-        "Your passcode is {code}. It is valid for 5 minutes. If you did not try to sign in, ignore this email."
+        "Your passcode is {code}. It is valid for {}. If you did not try to sign in, ignore this email.",
+        ttl_text(provider.config.ttl.passcode)
     );
     if let Err(e) = mailbox::send(provider, email, "Your sign-in passcode", &body, Some(&code)).await {
         return internal(e);
@@ -601,23 +625,24 @@ pub async fn submit_passcode(
     else {
         return passcode_form(&p, &email, Some("This passcode is no longer valid. Request a new passcode."));
     };
-    if p.attempts >= MAX_PASSCODE_ATTEMPTS {
-        return passcode_form(&p, &email, Some("Too many wrong passcodes. Request a new passcode."));
-    }
     if expires <= db::now() {
         return passcode_form(&p, &email, Some("This passcode has expired. Request a new passcode."));
     }
+    // Claim an attempt atomically, so parallel guesses cannot exceed the limit.
+    let claimed: Result<Option<(i64,)>, _> = sqlx::query_as(
+        "UPDATE login_requests SET attempts = attempts + 1 WHERE id = ? AND attempts < ? RETURNING attempts",
+    )
+    .bind(&p.id)
+    .bind(MAX_PASSCODE_ATTEMPTS)
+    .fetch_optional(&provider.db)
+    .await;
+    let attempts = match claimed {
+        Ok(Some((n,))) => n,
+        Ok(None) => return passcode_form(&p, &email, Some("Too many wrong passcodes. Request a new passcode.")),
+        Err(e) => return internal(e),
+    };
     let given = form.get("passcode").map(|s| s.trim()).unwrap_or_default();
     if !util::secure_eq(&util::hash(&format!("{}:{given}", p.id)), &hash) {
-        let attempts = p.attempts + 1;
-        if let Err(e) = sqlx::query("UPDATE login_requests SET attempts = ? WHERE id = ?")
-            .bind(attempts)
-            .bind(&p.id)
-            .execute(&provider.db)
-            .await
-        {
-            return internal(e);
-        }
         let msg = if attempts >= MAX_PASSCODE_ATTEMPTS {
             "Too many wrong passcodes. Request a new passcode.".to_string()
         } else {

@@ -259,15 +259,14 @@ impl Config {
                 return Err(invalid(&what("grant_types"), "client_credentials needs a confidential client"));
             }
         }
-        Ok(Self {
-            listen,
-            issuer,
-            storage,
-            admin_audience: raw.admin_audience.unwrap_or_else(|| DEFAULT_ADMIN_AUDIENCE.into()),
-            ttl,
-            clients: raw.clients,
-            identities: raw.identities,
-        })
+        let admin_audience = raw.admin_audience.unwrap_or_else(|| DEFAULT_ADMIN_AUDIENCE.into());
+        if raw.clients.iter().any(|c| c.id == admin_audience) {
+            return Err(invalid(
+                "admin_audience",
+                "must differ from every client id (user tokens carry their client id as audience)",
+            ));
+        }
+        Ok(Self { listen, issuer, storage, admin_audience, ttl, clients: raw.clients, identities: raw.identities })
     }
 }
 

@@ -26,7 +26,7 @@ CREATE TABLE IF NOT EXISTS sessions (
 CREATE TABLE IF NOT EXISTS login_requests (
     id TEXT PRIMARY KEY, csrf TEXT NOT NULL, params TEXT NOT NULL, email TEXT, identity_id TEXT,
     registered INTEGER NOT NULL DEFAULT 0, passcode_hash TEXT, passcode_expires_at INTEGER,
-    attempts INTEGER NOT NULL DEFAULT 0, created_at INTEGER NOT NULL, expires_at INTEGER NOT NULL);
+    attempts INTEGER NOT NULL DEFAULT 0, sends INTEGER NOT NULL DEFAULT 0, created_at INTEGER NOT NULL, expires_at INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS grants (
     id TEXT PRIMARY KEY, client_id TEXT NOT NULL, identity_id TEXT, scope TEXT NOT NULL,
     sid TEXT, auth_time INTEGER, revoked INTEGER NOT NULL DEFAULT 0, created_at INTEGER NOT NULL);
@@ -96,6 +96,15 @@ pub async fn cleanup(db: &Db, now: i64) -> Result<(), sqlx::Error> {
     sqlx::query("DELETE FROM sessions WHERE expires_at < ?").bind(now).execute(db).await?;
     sqlx::query("DELETE FROM access_tokens WHERE expires_at < ?").bind(now).execute(db).await?;
     sqlx::query("DELETE FROM refresh_tokens WHERE expires_at < ?").bind(now).execute(db).await?;
+    // Grants with nothing left to redeem (client-credentials grants once their token expired).
+    sqlx::query(
+        "DELETE FROM grants WHERE identity_id IS NULL AND created_at < ? AND id NOT IN (SELECT grant_id FROM access_tokens) \
+         AND id NOT IN (SELECT grant_id FROM refresh_tokens) AND id NOT IN (SELECT grant_id FROM codes)",
+    )
+    .bind(now - 3600)
+    .execute(db)
+    .await?;
+    sqlx::query("DELETE FROM mailbox WHERE created_at < ?").bind(now - 24 * 3600).execute(db).await?;
     Ok(())
 }
 

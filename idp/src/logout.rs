@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 
 use axum::extract::{Form, State};
-use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::json;
@@ -30,6 +30,7 @@ fn invalid(message: &str) -> Response {
 /// registered `post_logout_redirect_uri` (with `state`) or shows a page.
 pub async fn logout(
     State(p): State<Provider>,
+    method: Method,
     headers: HeaderMap,
     Form(pairs): Form<Vec<(String, String)>>,
 ) -> Response {
@@ -41,7 +42,7 @@ pub async fn logout(
     let hint = match get("id_token_hint") {
         None => None,
         Some(t) => match p.keys.verify::<HintClaims>(t) {
-            Ok((_, c)) if c.iss == *p.issuer => Some(c),
+            Ok((Some(typ), c)) if typ == "JWT" && c.iss == *p.issuer => Some(c),
             _ => return invalid("The id_token_hint is not a valid ID token of this provider."),
         },
     };
@@ -67,6 +68,24 @@ pub async fn logout(
 
     let mut ended: Vec<(String, String)> = Vec::new(); // (sid, sub)
     match current_session(&p, &headers).await {
+        // Without an ID token from the application, only the user may end the
+        // session: a page from another site must not sign them out.
+        Ok(Some(s))
+            if hint.is_none()
+                && !(method == Method::POST && util::secure_eq(get("csrf").unwrap_or_default(), &s.csrf)) =>
+        {
+            return page(
+                StatusCode::OK,
+                "Sign out",
+                &format!(
+                    "<h1>Sign out?</h1><p>You are signed in as <strong>{}</strong>.</p>\
+<form method=\"post\" action=\"/oauth2/sessions/logout\"><input type=\"hidden\" name=\"csrf\" value=\"{}\">\
+<button type=\"submit\">Sign out</button></form>",
+                    crate::html::esc(s.identity.email()),
+                    crate::html::esc(&s.csrf)
+                ),
+            );
+        }
         Ok(Some(s)) => ended.push((s.sid, s.identity.id)),
         Ok(None) => {}
         Err(e) => {

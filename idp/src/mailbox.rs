@@ -36,7 +36,9 @@ pub async fn send(
         .bind(db::now())
         .execute(&p.db)
         .await?;
-    tracing::info!(to = %to, subject = %subject, "mail delivered to the local mailbox (see /mailbox)");
+    // The passcode is logged on purpose: this is a development provider and the
+    // log is the quickest way to sign in from a terminal.
+    tracing::info!(to = %to, subject = %subject, passcode = passcode.unwrap_or_default(), "mail delivered to the local mailbox (see /mailbox)");
     Ok(())
 }
 

@@ -217,6 +217,7 @@ async fn list_pages_with_link_and_total_count() {
 #[tokio::test]
 async fn deactivation_through_the_api_blocks_sign_in() {
     let a = Admin::new().await;
+    let before = a.idp.tokens_for("user@example.com").await;
     let list: Vec<Value> = a
         .req(reqwest::Method::GET, "admin/identities?credentials_identifier=user@example.com")
         .send()
@@ -236,6 +237,17 @@ async fn deactivation_through_the_api_blocks_sign_in() {
     let (status, html, _, _) = a.idp.submit_email(&browser(), &a.idp.auth_url("web", &[]), "user@example.com").await;
     assert_eq!(status, 422);
     assert!(html.contains("deactivated"));
+    // Deactivation also revokes what was issued and tells the clients.
+    let r = a
+        .http
+        .post(a.idp.url("oauth2/token"))
+        .basic_auth("web", Some(SECRET))
+        .form(&[("grant_type", "refresh_token"), ("refresh_token", before["refresh_token"].as_str().unwrap())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    assert_eq!(a.idp.logout_tokens.lock().unwrap().len(), 1, "back-channel logout sent");
 }
 
 #[tokio::test]

@@ -314,3 +314,41 @@ async fn login_forms_are_protected_against_csrf() {
         .unwrap();
     assert_eq!(r.status(), 403);
 }
+
+#[tokio::test]
+async fn signed_in_users_edit_their_profile_with_schema_validation() {
+    let idp = spawn().await;
+    let b = browser();
+    // Without a provider session there is nothing to edit.
+    assert_eq!(b.get(idp.url("profile")).send().await.unwrap().status(), 401);
+    idp.login(&b, &idp.auth_url("web", &[]), "user@example.com").await;
+    let page = b.get(idp.url("profile")).send().await.unwrap().text().await.unwrap();
+    let csrf = hidden_value(&page, "csrf").unwrap();
+    let r = b
+        .post(idp.url("profile"))
+        .form(&[("csrf", csrf.as_str()), ("first", "Umaa"), ("last", "Userson"), ("academic-degree", "Dr.")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert!(r.text().await.unwrap().contains("Your profile was saved."));
+    let u = idp::identity::find_by_email(&idp.provider.db, "user@example.com").await.unwrap().unwrap();
+    assert_eq!(u.traits["name"], serde_json::json!({"first":"Umaa","last":"Userson","academic-degree":"Dr."}));
+    // Schema limits apply.
+    let long = "x".repeat(300);
+    let r = b.post(idp.url("profile")).form(&[("csrf", csrf.as_str()), ("first", long.as_str())]).send().await.unwrap();
+    assert_eq!(r.status(), 422);
+    assert!(r.text().await.unwrap().contains("traits.name.first"));
+    // CSRF is checked.
+    let r = b.post(idp.url("profile")).form(&[("csrf", "forged"), ("first", "Eve")]).send().await.unwrap();
+    assert_eq!(r.status(), 403);
+}
+
+#[tokio::test]
+async fn a_taken_port_fails_with_a_clear_message() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let mut cfg = test_config(idp::config::Storage::Memory);
+    cfg.listen = taken.local_addr().unwrap();
+    let err = idp::Idp::build(cfg).await.err().expect("bind must fail").to_string();
+    assert!(err.contains(&taken.local_addr().unwrap().to_string()) && err.contains("IDP_LISTEN"), "{err}");
+}

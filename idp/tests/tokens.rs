@@ -429,3 +429,59 @@ async fn data_survives_a_restart() {
     assert_eq!(refresh(&idp, &rt).await.status(), 200, "refresh tokens survive");
     let _ = std::fs::remove_dir_all(dir);
 }
+
+#[tokio::test]
+async fn logout_without_a_hint_asks_the_user_first() {
+    let idp = spawn().await;
+    let b = browser();
+    idp.login(&b, &idp.auth_url("web", &[]), "user@example.com").await;
+    // A cross-site GET (no id_token_hint) only shows a confirmation.
+    let page = b.get(idp.url("oauth2/sessions/logout")).send().await.unwrap().text().await.unwrap();
+    assert!(page.contains("Sign out?"), "{page}");
+    let r = b.get(idp.auth_url("web", &[("prompt", "none")])).send().await.unwrap();
+    assert!(query_of(&location(&r)).contains_key("code"), "still signed in");
+    // A forged POST is refused the same way.
+    let r = b.post(idp.url("oauth2/sessions/logout")).form(&[("csrf", "forged")]).send().await.unwrap();
+    assert!(r.text().await.unwrap().contains("Sign out?"));
+    // The user's own confirmation ends the session.
+    let csrf = hidden_value(&page, "csrf").unwrap();
+    let r = b.post(idp.url("oauth2/sessions/logout")).form(&[("csrf", csrf.as_str())]).send().await.unwrap();
+    assert!(r.text().await.unwrap().contains("You are signed out"));
+    let r = b.get(idp.auth_url("web", &[("prompt", "none")])).send().await.unwrap();
+    assert_eq!(query_of(&location(&r))["error"], "login_required");
+    // An access token is not an acceptable id_token_hint.
+    let t = idp.tokens_for("user@example.com").await;
+    let mut u = url::Url::parse(&idp.url("oauth2/sessions/logout")).unwrap();
+    u.query_pairs_mut().append_pair("id_token_hint", t["access_token"].as_str().unwrap());
+    assert_eq!(b.get(u.as_str()).send().await.unwrap().status(), 400);
+}
+
+#[tokio::test]
+async fn parallel_wrong_passcodes_cannot_exceed_the_attempt_limit() {
+    let idp = spawn().await;
+    let b = browser();
+    let (_, _, challenge, csrf) = idp.submit_email(&b, &idp.auth_url("web", &[]), "user@example.com").await;
+    let good = idp.passcode("user@example.com").await;
+    let mut tasks = Vec::new();
+    for i in 0..12 {
+        let (b, url, challenge, csrf) = (b.clone(), idp.url("login/passcode"), challenge.clone(), csrf.clone());
+        let guess = format!("{:06}", (good.parse::<u32>().unwrap() + 1 + i) % 1_000_000);
+        tasks.push(tokio::spawn(async move {
+            let r = b
+                .post(url)
+                .form(&[("login_challenge", challenge), ("csrf", csrf), ("passcode", guess)])
+                .send()
+                .await
+                .unwrap();
+            let _ = r.text().await;
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let attempts: (i64,) =
+        sqlx::query_as("SELECT attempts FROM login_requests").fetch_one(&idp.provider.db).await.unwrap();
+    assert_eq!(attempts.0, 3, "exactly three guesses were checked");
+    let r = idp.submit_passcode(&b, &challenge, &csrf, &good).await;
+    assert_eq!(r.status(), 422, "the right code is refused after the limit");
+}
