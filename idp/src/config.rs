@@ -284,6 +284,9 @@ fn parse_issuer(v: &str, what: &str) -> Result<Url, ConfigError> {
     if !matches!(url.scheme(), "http" | "https") || url.query().is_some() || url.fragment().is_some() {
         return Err(invalid(&format!("{what} = {v:?}"), "use an http(s) URL without query or fragment"));
     }
+    if url.path() != "/" {
+        return Err(invalid(&format!("{what} = {v:?}"), "the provider serves from the root: use scheme://host[:port]/"));
+    }
     Ok(url)
 }
 
