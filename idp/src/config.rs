@@ -285,7 +285,10 @@ fn parse_issuer(v: &str, what: &str) -> Result<Url, ConfigError> {
         return Err(invalid(&format!("{what} = {v:?}"), "use an http(s) URL without query or fragment"));
     }
     if url.path() != "/" {
-        return Err(invalid(&format!("{what} = {v:?}"), "the provider serves from the root: use scheme://host[:port]/"));
+        return Err(invalid(
+            &format!("{what} = {v:?}"),
+            "the provider serves from the root: use scheme://host[:port]/",
+        ));
     }
     Ok(url)
 }

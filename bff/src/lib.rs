@@ -1,0 +1,8 @@
+//! Server-side sign-in for Gatehouse: the OpenID Connect relying party, the
+//! typed session, token handling, authorization and the local user store.
+//! It has no Leptos dependency and must never hand a token to anything that
+//! could serialize it for the browser.
+
+pub mod return_to;
+
+pub use return_to::ReturnTo;
