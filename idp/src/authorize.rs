@@ -392,11 +392,15 @@ fn alert(error: Option<&str>) -> String {
         .unwrap_or_default()
 }
 
+/// A page of the login flow: 422 when it shows an error, 200 otherwise.
+fn step_page(title: &str, error: Option<&str>, body: &str) -> Response {
+    page(if error.is_some() { StatusCode::UNPROCESSABLE_ENTITY } else { StatusCode::OK }, title, body)
+}
+
 fn email_form(p: &Pending, email: &str, error: Option<&str>) -> Response {
-    let status = if error.is_some() { StatusCode::UNPROCESSABLE_ENTITY } else { StatusCode::OK };
-    page(
-        status,
+    step_page(
         "Sign in",
+        error,
         &format!(
             "<h1>Sign in or create an account</h1>{}<form method=\"post\" action=\"/login\">{}\
 <label for=\"email\">Email</label><input id=\"email\" name=\"email\" type=\"email\" autocomplete=\"email\" required value=\"{}\" autofocus>\
@@ -409,9 +413,9 @@ fn email_form(p: &Pending, email: &str, error: Option<&str>) -> Response {
 }
 
 fn registration_form(p: &Pending, email: &str, error: Option<&str>) -> Response {
-    page(
-        if error.is_some() { StatusCode::UNPROCESSABLE_ENTITY } else { StatusCode::OK },
+    step_page(
         "Create account",
+        error,
         &format!(
             "<h1>Create your account</h1><p class=\"info\">No account uses <strong>{}</strong> yet. Tell us your name to create one.</p>{}\
 <form method=\"post\" action=\"/login/register\">{}\
@@ -426,9 +430,9 @@ fn registration_form(p: &Pending, email: &str, error: Option<&str>) -> Response 
 }
 
 fn passcode_form(p: &Pending, email: &str, error: Option<&str>) -> Response {
-    page(
-        if error.is_some() { StatusCode::UNPROCESSABLE_ENTITY } else { StatusCode::OK },
+    step_page(
         "Enter passcode",
+        error,
         &format!(
             "<h1>Enter your passcode</h1><p class=\"info\">We sent a 6-digit passcode to <strong>{}</strong>. It is valid for {}.</p>{}\
 <form method=\"post\" action=\"/login/passcode\">{}\

@@ -122,47 +122,29 @@ async fn client_authentication_is_exactly_as_registered() {
 async fn post_and_public_clients_use_their_methods() {
     let idp = spawn().await;
     let p = pkce();
+    // Exchange with credentials in the body (client_secret_post / none).
+    let exchange = |client: &'static str, secret: Option<&'static str>, code: String| {
+        let mut form = vec![
+            ("grant_type", "authorization_code".to_string()),
+            ("code", code),
+            ("redirect_uri", REDIRECT.to_string()),
+            ("code_verifier", p.verifier.clone()),
+            ("client_id", client.to_string()),
+        ];
+        if let Some(s) = secret {
+            form.push(("client_secret", s.to_string()));
+        }
+        post(&idp, "oauth2/token").form(&form).send()
+    };
     let code = code_for(&idp, "post", &p).await;
-    let r = post(&idp, "oauth2/token")
-        .form(&[
-            ("grant_type", "authorization_code"),
-            ("code", &code),
-            ("redirect_uri", REDIRECT),
-            ("code_verifier", &p.verifier),
-            ("client_id", "post"),
-            ("client_secret", SECRET),
-        ])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200);
+    assert_eq!(exchange("post", Some(SECRET), code).await.unwrap().status(), 200);
     let code = code_for(&idp, "public", &p).await;
     // A public client sending a secret is refused; without one it works.
-    let r = post(&idp, "oauth2/token")
-        .form(&[
-            ("grant_type", "authorization_code"),
-            ("code", &code),
-            ("redirect_uri", REDIRECT),
-            ("code_verifier", &p.verifier),
-            ("client_id", "public"),
-            ("client_secret", SECRET),
-        ])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(error_of(r).await, (401, "invalid_client".into()));
-    let r = post(&idp, "oauth2/token")
-        .form(&[
-            ("grant_type", "authorization_code"),
-            ("code", &code),
-            ("redirect_uri", REDIRECT),
-            ("code_verifier", &p.verifier),
-            ("client_id", "public"),
-        ])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200);
+    assert_eq!(
+        error_of(exchange("public", Some(SECRET), code.clone()).await.unwrap()).await,
+        (401, "invalid_client".into())
+    );
+    assert_eq!(exchange("public", None, code).await.unwrap().status(), 200);
 }
 
 async fn refresh(idp: &TestIdp, token: &str) -> reqwest::Response {
