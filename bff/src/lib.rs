@@ -3,6 +3,8 @@
 //! It has no Leptos dependency and must never hand a token to anything that
 //! could serialize it for the browser.
 
+pub mod pending;
 pub mod return_to;
 
+pub use pending::{PendingLogin, PendingLogins};
 pub use return_to::ReturnTo;
