@@ -15,6 +15,7 @@ pub mod mailbox;
 pub mod oauth;
 pub mod oidc;
 pub mod profile;
+pub mod testkit;
 pub mod token;
 pub mod util;
 
