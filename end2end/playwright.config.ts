@@ -60,6 +60,9 @@ export default defineConfig({
           LEPTOS_SITE_ROOT: 'target/site',
           LEPTOS_OUTPUT_NAME: 'gatehouse',
           LEPTOS_ENV: 'PROD',
+          // The embedded provider on its own port; nothing written to disk.
+          GATEHOUSE_IDP_ADDR: `127.0.0.1:${port + 1}`,
+          GATEHOUSE_DATA_DIR: ':memory:',
           RUST_LOG: process.env.RUST_LOG ?? 'warn',
         },
       },

@@ -3,6 +3,9 @@
 
 pub const HOME_HEADING: &str = "home-heading";
 pub const SIGNIN_STATUS: &str = "signin-status";
+pub const SIGNIN_LINK: &str = "signin-link";
+pub const SIGNED_IN_AS: &str = "signed-in-as";
+pub const SIGNOUT_BUTTON: &str = "signout-button";
 pub const SERVER_INFO: &str = "server-info";
 pub const SERVER_INFO_REFRESH: &str = "server-info-refresh";
 pub const SERVER_INFO_ERROR: &str = "server-info-error";

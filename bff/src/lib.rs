@@ -6,6 +6,8 @@
 pub mod oidc;
 pub mod pending;
 pub mod return_to;
+pub mod routes;
+pub mod session;
 
 pub use pending::{PendingLogin, PendingLogins};
 pub use return_to::ReturnTo;

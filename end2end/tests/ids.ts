@@ -2,6 +2,9 @@
 export const ids = {
   homeHeading: 'home-heading',
   signinStatus: 'signin-status',
+  signinLink: 'signin-link',
+  signedInAs: 'signed-in-as',
+  signoutButton: 'signout-button',
   serverInfo: 'server-info',
   serverInfoRefresh: 'server-info-refresh',
   serverInfoError: 'server-info-error',

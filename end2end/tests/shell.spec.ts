@@ -6,7 +6,7 @@ test('home page is server-rendered with the shell', async ({ page }) => {
   expect(response?.status()).toBe(200);
   await expect(page).toHaveTitle('Gatehouse');
   await expect(page.getByTestId(ids.homeHeading)).toHaveText('Sign-in for Rust web apps');
-  await expect(page.getByTestId(ids.signinStatus)).toContainText('Sign-in is not configured yet');
+  await expect(page.getByTestId(ids.signinLink)).toHaveText('Sign in');
   // Rendered by the server function during SSR, so visible with or without JS.
   await expect(page.getByTestId(ids.serverInfo)).toContainText(/^Server v\d+\.\d+\.\d+ · up \d/);
 });

@@ -151,6 +151,12 @@ pub enum ConfigError {
 
 pub const DEFAULT_ADMIN_AUDIENCE: &str = "admin-api";
 
+/// The checked-in development configuration (`idp/dev.toml`).
+pub const DEV_CONFIG: &str = include_str!("../dev.toml");
+
+/// The id of the Gatehouse web app's client in [`DEV_CONFIG`].
+pub const DEV_APP_CLIENT_ID: &str = "gatehouse";
+
 impl Config {
     /// Parses a TOML document (`origin` names it in error messages).
     pub fn from_toml(text: &str, origin: &str) -> Result<Self, ConfigError> {

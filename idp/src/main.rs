@@ -44,7 +44,7 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
     }
     let config = match config_path {
         Some(path) => Config::from_file(std::path::Path::new(&path))?,
-        None => Config::from_toml(include_str!("../dev.toml"), "built-in idp/dev.toml")?,
+        None => Config::from_toml(idp::config::DEV_CONFIG, "built-in idp/dev.toml")?,
     };
     let config = config.with_env(|k| std::env::var(k).ok())?;
     match command.as_str() {

@@ -13,6 +13,37 @@ use leptos::config::{Env, LeptosOptions};
 #[derive(Debug, Clone)]
 pub struct Settings {
     pub leptos: LeptosOptions,
+    /// The app's public origin; `None` means `http://<bound address>`.
+    pub public_url: Option<url::Url>,
+    /// An external OpenID provider; `None` embeds the local provider.
+    pub oidc: Option<OidcSettings>,
+    /// Where the embedded provider listens (when `oidc` is `None`).
+    pub idp_addr: SocketAddr,
+    /// Where sessions and the embedded provider keep their data; `None` keeps them in memory.
+    pub data_dir: Option<std::path::PathBuf>,
+    /// Sessions end after this long without a request.
+    pub session_idle_minutes: i64,
+}
+
+/// The external provider and this app's registration with it.
+#[derive(Clone)]
+pub struct OidcSettings {
+    pub issuer: String,
+    pub client_id: String,
+    pub client_secret: Option<String>,
+    pub auth: bff::oidc::ClientAuth,
+    pub scopes: Vec<String>,
+}
+
+impl std::fmt::Debug for OidcSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OidcSettings")
+            .field("issuer", &self.issuer)
+            .field("client_id", &self.client_id)
+            .field("auth", &self.auth)
+            .field("scopes", &self.scopes)
+            .finish_non_exhaustive()
+    }
 }
 
 /// A configuration value that cannot be used.
@@ -72,14 +103,99 @@ impl Settings {
             .env(env)
             .build();
         leptos.hash_files = get("LEPTOS_HASH_FILES").is_some_and(|v| v == "true");
-        Ok(Self { leptos })
+
+        let public_url = match get("GATEHOUSE_PUBLIC_URL") {
+            None => None,
+            Some(raw) => {
+                let url = url::Url::parse(raw.trim())
+                    .ok()
+                    .filter(|u| matches!(u.scheme(), "http" | "https") && u.path() == "/");
+                Some(url.ok_or(ConfigError::Invalid {
+                    var: "GATEHOUSE_PUBLIC_URL",
+                    value: raw.clone(),
+                    hint: "use the app's origin, e.g. https://app.example.com",
+                })?)
+            }
+        };
+        let oidc = match get("OIDC_ISSUER") {
+            None => None,
+            Some(issuer) => {
+                if url::Url::parse(issuer.trim()).is_err() {
+                    return Err(ConfigError::Invalid {
+                        var: "OIDC_ISSUER",
+                        value: issuer,
+                        hint: "use the provider's issuer URL, e.g. https://login.example.com/",
+                    });
+                }
+                let client_id = get("OIDC_CLIENT_ID").ok_or(ConfigError::Invalid {
+                    var: "OIDC_CLIENT_ID",
+                    value: String::new(),
+                    hint: "set the client id registered at the provider (required with OIDC_ISSUER)",
+                })?;
+                let auth = match get("OIDC_CLIENT_AUTH").as_deref().unwrap_or("client_secret_basic") {
+                    "client_secret_basic" => bff::oidc::ClientAuth::ClientSecretBasic,
+                    "client_secret_post" => bff::oidc::ClientAuth::ClientSecretPost,
+                    "none" => bff::oidc::ClientAuth::None,
+                    other => {
+                        return Err(ConfigError::Invalid {
+                            var: "OIDC_CLIENT_AUTH",
+                            value: other.to_string(),
+                            hint: "use client_secret_basic, client_secret_post or none",
+                        })
+                    }
+                };
+                let client_secret = get("OIDC_CLIENT_SECRET");
+                if auth != bff::oidc::ClientAuth::None && client_secret.is_none() {
+                    return Err(ConfigError::Invalid {
+                        var: "OIDC_CLIENT_SECRET",
+                        value: String::new(),
+                        hint: "set the client secret (or OIDC_CLIENT_AUTH=none for a public client)",
+                    });
+                }
+                let scopes = get("OIDC_SCOPES")
+                    .unwrap_or_else(|| "openid email profile offline_access".into())
+                    .split_whitespace()
+                    .map(String::from)
+                    .collect::<Vec<_>>();
+                if !scopes.iter().any(|s| s == "openid") {
+                    return Err(ConfigError::Invalid {
+                        var: "OIDC_SCOPES",
+                        value: scopes.join(" "),
+                        hint: "must include openid",
+                    });
+                }
+                Some(OidcSettings { issuer: issuer.trim().to_string(), client_id, client_secret, auth, scopes })
+            }
+        };
+        let idp_raw = get("GATEHOUSE_IDP_ADDR").unwrap_or_else(|| "127.0.0.1:3001".into());
+        let idp_addr = idp_raw.trim().parse().map_err(|_| ConfigError::Invalid {
+            var: "GATEHOUSE_IDP_ADDR",
+            value: idp_raw.clone(),
+            hint: "use IP:port, e.g. 127.0.0.1:3001",
+        })?;
+        let data_dir = match get("GATEHOUSE_DATA_DIR").as_deref() {
+            Some(":memory:") => None,
+            Some(dir) => Some(std::path::PathBuf::from(dir)),
+            None => Some(std::path::PathBuf::from(".data")),
+        };
+        let session_idle_minutes = match get("GATEHOUSE_SESSION_IDLE_MINUTES") {
+            None => 12 * 60,
+            Some(raw) => raw.trim().parse::<i64>().ok().filter(|m| *m > 0).ok_or(ConfigError::Invalid {
+                var: "GATEHOUSE_SESSION_IDLE_MINUTES",
+                value: raw.clone(),
+                hint: "use a positive number of minutes, e.g. 720",
+            })?,
+        };
+        Ok(Self { leptos, public_url, oidc, idp_addr, data_dir, session_idle_minutes })
     }
 
-    /// Settings for a server on `addr` with every other value at its default
-    /// (used by tests, which bind port 0).
+    /// Settings for a server on `addr`, with the embedded provider on a free
+    /// port and sessions in memory (used by tests, which bind port 0).
     pub fn for_addr(addr: SocketAddr) -> Self {
         let mut settings = Self::from_lookup(|_| None).unwrap_or_else(|_| unreachable!());
         settings.leptos.site_addr = addr;
+        settings.idp_addr = std::net::SocketAddr::from(([127, 0, 0, 1], 0));
+        settings.data_dir = None;
         settings
     }
 }

@@ -29,6 +29,12 @@ pub enum StartupError {
     Bind { addr: SocketAddr, source: std::io::Error },
     #[error("cannot read the bound address: {0}")]
     LocalAddr(std::io::Error),
+    #[error("the embedded identity provider cannot start: {0}")]
+    Idp(String),
+    #[error("{0}. Check OIDC_ISSUER and that the provider is running.")]
+    Oidc(#[from] bff::oidc::OidcError),
+    #[error("the session store cannot be opened: {0}")]
+    Sessions(String),
 }
 
 /// A bound, not yet running server.
@@ -45,8 +51,28 @@ impl Application {
         let listener =
             TcpListener::bind(requested).await.map_err(|source| StartupError::Bind { addr: requested, source })?;
         let addr = listener.local_addr().map_err(StartupError::LocalAddr)?;
+        let public_url = match &settings.public_url {
+            Some(u) => u.clone(),
+            None => url::Url::parse(&format!("http://{addr}/")).map_err(|e| StartupError::Idp(e.to_string()))?,
+        };
+        let rp_config = match &settings.oidc {
+            Some(o) => bff::oidc::RpConfig {
+                issuer: o.issuer.clone(),
+                client_id: o.client_id.clone(),
+                client_secret: o.client_secret.clone(),
+                auth: o.auth,
+                redirect_url: join(&public_url, "login"),
+                scopes: o.scopes.clone(),
+            },
+            None => start_embedded_idp(&settings, &public_url).await?,
+        };
+        let rp = bff::oidc::RelyingParty::discover(&rp_config, 8).await?;
+        tracing::info!(issuer = %rp_config.issuer, client_id = %rp_config.client_id, "OpenID provider discovered");
+        let sessions = session_layer(&settings, &public_url).await?;
+        let bff = Arc::new(bff::routes::Bff { rp, public_url });
         let state = AppState { leptos_options: settings.leptos, server: Arc::new(ServerContext::new()) };
-        Ok(Self { listener, addr, router: router(state) })
+        let router = router(state).merge(bff::routes::router(bff)).layer(sessions);
+        Ok(Self { listener, addr, router })
     }
 
     pub fn addr(&self) -> SocketAddr {
@@ -61,6 +87,81 @@ impl Application {
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         axum::serve(self.listener, self.router).with_graceful_shutdown(shutdown_signal()).await
     }
+}
+
+fn join(base: &url::Url, path: &str) -> String {
+    base.join(path).map(|u| u.to_string()).unwrap_or_default()
+}
+
+/// Starts the local provider in this process, registering this app (its
+/// redirect, post-logout and back-channel URIs) as the `gatehouse` client.
+async fn start_embedded_idp(settings: &Settings, public_url: &url::Url) -> Result<bff::oidc::RpConfig, StartupError> {
+    let mut cfg = idp::Config::from_toml(idp::config::DEV_CONFIG, "built-in idp/dev.toml")
+        .map_err(|e| StartupError::Idp(e.to_string()))?;
+    cfg.listen = settings.idp_addr;
+    cfg.issuer = None;
+    cfg.storage = match &settings.data_dir {
+        Some(dir) => idp::config::Storage::Dir(dir.join("idp")),
+        None => idp::config::Storage::Memory,
+    };
+    let client = cfg
+        .clients
+        .iter_mut()
+        .find(|c| c.id == idp::config::DEV_APP_CLIENT_ID)
+        .ok_or_else(|| StartupError::Idp("the dev config has no gatehouse client".into()))?;
+    client.redirect_uris = vec![join(public_url, "login")];
+    client.post_logout_redirect_uris = vec![join(public_url, "logout")];
+    client.backchannel_logout_uri = None;
+    let secret = client.secret.clone();
+    let idp = idp::Idp::build(cfg).await.map_err(|e| StartupError::Idp(e.to_string()))?;
+    let issuer = idp.issuer().to_string();
+    tracing::info!(issuer = %issuer, mailbox = %format!("{issuer}mailbox"), "embedded identity provider started");
+    tokio::spawn(async move {
+        if let Err(e) = idp.run_until_stopped().await {
+            tracing::error!(error = %e, "embedded identity provider stopped");
+        }
+    });
+    Ok(bff::oidc::RpConfig {
+        issuer,
+        client_id: idp::config::DEV_APP_CLIENT_ID.into(),
+        client_secret: secret,
+        auth: bff::oidc::ClientAuth::ClientSecretBasic,
+        redirect_url: join(public_url, "login"),
+        scopes: ["openid", "email", "profile", "offline_access"].map(String::from).to_vec(),
+    })
+}
+
+/// Sessions in SQLite (a file in the data directory, or memory): an opaque id
+/// in an HttpOnly, SameSite=Lax cookie; `Secure` and `__Host-` on https.
+async fn session_layer(
+    settings: &Settings,
+    public_url: &url::Url,
+) -> Result<tower_sessions::SessionManagerLayer<tower_sessions_sqlx_store::SqliteStore>, StartupError> {
+    use sqlx::sqlite::{SqliteConnectOptions, SqlitePoolOptions};
+    let opts = match &settings.data_dir {
+        Some(dir) => {
+            std::fs::create_dir_all(dir).map_err(|e| StartupError::Sessions(format!("{}: {e}", dir.display())))?;
+            SqliteConnectOptions::new().filename(dir.join("sessions.sqlite3")).create_if_missing(true)
+        }
+        None => SqliteConnectOptions::new().in_memory(true),
+    };
+    let pool = SqlitePoolOptions::new()
+        .max_connections(if settings.data_dir.is_some() { 4 } else { 1 })
+        .idle_timeout(None)
+        .max_lifetime(None)
+        .connect_with(opts)
+        .await
+        .map_err(|e| StartupError::Sessions(e.to_string()))?;
+    let store = tower_sessions_sqlx_store::SqliteStore::new(pool);
+    store.migrate().await.map_err(|e| StartupError::Sessions(e.to_string()))?;
+    let secure = public_url.scheme() == "https";
+    Ok(tower_sessions::SessionManagerLayer::new(store)
+        .with_name(if secure { "__Host-gatehouse" } else { "gatehouse" })
+        .with_secure(secure)
+        .with_http_only(true)
+        .with_same_site(tower_sessions::cookie::SameSite::Lax)
+        .with_path("/")
+        .with_expiry(tower_sessions::Expiry::OnInactivity(time::Duration::minutes(settings.session_idle_minutes))))
 }
 
 /// The full router: health check, the Leptos app and its server functions,

@@ -27,7 +27,7 @@ async fn home_is_rendered_on_the_server() {
         assert!(resp.headers()["content-type"].to_str().unwrap().starts_with("text/html"));
         let html = resp.text().await.unwrap();
         assert!(html.contains("Sign-in for Rust web apps"), "{html}");
-        assert!(html.contains("Sign-in is not configured yet"));
+        assert!(html.contains("data-testid=\"signin-link\""), "{html}");
         assert!(html.contains("<title>Gatehouse</title>"), "{html}");
         assert!(html.contains("data-testid=\"server-info\">Server v"), "{html}");
         assert!(!html.contains("Loading server status"), "{html}");

@@ -3,18 +3,58 @@
 
 use leptos::prelude::*;
 
+use crate::api::session::current_user;
 use crate::api::system::server_info;
 use crate::{ids, PRODUCT_NAME};
 
+/// `/login?return_to=<path>` for the current page.
+fn login_href(path: &str) -> String {
+    let encoded: String = path
+        .bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'/' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect();
+    format!("/login?return_to={encoded}")
+}
+
 #[component]
 pub fn Header() -> impl IntoView {
+    let user = Resource::new(|| (), |_| current_user());
+    let location = leptos_router::hooks::use_location();
+    let signin_href = move || login_href(&location.pathname.get());
     view! {
         <header class="header">
             <a class="brand" href="/">{PRODUCT_NAME}</a>
-            <nav class="nav" aria-label="Account">
-                <span class="signin-status" data-testid=ids::SIGNIN_STATUS>
-                    "Sign-in is not configured yet"
-                </span>
+            <nav class="nav" aria-label="Account" data-testid=ids::SIGNIN_STATUS>
+                <Transition fallback=|| view! { <span class="signin-status">"…"</span> }>
+                    {move || Suspend::new(async move {
+                        match user.await {
+                            Ok(Some(u)) => {
+                                view! {
+                                    <span class="signin-status" data-testid=ids::SIGNED_IN_AS>
+                                        {u.email.clone().unwrap_or_else(|| u.sub.clone())}
+                                    </span>
+                                    <form method="post" action="/logout" class="signout-form">
+                                        <input type="hidden" name="logout_token" value=u.logout_token.clone() />
+                                        <button type="submit" class="button button--small button--light" data-testid=ids::SIGNOUT_BUTTON>
+                                            "Sign out"
+                                        </button>
+                                    </form>
+                                }
+                                    .into_any()
+                            }
+                            Ok(None) => {
+                                view! {
+                                    <a rel="external" href=signin_href data-testid=ids::SIGNIN_LINK>"Sign in"</a>
+                                }
+                                    .into_any()
+                            }
+                            Err(e) => view! { <span class="error-text">{e.to_string()}</span> }.into_any(),
+                        }
+                    })}
+                </Transition>
             </nav>
         </header>
     }

@@ -1,0 +1,168 @@
+//! Sign-in and sign-out as plain axum routes (seed 000): `GET /login` starts
+//! the code flow and receives the provider's redirect; `POST /logout` ends the
+//! session here and at the provider; `GET /logout` is where the provider
+//! returns after sign-out.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use axum::extract::{Form, Query, State};
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
+use tower_sessions::Session;
+use url::Url;
+
+use crate::oidc::RelyingParty;
+use crate::session::AuthSession;
+use crate::ReturnTo;
+
+/// What the sign-in routes need.
+pub struct Bff {
+    pub rp: RelyingParty,
+    /// The app's public origin, e.g. `http://127.0.0.1:3000`.
+    pub public_url: Url,
+}
+
+pub fn router<S: Clone + Send + Sync + 'static>(bff: Arc<Bff>) -> Router<S> {
+    Router::new().route("/login", get(login)).route("/logout", get(after_logout).post(logout)).with_state(bff)
+}
+
+fn now() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)
+}
+
+fn redirect(to: &str) -> Response {
+    let mut r = StatusCode::SEE_OTHER.into_response();
+    if let Ok(v) = HeaderValue::from_str(to) {
+        r.headers_mut().insert(header::LOCATION, v);
+    }
+    r.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    r
+}
+
+/// The friendly page every sign-in failure ends on: what happened and a way back.
+fn failure(status: StatusCode, message: &str, return_to: &ReturnTo) -> Response {
+    let again = format!(
+        "/login?return_to={}",
+        url::form_urlencoded::byte_serialize(return_to.as_str().as_bytes()).collect::<String>()
+    );
+    let body = format!(
+        "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Sign-in failed · Gatehouse</title>\
+<link rel=\"stylesheet\" href=\"/pkg/gatehouse.css\"></head><body><main class=\"main\"><section class=\"panel panel--error\" data-testid=\"signin-error\" role=\"alert\">\
+<h1>Sign-in did not complete</h1><p>{}</p><p><a class=\"button\" href=\"{}\" data-testid=\"signin-retry\">Try again</a> <a href=\"/\">Home</a></p></section></main></body></html>",
+        escape(message),
+        escape(&again)
+    );
+    let mut r = (status, Html(body)).into_response();
+    r.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    r
+}
+
+fn escape(s: &str) -> String {
+    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;").replace('\'', "&#x27;")
+}
+
+fn store_failure(e: impl std::fmt::Display) -> Response {
+    tracing::error!(error = %e, "session store failure during sign-in");
+    failure(StatusCode::INTERNAL_SERVER_ERROR, "We could not save your session. Please try again.", &ReturnTo::root())
+}
+
+/// `GET /login`: starts sign-in, or finishes it when the provider comes back
+/// with `code` + `state` (or `error`).
+async fn login(State(bff): State<Arc<Bff>>, session: Session, Query(q): Query<HashMap<String, String>>) -> Response {
+    let auth = AuthSession::new(session);
+    let return_to = ReturnTo::parse_or_root(q.get("return_to").map(String::as_str));
+
+    if let Some(error) = q.get("error") {
+        // The provider refused or the user cancelled; consume the pending login if any.
+        let pending = match q.get("state") {
+            Some(state) => auth.take_pending(state, now()).await.ok().and_then(Result::ok),
+            None => None,
+        };
+        tracing::info!(error = %error, "the provider ended sign-in with an error");
+        let message = if error == "access_denied" {
+            "Sign-in was cancelled or denied at the identity provider."
+        } else {
+            "The identity provider could not sign you in."
+        };
+        let back = pending.map(|p| p.return_to).unwrap_or(return_to);
+        return failure(StatusCode::BAD_REQUEST, message, &back);
+    }
+
+    if let (Some(code), Some(state)) = (q.get("code"), q.get("state")) {
+        let pending = match auth.take_pending(state, now()).await {
+            Ok(Ok(p)) => p,
+            Ok(Err(e)) => {
+                tracing::warn!(error = %e, "sign-in callback with an unknown or replayed state");
+                return failure(StatusCode::BAD_REQUEST, "This sign-in link is not valid any more.", &ReturnTo::root());
+            }
+            Err(e) => return store_failure(e),
+        };
+        let (user, tokens) = match bff.rp.finish(code, &pending).await {
+            Ok(x) => x,
+            Err(e) => {
+                tracing::warn!(error = %e, "sign-in failed at the code exchange or ID-token validation");
+                return failure(
+                    StatusCode::BAD_GATEWAY,
+                    "We could not verify your sign-in with the identity provider.",
+                    &pending.return_to,
+                );
+            }
+        };
+        if let Err(e) = auth.login(&user, tokens, now()).await {
+            return store_failure(e);
+        }
+        tracing::info!(sub = %user.sub, "signed in");
+        return redirect(pending.return_to.as_str());
+    }
+
+    match auth.user().await {
+        Ok(Some(_)) => return redirect(return_to.as_str()),
+        Ok(None) => {}
+        Err(e) => return store_failure(e),
+    }
+    let (url, state, pending) = bff.rp.start(return_to, now());
+    if let Err(e) = auth.add_pending(state, pending, now()).await {
+        return store_failure(e);
+    }
+    redirect(url.as_str())
+}
+
+/// `POST /logout` from the app's own form (it must carry the session's logout
+/// token): deletes the session, then signs out at the provider.
+async fn logout(State(bff): State<Arc<Bff>>, session: Session, Form(f): Form<HashMap<String, String>>) -> Response {
+    let auth = AuthSession::new(session);
+    let expected = match auth.logout_token().await {
+        Ok(Some(t)) => t,
+        Ok(None) => return redirect("/"),
+        Err(e) => return store_failure(e),
+    };
+    let given = f.get("logout_token").map(String::as_str).unwrap_or_default();
+    if given.len() != expected.len() || !given.bytes().zip(expected.bytes()).fold(true, |ok, (a, b)| ok & (a == b)) {
+        tracing::warn!("sign-out refused: missing or wrong logout token");
+        return (StatusCode::FORBIDDEN, Html("<!DOCTYPE html><title>Sign-out refused</title><p>Sign out from the app's own menu.</p><p><a href=\"/\">Home</a></p>")).into_response();
+    }
+    let id_token = match auth.logout().await {
+        Ok(t) => t,
+        Err(e) => return store_failure(e),
+    };
+    match (bff.rp.end_session_endpoint(), id_token) {
+        (Some(end), Some(hint)) => {
+            let mut url = end.clone();
+            let back = bff.public_url.join("/logout").map(|u| u.to_string()).unwrap_or_default();
+            url.query_pairs_mut()
+                .append_pair("id_token_hint", &hint)
+                .append_pair("post_logout_redirect_uri", &back)
+                .append_pair("state", &crate::session::random_token());
+            redirect(url.as_str())
+        }
+        _ => redirect("/"),
+    }
+}
+
+/// `GET /logout`: the provider's return after sign-out (or a stray visit).
+async fn after_logout() -> Response {
+    redirect("/")
+}
