@@ -350,6 +350,26 @@ async fn load_pending(provider: &Provider, id: &str) -> Result<Option<Pending>, 
     }))
 }
 
+/// A form posted to a login step, accepted only for a live login request that
+/// belongs to this browser (cookie) and carries its CSRF token. Every login
+/// step takes this extractor, so none can skip the check.
+pub struct PendingForm {
+    pending: Pending,
+    form: HashMap<String, String>,
+}
+
+impl axum::extract::FromRequest<Provider> for PendingForm {
+    type Rejection = Response;
+
+    async fn from_request(req: axum::extract::Request, provider: &Provider) -> Result<Self, Response> {
+        let headers = req.headers().clone();
+        let Form(form) =
+            Form::<HashMap<String, String>>::from_request(req, provider).await.map_err(IntoResponse::into_response)?;
+        let pending = pending_for_post(provider, &headers, &form).await?;
+        Ok(Self { pending, form })
+    }
+}
+
 /// Loads the login request a form was posted for, checking that it belongs to
 /// this browser (cookie) and that the CSRF token matches.
 async fn pending_for_post(
@@ -483,15 +503,7 @@ fn looks_like_email(e: &str) -> bool {
 const INACTIVE: &str = "This account has been deactivated. Contact your administrator to have it reactivated.";
 
 /// `POST /login`: the email step.
-pub async fn submit_email(
-    State(provider): State<Provider>,
-    headers: HeaderMap,
-    Form(form): Form<HashMap<String, String>>,
-) -> Response {
-    let p = match pending_for_post(&provider, &headers, &form).await {
-        Ok(p) => p,
-        Err(r) => return r,
-    };
+pub async fn submit_email(State(provider): State<Provider>, PendingForm { pending: p, form }: PendingForm) -> Response {
     let email = form.get("email").map(|e| e.trim().to_string()).unwrap_or_default();
     if !looks_like_email(&email) {
         return email_form(&p, &email, Some("Enter a valid email address, like name@example.com."));
@@ -519,13 +531,8 @@ pub async fn submit_email(
 /// `POST /login/register`: creates the identity for a new email.
 pub async fn submit_registration(
     State(provider): State<Provider>,
-    headers: HeaderMap,
-    Form(form): Form<HashMap<String, String>>,
+    PendingForm { pending: p, form }: PendingForm,
 ) -> Response {
-    let p = match pending_for_post(&provider, &headers, &form).await {
-        Ok(p) => p,
-        Err(r) => return r,
-    };
     let Some(email) = p.email.clone() else {
         return email_form(&p, "", Some("Enter your email address first."));
     };
@@ -595,13 +602,8 @@ async fn send_passcode(provider: &Provider, p: &Pending, email: &str) -> Respons
 /// `POST /login/resend`: a fresh passcode (resets the attempt counter).
 pub async fn resend_passcode(
     State(provider): State<Provider>,
-    headers: HeaderMap,
-    Form(form): Form<HashMap<String, String>>,
+    PendingForm { pending: p, .. }: PendingForm,
 ) -> Response {
-    let p = match pending_for_post(&provider, &headers, &form).await {
-        Ok(p) => p,
-        Err(r) => return r,
-    };
     let Some(identity_id) = p.identity_id.clone() else {
         return email_form(&p, "", Some("Enter your email address first."));
     };
@@ -617,12 +619,8 @@ pub async fn resend_passcode(
 pub async fn submit_passcode(
     State(provider): State<Provider>,
     headers: HeaderMap,
-    Form(form): Form<HashMap<String, String>>,
+    PendingForm { pending: p, form }: PendingForm,
 ) -> Response {
-    let p = match pending_for_post(&provider, &headers, &form).await {
-        Ok(p) => p,
-        Err(r) => return r,
-    };
     let email = p.email.clone().unwrap_or_default();
     let (Some(identity_id), Some(hash), Some(expires)) =
         (p.identity_id.clone(), p.passcode_hash.clone(), p.passcode_expires_at)
