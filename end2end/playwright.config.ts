@@ -8,6 +8,38 @@ const external = process.env.E2E_BASE_URL;
 const baseURL = external ?? `http://127.0.0.1:${port}`;
 const serverBin = process.env.E2E_SERVER_BIN ?? 'target/release/server';
 
+// The interop journey: `oidc-provider` (npm, OpenID Certified) on its own
+// port, and one app instance per client authentication method against it.
+const interop = {
+  provider: port + 20,
+  basic: port + 21,
+  post: port + 22,
+};
+const appEnv = (sitePort: number) => ({
+  LEPTOS_SITE_ADDR: `127.0.0.1:${sitePort}`,
+  LEPTOS_SITE_ROOT: 'target/site',
+  LEPTOS_OUTPUT_NAME: 'gatehouse',
+  LEPTOS_ENV: 'PROD',
+  GATEHOUSE_DATA_DIR: ':memory:',
+  RUST_LOG: process.env.RUST_LOG ?? 'warn',
+});
+const interopApp = (sitePort: number, clientId: string, method: string) => ({
+  command: serverBin,
+  cwd: '..',
+  url: `http://127.0.0.1:${sitePort}/healthz`,
+  reuseExistingServer: false,
+  timeout: 60_000,
+  stdout: 'pipe' as const,
+  stderr: 'pipe' as const,
+  env: {
+    ...appEnv(sitePort),
+    OIDC_ISSUER: `http://127.0.0.1:${interop.provider}`,
+    OIDC_CLIENT_ID: clientId,
+    OIDC_CLIENT_SECRET: `${clientId}-interop-secret-0123456789`,
+    OIDC_CLIENT_AUTH: method,
+  },
+});
+
 // Debian's Chromium; browsers are never downloaded. These flags keep it from
 // reaching for the network, which is closed here.
 const chromium = {
@@ -41,29 +73,40 @@ export default defineConfig({
     screenshot: 'only-on-failure',
   },
   projects: [
-    { name: 'js', use: { javaScriptEnabled: true } },
+    { name: 'js', use: { javaScriptEnabled: true }, testIgnore: /interop/ },
     // Proves every page works server-rendered, before or without the WASM bundle.
-    { name: 'no-js', use: { javaScriptEnabled: false } },
+    { name: 'no-js', use: { javaScriptEnabled: false }, testIgnore: /interop/ },
+    // The same sign-in / sign-out journey against an independent provider.
+    ...(external
+      ? []
+      : [
+          { name: 'interop-basic', testMatch: /interop/, use: { baseURL: `http://127.0.0.1:${interop.basic}` } },
+          { name: 'interop-post', testMatch: /interop/, use: { baseURL: `http://127.0.0.1:${interop.post}` } },
+        ]),
   ],
   webServer: external
     ? undefined
-    : {
-        command: serverBin,
-        cwd: '..',
-        url: `${baseURL}/healthz`,
-        reuseExistingServer: false,
-        timeout: 60_000,
-        stdout: 'pipe',
-        stderr: 'pipe',
-        env: {
-          LEPTOS_SITE_ADDR: `127.0.0.1:${port}`,
-          LEPTOS_SITE_ROOT: 'target/site',
-          LEPTOS_OUTPUT_NAME: 'gatehouse',
-          LEPTOS_ENV: 'PROD',
+    : [
+        {
+          command: serverBin,
+          cwd: '..',
+          url: `${baseURL}/healthz`,
+          reuseExistingServer: false,
+          timeout: 60_000,
+          stdout: 'pipe',
+          stderr: 'pipe',
           // The embedded provider on its own port; nothing written to disk.
-          GATEHOUSE_IDP_ADDR: `127.0.0.1:${port + 1}`,
-          GATEHOUSE_DATA_DIR: ':memory:',
-          RUST_LOG: process.env.RUST_LOG ?? 'warn',
+          env: { ...appEnv(port), GATEHOUSE_IDP_ADDR: `127.0.0.1:${port + 1}` },
         },
-      },
+        {
+          command: `node interop/provider.mjs ${interop.provider} http://127.0.0.1:${interop.basic} http://127.0.0.1:${interop.post}`,
+          url: `http://127.0.0.1:${interop.provider}/.well-known/openid-configuration`,
+          reuseExistingServer: false,
+          timeout: 30_000,
+          stdout: 'pipe',
+          stderr: 'pipe',
+        },
+        interopApp(interop.basic, 'gatehouse-basic', 'client_secret_basic'),
+        interopApp(interop.post, 'gatehouse-post', 'client_secret_post'),
+      ],
 });

@@ -18,9 +18,10 @@ use leptos_router::{
     path, SsrMode,
 };
 
+use crate::components::auth::provide_current_user;
 use crate::components::error::ErrorPanel;
 use crate::components::layout::{Footer, Header};
-use crate::pages::{home::HomePage, not_found::NotFound};
+use crate::pages::{home::HomePage, not_found::NotFound, onboarding::OnboardingPage, profile::ProfilePage};
 
 /// The product name shown in the header and page titles.
 pub const PRODUCT_NAME: &str = "Gatehouse";
@@ -58,6 +59,16 @@ pub fn App() -> impl IntoView {
         <Meta name="description" content="Sign-in for Rust web apps, with every token kept on the server." />
         <Link rel="icon" type_="image/svg+xml" href="/favicon.svg" />
         <Router>
+            <Shell />
+        </Router>
+    }
+}
+
+/// Everything inside the router: the shared signed-in user, layout and routes.
+#[component]
+fn Shell() -> impl IntoView {
+    provide_current_user();
+    view! {
             <div class="shell">
                 <Header />
                 <main class="main" id="main">
@@ -65,12 +76,15 @@ pub fn App() -> impl IntoView {
                         <Routes fallback=NotFound>
                             // In-order streaming: every page is complete without JavaScript.
                             <Route path=path!("/") view=HomePage ssr=SsrMode::InOrder />
+                            // Protected pages render fully before answering, so a signed-out
+                            // visitor gets a real HTTP redirect to sign in.
+                            <Route path=path!("/profile") view=ProfilePage ssr=SsrMode::Async />
+                            <Route path=path!("/onboarding") view=OnboardingPage ssr=SsrMode::Async />
                         </Routes>
                     </ErrorBoundary>
                 </main>
                 <Footer />
             </div>
-        </Router>
     }
 }
 

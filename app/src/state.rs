@@ -1,21 +1,18 @@
 //! Server-side context handed to components and server functions.
 
+use std::sync::Arc;
 use std::time::Instant;
 
-/// Facts about the running server process, provided as Leptos context.
-#[derive(Debug, Clone)]
+/// Facts about the running server process and the sign-in machinery,
+/// provided as Leptos context to server functions.
+#[derive(Clone)]
 pub struct ServerContext {
     pub started_at: Instant,
+    pub bff: Arc<bff::routes::Bff>,
 }
 
 impl ServerContext {
-    pub fn new() -> Self {
-        Self { started_at: Instant::now() }
-    }
-}
-
-impl Default for ServerContext {
-    fn default() -> Self {
-        Self::new()
+    pub fn new(bff: Arc<bff::routes::Bff>) -> Self {
+        Self { started_at: Instant::now(), bff }
     }
 }

@@ -8,6 +8,7 @@ pub mod pending;
 pub mod return_to;
 pub mod routes;
 pub mod session;
+pub mod users;
 
 pub use pending::{PendingLogin, PendingLogins};
 pub use return_to::ReturnTo;

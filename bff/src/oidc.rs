@@ -93,16 +93,87 @@ pub struct VerifiedUser {
     pub sub: String,
     pub email: Option<String>,
     pub sid: Option<String>,
+    /// `first_name` (Hanko) or `given_name` (standard).
+    pub first_name: Option<String>,
+    /// `last_name` (Hanko) or `family_name` (standard).
+    pub last_name: Option<String>,
+    /// Every verified claim as display text, except the one-time `nonce` and the token hashes.
+    pub claims: Vec<(String, String)>,
 }
+
+/// The claims of a JWT whose signature was already verified, as display text.
+fn display_claims(jwt: &str) -> Vec<(String, String)> {
+    use base64::Engine;
+    let payload = jwt.split('.').nth(1).unwrap_or_default();
+    let map: serde_json::Map<String, serde_json::Value> = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload.trim_end_matches('='))
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok())
+        .unwrap_or_default();
+    map.into_iter()
+        .filter(|(k, _)| !matches!(k.as_str(), "nonce" | "at_hash" | "c_hash"))
+        .map(|(k, v)| {
+            let text = match v {
+                serde_json::Value::String(s) => s,
+                other => other.to_string(),
+            };
+            (k, text)
+        })
+        .collect()
+}
+
+fn claim(claims: &[(String, String)], names: &[&str]) -> Option<String> {
+    names.iter().find_map(|n| claims.iter().find(|(k, _)| k == n).map(|(_, v)| v.clone()))
+}
+
+/// How long after a JWKS fetch another unknown `kid` may trigger a new one.
+pub const JWKS_REFRESH_COOLDOWN: Duration = Duration::from_secs(60);
 
 /// A discovered provider and this app's registration with it.
 #[derive(Clone)]
 pub struct RelyingParty {
-    client: Client,
+    inner: std::sync::Arc<Inner>,
+}
+
+struct Inner {
+    config: RpConfig,
+    metadata: CoreProviderMetadata,
+    /// Rebuilt when the provider's signing keys are fetched again.
+    client: std::sync::RwLock<Client>,
+    /// When the keys were last fetched after startup, and how often that happened.
+    jwks_refresh: tokio::sync::Mutex<(Option<std::time::Instant>, u64)>,
     http: reqwest::Client,
-    scopes: Vec<String>,
     end_session_endpoint: Option<Url>,
     revocation_endpoint: Option<Url>,
+    userinfo_endpoint: Option<Url>,
+}
+
+/// Why fresh user information could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum UserinfoError {
+    #[error("the provider publishes no userinfo endpoint")]
+    NoEndpoint,
+    #[error("the provider refused the access token (expired or revoked)")]
+    Unauthorized,
+    #[error("the userinfo request failed: {0}")]
+    Upstream(String),
+    #[error("the userinfo response is about subject {got:?}, not the signed-in {expected:?}")]
+    SubjectMismatch { expected: String, got: String },
+}
+
+fn build_client(metadata: CoreProviderMetadata, cfg: &RpConfig) -> Result<Client, OidcError> {
+    let redirect =
+        RedirectUrl::new(cfg.redirect_url.clone()).map_err(|_| OidcError::BadRedirect(cfg.redirect_url.clone()))?;
+    Ok(CoreClient::from_provider_metadata(
+        metadata,
+        ClientId::new(cfg.client_id.clone()),
+        cfg.client_secret.clone().map(ClientSecret::new),
+    )
+    .set_redirect_uri(redirect)
+    .set_auth_type(match cfg.auth {
+        ClientAuth::ClientSecretPost | ClientAuth::None => AuthType::RequestBody,
+        ClientAuth::ClientSecretBasic => AuthType::BasicAuth,
+    }))
 }
 
 impl RelyingParty {
@@ -110,8 +181,7 @@ impl RelyingParty {
     /// `attempts` tries) so the app can start before its provider.
     pub async fn discover(cfg: &RpConfig, attempts: u32) -> Result<Self, OidcError> {
         let issuer = IssuerUrl::new(cfg.issuer.clone()).map_err(|_| OidcError::BadIssuer(cfg.issuer.clone()))?;
-        let redirect =
-            RedirectUrl::new(cfg.redirect_url.clone()).map_err(|_| OidcError::BadRedirect(cfg.redirect_url.clone()))?;
+        RedirectUrl::new(cfg.redirect_url.clone()).map_err(|_| OidcError::BadRedirect(cfg.redirect_url.clone()))?;
         let http = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .timeout(Duration::from_secs(10))
@@ -128,22 +198,18 @@ impl RelyingParty {
                         Err(_) => serde_json::Value::Null,
                     };
                     let url_of = |k: &str| raw[k].as_str().and_then(|s| Url::parse(s).ok());
-                    let client = CoreClient::from_provider_metadata(
-                        metadata,
-                        ClientId::new(cfg.client_id.clone()),
-                        cfg.client_secret.clone().map(ClientSecret::new),
-                    )
-                    .set_redirect_uri(redirect)
-                    .set_auth_type(match cfg.auth {
-                        ClientAuth::ClientSecretPost | ClientAuth::None => AuthType::RequestBody,
-                        ClientAuth::ClientSecretBasic => AuthType::BasicAuth,
-                    });
+                    let client = build_client(metadata.clone(), cfg)?;
                     return Ok(Self {
-                        client,
-                        http,
-                        scopes: cfg.scopes.clone(),
-                        end_session_endpoint: url_of("end_session_endpoint"),
-                        revocation_endpoint: url_of("revocation_endpoint"),
+                        inner: std::sync::Arc::new(Inner {
+                            config: cfg.clone(),
+                            metadata,
+                            client: std::sync::RwLock::new(client),
+                            jwks_refresh: tokio::sync::Mutex::new((None, 0)),
+                            http,
+                            end_session_endpoint: url_of("end_session_endpoint"),
+                            revocation_endpoint: url_of("revocation_endpoint"),
+                            userinfo_endpoint: url_of("userinfo_endpoint"),
+                        }),
                     });
                 }
                 Err(e) => {
@@ -159,23 +225,74 @@ impl RelyingParty {
         Err(OidcError::Discovery { issuer: cfg.issuer.clone(), attempts, last })
     }
 
+    fn client(&self) -> Client {
+        match self.inner.client.read() {
+            Ok(c) => c.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
     pub fn end_session_endpoint(&self) -> Option<&Url> {
-        self.end_session_endpoint.as_ref()
+        self.inner.end_session_endpoint.as_ref()
     }
 
     pub fn revocation_endpoint(&self) -> Option<&Url> {
-        self.revocation_endpoint.as_ref()
+        self.inner.revocation_endpoint.as_ref()
+    }
+
+    pub fn userinfo_endpoint(&self) -> Option<&Url> {
+        self.inner.userinfo_endpoint.as_ref()
+    }
+
+    /// How many times the signing keys were fetched again after startup.
+    pub async fn jwks_refreshes(&self) -> u64 {
+        self.inner.jwks_refresh.lock().await.1
+    }
+
+    /// Fetches the provider's signing keys again, unless that happened less
+    /// than [`JWKS_REFRESH_COOLDOWN`] ago (so tokens with made-up `kid`s
+    /// cannot make us hammer the provider). Returns whether keys were fetched.
+    async fn refresh_jwks(&self) -> bool {
+        let mut guard = self.inner.jwks_refresh.lock().await;
+        if guard.0.is_some_and(|at| at.elapsed() < JWKS_REFRESH_COOLDOWN) {
+            tracing::debug!("unknown signing key, but the keys were fetched moments ago");
+            return false;
+        }
+        guard.0 = Some(std::time::Instant::now());
+        match openidconnect::core::CoreJsonWebKeySet::fetch_async(self.inner.metadata.jwks_uri(), &self.inner.http)
+            .await
+        {
+            Ok(jwks) => match build_client(self.inner.metadata.clone().set_jwks(jwks), &self.inner.config) {
+                Ok(client) => {
+                    match self.inner.client.write() {
+                        Ok(mut c) => *c = client,
+                        Err(poisoned) => *poisoned.into_inner() = client,
+                    }
+                    guard.1 += 1;
+                    tracing::info!("fetched the provider's signing keys again (unknown key id)");
+                    true
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot rebuild the client with the new keys");
+                    false
+                }
+            },
+            Err(e) => {
+                tracing::warn!(error = %error_chain(&e), "cannot fetch the provider's signing keys");
+                false
+            }
+        }
     }
 
     /// Builds the authorization URL and what the callback will need.
     /// Returns `(url, state, pending)`.
     pub fn start(&self, return_to: ReturnTo, now: i64) -> (Url, String, PendingLogin) {
         let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
-        let mut req = self
-            .client
+        let client = self.client();
+        let mut req = client
             .authorize_url(CoreAuthenticationFlow::AuthorizationCode, CsrfToken::new_random, Nonce::new_random)
             .set_pkce_challenge(challenge);
-        for s in self.scopes.iter().filter(|s| *s != "openid") {
+        for s in self.inner.config.scopes.iter().filter(|s| *s != "openid") {
             req = req.add_scope(Scope::new(s.clone()));
         }
         let (url, state, nonce) = req.url();
@@ -188,41 +305,122 @@ impl RelyingParty {
         (url, state.secret().clone(), pending)
     }
 
-    /// Exchanges the code and validates the ID token (including `nonce` and `at_hash`).
+    /// Exchanges the code and validates the ID token (including `nonce` and
+    /// `at_hash`). An ID token signed with a key we do not know yet makes us
+    /// fetch the provider's keys again (rate-limited) and verify once more.
     pub async fn finish(&self, code: &str, pending: &PendingLogin) -> Result<(VerifiedUser, TokenSet), OidcError> {
         let tokens = self
-            .client
+            .client()
             .exchange_code(AuthorizationCode::new(code.to_string()))
             .map_err(|_| OidcError::NoTokenEndpoint)?
             .set_pkce_verifier(PkceCodeVerifier::new(pending.pkce_verifier.clone()))
-            .request_async(&self.http)
+            .request_async(&self.inner.http)
             .await
             .map_err(|e| OidcError::Exchange(error_chain(&e)))?;
-        let id_token = tokens.id_token().ok_or(OidcError::NoIdToken)?;
-        let verifier = self.client.id_token_verifier();
-        let claims = id_token
-            .claims(&verifier, &Nonce::new(pending.nonce.clone()))
-            .map_err(|e| OidcError::IdToken(error_chain(&e)))?;
-        if let Some(expected) = claims.access_token_hash() {
-            let alg = id_token.signing_alg().map_err(|e| OidcError::IdToken(error_chain(&e)))?;
-            let key = id_token.signing_key(&verifier).map_err(|e| OidcError::IdToken(error_chain(&e)))?;
-            let actual = AccessTokenHash::from_token(tokens.access_token(), alg, key)
-                .map_err(|e| OidcError::IdToken(error_chain(&e)))?;
-            if actual != *expected {
-                return Err(OidcError::IdToken("at_hash does not match the access token".into()));
-            }
+        match verify(&self.client(), &tokens, pending) {
+            Err(VerifyError::UnknownKey) if self.refresh_jwks().await => match verify(&self.client(), &tokens, pending)
+            {
+                Err(VerifyError::UnknownKey) => {
+                    Err(OidcError::IdToken("signed with a key the provider does not publish".into()))
+                }
+                Err(VerifyError::Other(e)) => Err(e),
+                Ok(x) => Ok(x),
+            },
+            Err(VerifyError::UnknownKey) => Err(OidcError::IdToken("signed with an unknown key".into())),
+            Err(VerifyError::Other(e)) => Err(e),
+            Ok(x) => Ok(x),
         }
-        let user =
-            VerifiedUser { sub: claims.subject().to_string(), email: claims.email().map(|e| e.to_string()), sid: None };
-        let now = chrono_now();
-        let set = TokenSet {
-            access_token: tokens.access_token().secret().clone(),
-            refresh_token: tokens.refresh_token().map(|r| r.secret().clone()),
-            id_token: id_token.to_string(),
-            expires_at: tokens.expires_in().map(|d| now + d.as_secs() as i64),
-        };
-        Ok((user, set))
     }
+
+    /// Reads fresh claims from the provider's userinfo endpoint with the
+    /// session's access token. The answer must be about `expected_sub`
+    /// (OpenID Connect Core 5.3.2), or it is refused.
+    pub async fn userinfo(
+        &self,
+        access_token: &str,
+        expected_sub: &str,
+    ) -> Result<Vec<(String, String)>, UserinfoError> {
+        let url = self.userinfo_endpoint().ok_or(UserinfoError::NoEndpoint)?;
+        let r = self
+            .inner
+            .http
+            .get(url.clone())
+            .bearer_auth(access_token)
+            .header(reqwest::header::ACCEPT, "application/json")
+            .send()
+            .await
+            .map_err(|e| UserinfoError::Upstream(error_chain(&e)))?;
+        if r.status() == reqwest::StatusCode::UNAUTHORIZED {
+            return Err(UserinfoError::Unauthorized);
+        }
+        if !r.status().is_success() {
+            return Err(UserinfoError::Upstream(format!("status {}", r.status())));
+        }
+        let map: serde_json::Map<String, serde_json::Value> =
+            r.json().await.map_err(|e| UserinfoError::Upstream(format!("not a JSON object: {e}")))?;
+        let got = map.get("sub").and_then(|v| v.as_str()).unwrap_or_default();
+        if got != expected_sub {
+            return Err(UserinfoError::SubjectMismatch { expected: expected_sub.into(), got: got.into() });
+        }
+        Ok(map
+            .into_iter()
+            .map(|(k, v)| {
+                let text = match v {
+                    serde_json::Value::String(s) => s,
+                    other => other.to_string(),
+                };
+                (k, text)
+            })
+            .collect())
+    }
+}
+
+enum VerifyError {
+    UnknownKey,
+    Other(OidcError),
+}
+
+fn verify(
+    client: &Client,
+    tokens: &openidconnect::core::CoreTokenResponse,
+    pending: &PendingLogin,
+) -> Result<(VerifiedUser, TokenSet), VerifyError> {
+    use openidconnect::{ClaimsVerificationError, SignatureVerificationError};
+    let other = |e: &dyn std::error::Error| VerifyError::Other(OidcError::IdToken(error_chain(e)));
+    let id_token = tokens.id_token().ok_or(VerifyError::Other(OidcError::NoIdToken))?;
+    let verifier = client.id_token_verifier();
+    let claims = match id_token.claims(&verifier, &Nonce::new(pending.nonce.clone())) {
+        Ok(c) => c,
+        Err(ClaimsVerificationError::SignatureVerification(SignatureVerificationError::NoMatchingKey)) => {
+            return Err(VerifyError::UnknownKey)
+        }
+        Err(e) => return Err(other(&e)),
+    };
+    if let Some(expected) = claims.access_token_hash() {
+        let alg = id_token.signing_alg().map_err(|e| other(&e))?;
+        let key = id_token.signing_key(&verifier).map_err(|e| other(&e))?;
+        let actual = AccessTokenHash::from_token(tokens.access_token(), alg, key).map_err(|e| other(&e))?;
+        if actual != *expected {
+            return Err(VerifyError::Other(OidcError::IdToken("at_hash does not match the access token".into())));
+        }
+    }
+    let shown = display_claims(&id_token.to_string());
+    let user = VerifiedUser {
+        sub: claims.subject().to_string(),
+        email: claims.email().map(|e| e.to_string()),
+        sid: claim(&shown, &["sid"]),
+        first_name: claim(&shown, &["first_name", "given_name"]),
+        last_name: claim(&shown, &["last_name", "family_name"]),
+        claims: shown,
+    };
+    let now = chrono_now();
+    let set = TokenSet {
+        access_token: tokens.access_token().secret().clone(),
+        refresh_token: tokens.refresh_token().map(|r| r.secret().clone()),
+        id_token: id_token.to_string(),
+        expires_at: tokens.expires_in().map(|d| now + d.as_secs() as i64),
+    };
+    Ok((user, set))
 }
 
 fn discovery_url(issuer: &str) -> String {

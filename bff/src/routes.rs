@@ -16,6 +16,7 @@ use url::Url;
 
 use crate::oidc::RelyingParty;
 use crate::session::AuthSession;
+use crate::users::{Profile, UserStore};
 use crate::ReturnTo;
 
 /// What the sign-in routes need.
@@ -23,6 +24,19 @@ pub struct Bff {
     pub rp: RelyingParty,
     /// The app's public origin, e.g. `http://127.0.0.1:3000`.
     pub public_url: Url,
+    pub users: UserStore,
+    /// The absolute session lifetime in seconds (the idle timeout is the session layer's).
+    pub session_lifetime_secs: i64,
+    /// The provider's self-service account page (Hanko: `<issuer>/profile`), if any.
+    pub account_url: Option<String>,
+}
+
+/// `/onboarding?return_to=…`: where a user goes before onboarding is done.
+pub fn onboarding_href(return_to: &ReturnTo) -> String {
+    format!(
+        "/onboarding?return_to={}",
+        url::form_urlencoded::byte_serialize(return_to.as_str().as_bytes()).collect::<String>()
+    )
 }
 
 pub fn router<S: Clone + Send + Sync + 'static>(bff: Arc<Bff>) -> Router<S> {
@@ -111,10 +125,23 @@ async fn login(State(bff): State<Arc<Bff>>, session: Session, Query(q): Query<Ha
                 );
             }
         };
-        if let Err(e) = auth.login(&user, tokens, now()).await {
+        let profile = Profile {
+            sub: user.sub.clone(),
+            email: user.email.clone(),
+            first_name: user.first_name.clone(),
+            last_name: user.last_name.clone(),
+        };
+        let local = match bff.users.upsert(&profile, now()).await {
+            Ok(u) => u,
+            Err(e) => return store_failure(e),
+        };
+        if let Err(e) = auth.login(&user, tokens, now(), bff.session_lifetime_secs).await {
             return store_failure(e);
         }
-        tracing::info!(sub = %user.sub, "signed in");
+        tracing::info!(sub = %user.sub, new = local.needs_onboarding(), "signed in");
+        if local.needs_onboarding() {
+            return redirect(&onboarding_href(&pending.return_to));
+        }
         return redirect(pending.return_to.as_str());
     }
 

@@ -16,6 +16,9 @@ pub struct SessionUser {
     pub sub: String,
     pub email: Option<String>,
     pub signed_in_at: i64,
+    /// The verified ID-token claims (without `nonce`, `at_hash`, `c_hash`), for display.
+    #[serde(default)]
+    pub claims: Vec<(String, String)>,
 }
 
 /// Tokens as stored in the session record. Private to this crate: nothing
@@ -34,6 +37,13 @@ struct StoredAuth {
     tokens: StoredTokens,
     /// Per-session token the sign-out form must carry (cross-site sign-out is refused).
     logout_token: String,
+    /// The absolute end of this session (Unix seconds), however active it is.
+    #[serde(default = "never")]
+    expires_at: i64,
+}
+
+fn never() -> i64 {
+    i64::MAX
 }
 
 /// Errors of the session store (logged; the user sees a generic message).
@@ -52,13 +62,25 @@ impl AuthSession {
         Self { session }
     }
 
+    /// The signed-in state, if any and not past its absolute lifetime (an
+    /// expired one is deleted from the store here).
+    async fn auth(&self) -> Result<Option<StoredAuth>, SessionError> {
+        let Some(auth) = self.session.get::<StoredAuth>(AUTH).await? else { return Ok(None) };
+        if crate::users::unix_now() >= auth.expires_at {
+            tracing::info!(sub = %auth.user.sub, "session reached its absolute lifetime");
+            self.session.flush().await?;
+            return Ok(None);
+        }
+        Ok(Some(auth))
+    }
+
     pub async fn user(&self) -> Result<Option<SessionUser>, SessionError> {
-        Ok(self.session.get::<StoredAuth>(AUTH).await?.map(|a| a.user))
+        Ok(self.auth().await?.map(|a| a.user))
     }
 
     /// The token the sign-out form must send back.
     pub async fn logout_token(&self) -> Result<Option<String>, SessionError> {
-        Ok(self.session.get::<StoredAuth>(AUTH).await?.map(|a| a.logout_token))
+        Ok(self.auth().await?.map(|a| a.logout_token))
     }
 
     pub async fn add_pending(&self, state: String, login: PendingLogin, now: i64) -> Result<(), SessionError> {
@@ -81,10 +103,22 @@ impl AuthSession {
     }
 
     /// Signs the user in: a new session id (no fixation), then the tokens.
-    pub async fn login(&self, user: &VerifiedUser, tokens: TokenSet, now: i64) -> Result<(), SessionError> {
+    /// The session ends `lifetime_secs` after `now` at the latest.
+    pub async fn login(
+        &self,
+        user: &VerifiedUser,
+        tokens: TokenSet,
+        now: i64,
+        lifetime_secs: i64,
+    ) -> Result<(), SessionError> {
         self.session.cycle_id().await?;
         let auth = StoredAuth {
-            user: SessionUser { sub: user.sub.clone(), email: user.email.clone(), signed_in_at: now },
+            user: SessionUser {
+                sub: user.sub.clone(),
+                email: user.email.clone(),
+                signed_in_at: now,
+                claims: user.claims.clone(),
+            },
             tokens: StoredTokens {
                 access_token: tokens.access_token,
                 refresh_token: tokens.refresh_token,
@@ -92,6 +126,7 @@ impl AuthSession {
                 expires_at: tokens.expires_at,
             },
             logout_token: random_token(),
+            expires_at: now.saturating_add(lifetime_secs),
         };
         self.session.insert(AUTH, auth).await?;
         Ok(())
@@ -107,7 +142,7 @@ impl AuthSession {
 
     /// The access token, for server-side calls to the provider (never for the browser).
     pub async fn access_token(&self) -> Result<Option<String>, SessionError> {
-        Ok(self.session.get::<StoredAuth>(AUTH).await?.map(|a| a.tokens.access_token))
+        Ok(self.auth().await?.map(|a| a.tokens.access_token))
     }
 }
 

@@ -10,6 +10,10 @@ const SECRET: &str = "rp-test-secret-0123456789";
 const REDIRECT: &str = "http://127.0.0.1:9/login";
 
 async fn provider(method: AuthMethod) -> String {
+    provider_with_handle(method).await.0
+}
+
+async fn provider_with_handle(method: AuthMethod) -> (String, idp::Provider) {
     let mut cfg = Config::in_memory("127.0.0.1:0".parse().unwrap());
     cfg.clients = vec![ClientConfig {
         id: "app".into(),
@@ -22,11 +26,20 @@ async fn provider(method: AuthMethod) -> String {
         scopes: vec!["openid".into(), "email".into(), "profile".into(), "offline_access".into()],
         audiences: vec![],
     }];
-    cfg.identities = vec![SeedIdentity { email: "user@example.com".into(), first_name: None, last_name: None }];
+    cfg.identities = ["user@example.com", "other@example.com"]
+        .map(|e| SeedIdentity { email: e.into(), first_name: Some("Ada".into()), last_name: None })
+        .to_vec();
     let idp = idp::Idp::build(cfg).await.unwrap();
     let issuer = idp.issuer().to_string();
+    let handle = idp.provider_handle();
     tokio::spawn(idp.run_until_stopped());
-    issuer
+    (issuer, handle)
+}
+
+async fn sign_in(rp: &RelyingParty, email: &str) -> Result<(bff::oidc::VerifiedUser, bff::oidc::TokenSet), String> {
+    let (url, _, pending) = rp.start(ReturnTo::root(), 0);
+    let back = idp::testkit::sign_in(&browser(), url.as_str(), email).await.unwrap();
+    rp.finish(&param(&back, "code"), &pending).await.map_err(|e| e.to_string())
 }
 
 fn rp_config(issuer: &str, auth: ClientAuth) -> RpConfig {
@@ -90,4 +103,40 @@ async fn discovery_gives_up_with_a_clear_error() {
     let cfg = rp_config(&format!("http://127.0.0.1:{port}/"), ClientAuth::ClientSecretBasic);
     let err = RelyingParty::discover(&cfg, 2).await.err().unwrap().to_string();
     assert!(err.contains("did not answer discovery after 2 attempts"), "{err}");
+}
+
+#[tokio::test]
+async fn userinfo_must_be_about_the_signed_in_subject() {
+    let issuer = provider(AuthMethod::ClientSecretBasic).await;
+    let rp = RelyingParty::discover(&rp_config(&issuer, ClientAuth::ClientSecretBasic), 3).await.unwrap();
+    let (me, my_tokens) = sign_in(&rp, "user@example.com").await.unwrap();
+    assert_eq!(me.first_name.as_deref(), Some("Ada"), "Hanko's first_name claim is read");
+    assert!(me.claims.iter().any(|(k, _)| k == "iss") && !me.claims.iter().any(|(k, _)| k == "nonce"));
+    let claims = rp.userinfo(&my_tokens.access_token, &me.sub).await.unwrap();
+    assert!(claims.contains(&("email".into(), "user@example.com".into())), "{claims:?}");
+    // A valid token of someone else (as a mixed-up or malicious provider could return) is refused.
+    let (_, other_tokens) = sign_in(&rp, "other@example.com").await.unwrap();
+    let err = rp.userinfo(&other_tokens.access_token, &me.sub).await.unwrap_err();
+    assert!(matches!(err, bff::oidc::UserinfoError::SubjectMismatch { .. }), "{err}");
+    let err = rp.userinfo("not-a-token", &me.sub).await.unwrap_err();
+    assert!(matches!(err, bff::oidc::UserinfoError::Unauthorized), "{err}");
+}
+
+#[tokio::test]
+async fn an_unknown_signing_key_refetches_the_jwks_once_per_cooldown() {
+    let (issuer, idp) = provider_with_handle(AuthMethod::ClientSecretBasic).await;
+    let rp = RelyingParty::discover(&rp_config(&issuer, ClientAuth::ClientSecretBasic), 3).await.unwrap();
+    sign_in(&rp, "user@example.com").await.unwrap();
+    assert_eq!(rp.jwks_refreshes().await, 0);
+    // The provider rotates its key: the next ID token has a kid discovery never saw.
+    idp.keys.rotate().await.unwrap();
+    sign_in(&rp, "user@example.com").await.expect("the new key is fetched and the token verifies");
+    assert_eq!(rp.jwks_refreshes().await, 1);
+    sign_in(&rp, "user@example.com").await.unwrap();
+    assert_eq!(rp.jwks_refreshes().await, 1, "known keys need no fetch");
+    // Another rotation within the cooldown: no second fetch, the sign-in fails cleanly.
+    idp.keys.rotate().await.unwrap();
+    let err = sign_in(&rp, "user@example.com").await.unwrap_err();
+    assert!(err.contains("unknown key"), "{err}");
+    assert_eq!(rp.jwks_refreshes().await, 1, "the cooldown holds");
 }

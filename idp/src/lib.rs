@@ -160,6 +160,7 @@ pub fn router(provider: Provider) -> Router {
         .route("/oauth2/token", post(token::token))
         .route("/userinfo", get(oidc::userinfo).post(oidc::userinfo))
         .route("/oauth2/revoke", post(token::revoke))
+        .route("/oauth2/introspect", post(token::introspect))
         .route("/oauth2/sessions/logout", get(logout::logout).post(logout::logout))
         .route("/admin/identities", get(admin::list).post(admin::create))
         .route("/admin/identities/{id}", get(admin::get).put(admin::update).delete(admin::delete))

@@ -361,6 +361,12 @@ pub async fn verify_access_token(provider: &Provider, headers: &HeaderMap) -> Re
         .map(str::trim)
         .filter(|t| !t.is_empty())
         .ok_or(BearerError::Missing)?;
+    verify_access_token_str(provider, token).await
+}
+
+/// Checks an access token: our signature and issuer, `at+jwt`, not expired,
+/// not revoked.
+pub async fn verify_access_token_str(provider: &Provider, token: &str) -> Result<AccessClaims, BearerError> {
     let (typ, claims): (Option<String>, AccessClaims) =
         provider.keys.verify(token).map_err(|_| BearerError::Invalid("the access token is invalid"))?;
     if typ.as_deref() != Some("at+jwt") || claims.iss != *provider.issuer {

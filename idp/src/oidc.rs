@@ -20,6 +20,7 @@ pub async fn discovery(State(p): State<Provider>) -> Json<Value> {
         "jwks_uri": p.url(".well-known/jwks.json"),
         "end_session_endpoint": p.url("oauth2/sessions/logout"),
         "revocation_endpoint": p.url("oauth2/revoke"),
+        "introspection_endpoint": p.url("oauth2/introspect"),
         "response_types_supported": ["code"],
         "response_modes_supported": ["query"],
         "scopes_supported": ["openid", "offline_access", "email", "profile"],

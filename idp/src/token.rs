@@ -304,3 +304,53 @@ async fn revoke_token(provider: &Provider, client: &ClientConfig, token: &str) -
     }
     Ok(())
 }
+
+/// `POST /oauth2/introspect` (RFC 7662, Hydra's admin path): an authenticated
+/// client asks whether a token is live. Anything unknown, expired, used or
+/// revoked is just `{"active": false}`.
+pub async fn introspect(
+    State(provider): State<Provider>,
+    headers: HeaderMap,
+    Form(pairs): Form<Vec<(String, String)>>,
+) -> Response {
+    let form = match oauth::single_params(pairs) {
+        Ok(f) => f,
+        Err(e) => return OAuthError::invalid_request(e).into_response(),
+    };
+    if let Err(e) = oauth::authenticate_client(&provider, &headers, &form) {
+        return e.into_response();
+    }
+    let Some(token) = form.get("token").filter(|t| !t.is_empty()) else {
+        return OAuthError::invalid_request("token is missing").into_response();
+    };
+    match introspect_token(&provider, token).await {
+        Ok(body) => no_store(Json(body)),
+        Err(e) => OAuthError::server_error(e).into_response(),
+    }
+}
+
+async fn introspect_token(provider: &Provider, token: &str) -> Result<serde_json::Value, sqlx::Error> {
+    if let Ok(c) = oauth::verify_access_token_str(provider, token).await {
+        return Ok(serde_json::json!({
+            "active": true, "token_use": "access_token", "token_type": "Bearer", "client_id": c.client_id,
+            "sub": c.sub, "scope": c.scope, "exp": c.exp, "iat": c.iat, "nbf": c.nbf, "aud": c.aud, "iss": c.iss,
+        }));
+    }
+    type Row = (String, i64, i64, Option<i64>);
+    let refresh: Option<Row> =
+        sqlx::query_as("SELECT grant_id, created_at, expires_at, used_at FROM refresh_tokens WHERE hash = ?")
+            .bind(util::hash(token))
+            .fetch_optional(&provider.db)
+            .await?;
+    if let Some((grant_id, iat, exp, None)) = refresh {
+        if exp > db::now() {
+            if let Some(g) = oauth::load_grant(provider, &grant_id).await?.filter(|g| !g.revoked) {
+                return Ok(serde_json::json!({
+                    "active": true, "token_use": "refresh_token", "client_id": g.client_id,
+                    "sub": g.identity_id, "scope": g.scope, "exp": exp, "iat": iat, "iss": provider.issuer.as_ref(),
+                }));
+            }
+        }
+    }
+    Ok(serde_json::json!({ "active": false }))
+}

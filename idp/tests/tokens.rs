@@ -467,3 +467,44 @@ async fn parallel_wrong_passcodes_cannot_exceed_the_attempt_limit() {
     let r = idp.submit_passcode(&b, &challenge, &csrf, &good).await;
     assert_eq!(r.status(), 422, "the right code is refused after the limit");
 }
+
+#[tokio::test]
+async fn introspection_reports_live_tokens_only_to_authenticated_clients() {
+    let idp = spawn().await;
+    let t = idp.tokens_for("user@example.com").await;
+    let (at, rt, id) =
+        (t["access_token"].as_str().unwrap(), t["refresh_token"].as_str().unwrap(), t["id_token"].as_str().unwrap());
+    let introspect = |token: String| {
+        let idp_url = idp.url("oauth2/introspect");
+        async move {
+            let r = reqwest::Client::new()
+                .post(idp_url)
+                .basic_auth("web", Some(SECRET))
+                .form(&[("token", token)])
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), 200);
+            assert_eq!(r.headers()["cache-control"], "no-store");
+            r.json::<Value>().await.unwrap()
+        }
+    };
+    let v = introspect(at.to_string()).await;
+    assert_eq!((v["active"].as_bool(), v["token_use"].as_str()), (Some(true), Some("access_token")), "{v}");
+    assert_eq!(v["client_id"], "web");
+    let v = introspect(rt.to_string()).await;
+    assert_eq!((v["active"].as_bool(), v["token_use"].as_str()), (Some(true), Some("refresh_token")), "{v}");
+    for dead in [id.to_string(), "unknown".to_string(), format!("{at}x")] {
+        assert_eq!(introspect(dead).await, serde_json::json!({ "active": false }), "ID tokens and junk are not live");
+    }
+    // Spent and revoked tokens are not live.
+    assert_eq!(refresh(&idp, rt).await.status(), 200);
+    assert_eq!(introspect(rt.to_string()).await["active"], false, "a rotated refresh token");
+    post(&idp, "oauth2/revoke").basic_auth("web", Some(SECRET)).form(&[("token", at)]).send().await.unwrap();
+    assert_eq!(introspect(at.to_string()).await["active"], false, "a revoked access token");
+    // Clients must authenticate.
+    let r = post(&idp, "oauth2/introspect").form(&[("token", at)]).send().await.unwrap();
+    assert_eq!(r.status(), 401);
+    let r = post(&idp, "oauth2/introspect").basic_auth("web", Some("wrong-secret-wrong")).form(&[("token", at)]);
+    assert_eq!(r.send().await.unwrap().status(), 401);
+}

@@ -23,6 +23,9 @@ pub struct Settings {
     pub data_dir: Option<std::path::PathBuf>,
     /// Sessions end after this long without a request.
     pub session_idle_minutes: i64,
+    /// Sessions end this many seconds after sign-in, however active
+    /// (`GATEHOUSE_SESSION_LIFETIME_MINUTES`).
+    pub session_lifetime_secs: i64,
 }
 
 /// The external provider and this app's registration with it.
@@ -33,6 +36,8 @@ pub struct OidcSettings {
     pub client_secret: Option<String>,
     pub auth: bff::oidc::ClientAuth,
     pub scopes: Vec<String>,
+    /// The provider's self-service account page, linked from `/profile`.
+    pub account_url: Option<String>,
 }
 
 impl std::fmt::Debug for OidcSettings {
@@ -164,7 +169,28 @@ impl Settings {
                         hint: "must include openid",
                     });
                 }
-                Some(OidcSettings { issuer: issuer.trim().to_string(), client_id, client_secret, auth, scopes })
+                let account_url = match get("OIDC_ACCOUNT_URL") {
+                    None => None,
+                    Some(raw) => Some(
+                        url::Url::parse(raw.trim())
+                            .ok()
+                            .filter(|u| matches!(u.scheme(), "http" | "https"))
+                            .map(|u| u.to_string())
+                            .ok_or(ConfigError::Invalid {
+                                var: "OIDC_ACCOUNT_URL",
+                                value: raw.clone(),
+                                hint: "use the provider's account page, e.g. https://login.example.com/profile",
+                            })?,
+                    ),
+                };
+                Some(OidcSettings {
+                    issuer: issuer.trim().to_string(),
+                    client_id,
+                    client_secret,
+                    auth,
+                    scopes,
+                    account_url,
+                })
             }
         };
         let idp_raw = get("GATEHOUSE_IDP_ADDR").unwrap_or_else(|| "127.0.0.1:3001".into());
@@ -186,7 +212,25 @@ impl Settings {
                 hint: "use a positive number of minutes, e.g. 720",
             })?,
         };
-        Ok(Self { leptos, public_url, oidc, idp_addr, data_dir, session_idle_minutes })
+        let session_lifetime_minutes = match get("GATEHOUSE_SESSION_LIFETIME_MINUTES") {
+            None => 7 * 24 * 60,
+            Some(raw) => raw.trim().parse::<i64>().ok().filter(|m| (1..=366 * 24 * 60).contains(m)).ok_or(
+                ConfigError::Invalid {
+                    var: "GATEHOUSE_SESSION_LIFETIME_MINUTES",
+                    value: raw.clone(),
+                    hint: "use a number of minutes between 1 and 527040 (a year), e.g. 10080 (a week)",
+                },
+            )?,
+        };
+        Ok(Self {
+            leptos,
+            public_url,
+            oidc,
+            idp_addr,
+            data_dir,
+            session_idle_minutes,
+            session_lifetime_secs: session_lifetime_minutes * 60,
+        })
     }
 
     /// Settings for a server on `addr`, with the embedded provider on a free
@@ -231,6 +275,18 @@ mod tests {
     fn bad_env_and_reload_port_are_rejected() {
         assert!(from(&[("LEPTOS_ENV", "staging")]).unwrap_err().to_string().contains("LEPTOS_ENV"));
         assert!(from(&[("LEPTOS_RELOAD_PORT", "x")]).unwrap_err().to_string().contains("LEPTOS_RELOAD_PORT"));
+    }
+
+    #[test]
+    fn session_lifetimes_have_defaults_and_bounds() {
+        let s = from(&[]).unwrap();
+        assert_eq!((s.session_idle_minutes, s.session_lifetime_secs), (720, 7 * 24 * 3600));
+        assert_eq!(from(&[("GATEHOUSE_SESSION_LIFETIME_MINUTES", "90")]).unwrap().session_lifetime_secs, 5400);
+        for bad in ["0", "-3", "abc", "600000"] {
+            let err = from(&[("GATEHOUSE_SESSION_LIFETIME_MINUTES", bad)]).unwrap_err().to_string();
+            assert!(err.contains("GATEHOUSE_SESSION_LIFETIME_MINUTES"), "{err}");
+        }
+        assert!(from(&[("GATEHOUSE_SESSION_IDLE_MINUTES", "0")]).is_err());
     }
 
     #[test]

@@ -35,6 +35,8 @@ pub enum StartupError {
     Oidc(#[from] bff::oidc::OidcError),
     #[error("the session store cannot be opened: {0}")]
     Sessions(String),
+    #[error("{0}. Check GATEHOUSE_DATA_DIR.")]
+    Users(String),
 }
 
 /// A bound, not yet running server.
@@ -55,6 +57,10 @@ impl Application {
             Some(u) => u.clone(),
             None => url::Url::parse(&format!("http://{addr}/")).map_err(|e| StartupError::Idp(e.to_string()))?,
         };
+        let account_url = match &settings.oidc {
+            Some(o) => o.account_url.clone(),
+            None => None,
+        };
         let rp_config = match &settings.oidc {
             Some(o) => bff::oidc::RpConfig {
                 issuer: o.issuer.clone(),
@@ -67,10 +73,22 @@ impl Application {
             None => start_embedded_idp(&settings, &public_url).await?,
         };
         let rp = bff::oidc::RelyingParty::discover(&rp_config, 8).await?;
+        // The embedded provider has Hanko's self-service page.
+        let account_url =
+            account_url.or_else(|| settings.oidc.is_none().then(|| join_str(&rp_config.issuer, "profile")));
         tracing::info!(issuer = %rp_config.issuer, client_id = %rp_config.client_id, "OpenID provider discovered");
         let sessions = session_layer(&settings, &public_url).await?;
-        let bff = Arc::new(bff::routes::Bff { rp, public_url });
-        let state = AppState { leptos_options: settings.leptos, server: Arc::new(ServerContext::new()) };
+        let users_path = settings.data_dir.as_ref().map(|d| d.join("app.sqlite3"));
+        let users =
+            bff::users::UserStore::open(users_path.as_deref()).await.map_err(|e| StartupError::Users(e.to_string()))?;
+        let bff = Arc::new(bff::routes::Bff {
+            rp,
+            public_url,
+            users,
+            session_lifetime_secs: settings.session_lifetime_secs,
+            account_url,
+        });
+        let state = AppState { leptos_options: settings.leptos, server: Arc::new(ServerContext::new(bff.clone())) };
         let router = router(state).merge(bff::routes::router(bff)).layer(sessions);
         Ok(Self { listener, addr, router })
     }
@@ -87,6 +105,10 @@ impl Application {
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         axum::serve(self.listener, self.router).with_graceful_shutdown(shutdown_signal()).await
     }
+}
+
+fn join_str(base: &str, path: &str) -> String {
+    format!("{}/{path}", base.trim_end_matches('/'))
 }
 
 fn join(base: &url::Url, path: &str) -> String {
@@ -180,6 +202,7 @@ pub fn router(state: AppState) -> Router {
             move || leptos::context::provide_context((*fallback_ctx).clone()),
             shell,
         ))
+        .layer(axum::middleware::from_fn(no_store_unless_static))
         .layer(TraceLayer::new_for_http().make_span_with(|req: &Request| {
             let route = req
                 .extensions()
@@ -189,6 +212,20 @@ pub fn router(state: AppState) -> Router {
             tracing::info_span!("request", method = %req.method(), route = %route)
         }))
         .with_state(state)
+}
+
+/// Pages and API answers depend on who is signed in: no cache may keep them.
+/// The built bundle under `/pkg/` and the favicon stay cacheable.
+async fn no_store_unless_static(req: Request, next: axum::middleware::Next) -> axum::response::Response {
+    let path = req.uri().path();
+    let is_static = path.starts_with("/pkg/") || path == "/favicon.svg";
+    let mut res = next.run(req).await;
+    if !is_static {
+        res.headers_mut()
+            .entry(axum::http::header::CACHE_CONTROL)
+            .or_insert(axum::http::HeaderValue::from_static("no-store"));
+    }
+    res
 }
 
 async fn healthz() -> Json<serde_json::Value> {

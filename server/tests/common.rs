@@ -9,15 +9,62 @@ pub struct TestApp {
     pub client: reqwest::Client,
 }
 
-pub async fn spawn_app() -> TestApp {
-    let settings = Settings::for_addr("127.0.0.1:0".parse().expect("loopback address"));
-    let app = Application::build(settings).await.expect("server starts");
-    let base = format!("http://{}", app.addr());
-    tokio::spawn(app.run_until_stopped());
-    let client = reqwest::Client::builder()
+/// A browser-like client: keeps cookies, does not follow redirects, and
+/// accepts HTML as a browser navigating (or posting a form) does.
+pub fn browser() -> reqwest::Client {
+    let mut headers = reqwest::header::HeaderMap::new();
+    headers.insert(reqwest::header::ACCEPT, reqwest::header::HeaderValue::from_static("text/html,*/*;q=0.8"));
+    reqwest::Client::builder()
+        .default_headers(headers)
         .redirect(reqwest::redirect::Policy::none())
         .cookie_store(true)
         .build()
-        .expect("http client");
-    TestApp { base, client }
+        .expect("http client")
+}
+
+pub fn test_settings() -> Settings {
+    Settings::for_addr("127.0.0.1:0".parse().expect("loopback address"))
+}
+
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(test_settings()).await
+}
+
+pub async fn spawn_app_with(settings: Settings) -> TestApp {
+    let app = Application::build(settings).await.expect("server starts");
+    let base = format!("http://{}", app.addr());
+    tokio::spawn(app.run_until_stopped());
+    TestApp { base, client: browser() }
+}
+
+pub fn location(r: &reqwest::Response) -> String {
+    r.headers().get("location").and_then(|v| v.to_str().ok()).map(str::to_string).unwrap_or_default()
+}
+
+/// Signs `email` in at the provider starting from `/login?return_to=…` and
+/// returns the app's answer to the provider's redirect.
+pub async fn sign_in_as(app: &TestApp, email: &str, return_to: &str) -> reqwest::Response {
+    let r = app.client.get(format!("{}/login?return_to={return_to}", app.base)).send().await.expect("login");
+    assert_eq!(r.status(), 303);
+    let back = idp::testkit::sign_in(&app.client, &location(&r), email).await.expect("provider sign-in");
+    assert!(back.starts_with(&format!("{}/login?", app.base)), "{back}");
+    app.client.get(back).send().await.expect("callback")
+}
+
+/// Finishes onboarding with `name` the way the page's form does (no JavaScript).
+pub async fn onboard(app: &TestApp, name: &str, return_to: &str) -> reqwest::Response {
+    app.client
+        .post(format!("{}/api/complete_onboarding", app.base))
+        .form(&[("display_name", name), ("return_to", return_to)])
+        .send()
+        .await
+        .expect("onboarding")
+}
+
+/// Signs a new user in and onboards them; ends signed in.
+pub async fn sign_up(app: &TestApp, email: &str) {
+    let r = sign_in_as(app, email, "/").await;
+    assert_eq!(location(&r), "/onboarding?return_to=%2F");
+    let r = onboard(app, "Tester", "/").await;
+    assert!(r.status().is_redirection(), "{}", r.status());
 }

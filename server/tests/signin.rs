@@ -1,15 +1,12 @@
 //! Sign-in and sign-out through the server against the embedded provider, over
-//! real HTTP: the session id is rotated at login, `state` is single use,
-//! provider errors end on a friendly page, and sign-out kills the old cookie.
+//! real HTTP: the session id is rotated at login, new users go through
+//! onboarding, `state` is single use, provider errors end on a friendly page,
+//! `return_to` never leaves the site, and sign-out kills the old cookie.
 #![expect(clippy::unwrap_used)]
 
 mod common;
 
-use common::spawn_app;
-
-fn location(r: &reqwest::Response) -> String {
-    r.headers().get("location").map(|v| v.to_str().unwrap().to_string()).unwrap_or_default()
-}
+use common::{browser, location, onboard, sign_in_as, sign_up, spawn_app, spawn_app_with, test_settings};
 
 fn session_cookie(r: &reqwest::Response) -> Option<String> {
     r.headers()
@@ -20,37 +17,96 @@ fn session_cookie(r: &reqwest::Response) -> Option<String> {
         .map(|c| c.split(';').next().unwrap().to_string())
 }
 
-/// Signs `email` in starting from `/login?return_to=…`; returns the app's final redirect response.
-async fn sign_in(app: &common::TestApp, return_to: &str) -> reqwest::Response {
-    let r = app.client.get(format!("{}/login?return_to={return_to}", app.base)).send().await.unwrap();
-    assert_eq!(r.status(), 303);
-    let to_provider = location(&r);
-    let back = idp::testkit::sign_in(&app.client, &to_provider, "user@example.com").await.unwrap();
-    assert!(back.starts_with(&format!("{}/login?", app.base)), "{back}");
-    app.client.get(back).send().await.unwrap()
-}
-
 #[tokio::test]
-async fn full_login_rotates_the_session_and_returns_to_the_page() {
+async fn a_new_user_is_onboarded_then_returns_to_the_page() {
     let app = spawn_app().await;
     let r = app.client.get(format!("{}/login?return_to=/somewhere%3Fx%3D1", app.base)).send().await.unwrap();
     let before = session_cookie(&r).expect("a session is created for the pending login");
     let back = idp::testkit::sign_in(&app.client, &location(&r), "user@example.com").await.unwrap();
     let r = app.client.get(back).send().await.unwrap();
     assert_eq!(r.status(), 303);
-    assert_eq!(location(&r), "/somewhere?x=1");
+    assert_eq!(location(&r), "/onboarding?return_to=%2Fsomewhere%3Fx%3D1", "first sign-in goes to onboarding");
     let after = session_cookie(&r).expect("a new session id is issued at login");
     assert_ne!(before, after, "session id rotated");
+
+    // The onboarding page renders for the signed-in user, prefilled from the email.
+    let html = app.client.get(format!("{}/onboarding?return_to=%2Fsomewhere", app.base)).send().await.unwrap();
+    assert_eq!(html.status(), 200);
+    let html = html.text().await.unwrap();
+    assert!(html.contains("onboarding-form") && html.contains("value=\"Uma User\""), "from the ID token's names");
+
+    // A bad name is refused with a message, and nothing is saved.
+    let r = onboard(&app, "   ", "/somewhere").await;
+    assert!(!r.status().is_success() || r.status().is_redirection());
+    let r = app.client.get(format!("{}/profile", app.base)).send().await.unwrap();
+    assert!(location(&r).starts_with("/onboarding?"), "still not onboarded: {}", location(&r));
+
+    // A good one finishes onboarding and continues to return_to (never off-site).
+    let r = onboard(&app, "  Ada   Lovelace ", "https://evil.example/").await;
+    assert!(r.status().is_redirection(), "{}", r.status());
+    assert_eq!(location(&r), "/");
+    let html = app.client.get(format!("{}/profile", app.base)).send().await.unwrap().text().await.unwrap();
+    assert!(html.contains("Ada Lovelace"), "the profile shows the display name");
+
     // Signed in: /login goes straight to return_to.
     let r = app.client.get(format!("{}/login?return_to=/profile", app.base)).send().await.unwrap();
     assert_eq!(location(&r), "/profile");
 }
 
 #[tokio::test]
-async fn hostile_return_to_falls_back_to_home() {
+async fn a_returning_user_skips_onboarding() {
     let app = spawn_app().await;
-    let r = sign_in(&app, "https%3A%2F%2Fevil.example%2F").await;
-    assert_eq!(location(&r), "/");
+    sign_up(&app, "user@example.com").await;
+    let again = common::TestApp { base: app.base.clone(), client: browser() };
+    let r = sign_in_as(&again, "user@example.com", "/profile").await;
+    assert_eq!(location(&r), "/profile");
+}
+
+/// The `return_to` parser is unit-tested with more variants; this proves the
+/// HTTP path uses it, both when sign-in starts and when already signed in.
+#[tokio::test]
+async fn hostile_return_to_values_never_leave_the_site() {
+    let app = spawn_app().await;
+    let r = sign_in_as(&app, "user@example.com", "https%3A%2F%2Fevil.example%2F").await;
+    assert_eq!(location(&r), "/onboarding?return_to=%2F");
+    onboard(&app, "Tester", "/").await;
+    let hostile = [
+        "https://evil.example/",
+        "http://evil.example",
+        "//evil.example",
+        "///evil.example",
+        "/\\evil.example",
+        "\\\\evil.example",
+        "/%5Cevil.example",
+        "%2F%2Fevil.example",
+        "/%2F/evil.example",
+        "/%2f%2fevil.example",
+        "javascript:alert(1)",
+        "JaVaScRiPt:alert(1)",
+        "data:text/html,<script>alert(1)</script>",
+        "/\t/evil.example",
+        "/%09/evil.example",
+        "/\r\nLocation: https://evil.example",
+        "/%0d%0aSet-Cookie:x=1",
+        "evil.example",
+        "./profile",
+        "../profile",
+        " /profile",
+        "/%00",
+        "/%252F%252Fevil.example",
+        "%5C%5Cevil.example",
+        "https:evil.example",
+    ];
+    let long = format!("/{}", "a".repeat(3000));
+    for raw in hostile.iter().copied().chain([long.as_str()]) {
+        let r = app.client.get(format!("{}/login", app.base)).query(&[("return_to", raw)]).send().await.unwrap();
+        assert_eq!(r.status(), 303, "{raw:?}");
+        assert_eq!(location(&r), "/", "{raw:?} must fall back to /");
+    }
+    for ok in ["/profile", "/a/b?c=d&e=f", "/search?q=%2F%2Fnot-a-host"] {
+        let r = app.client.get(format!("{}/login", app.base)).query(&[("return_to", ok)]).send().await.unwrap();
+        assert_eq!(location(&r), ok, "same-site paths are kept");
+    }
 }
 
 #[tokio::test]
@@ -65,8 +121,7 @@ async fn replayed_or_unknown_state_and_provider_errors_end_on_a_friendly_page() 
     let html = r.text().await.unwrap();
     assert!(html.contains("Try again") && html.contains("signin-error"), "{html}");
     // Unknown state.
-    let other =
-        reqwest::Client::builder().cookie_store(true).redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    let other = browser();
     let r = other.get(format!("{}/login?code=abc&state=forged", app.base)).send().await.unwrap();
     assert_eq!(r.status(), 400);
     // Provider error.
@@ -79,15 +134,111 @@ async fn replayed_or_unknown_state_and_provider_errors_end_on_a_friendly_page() 
 }
 
 #[tokio::test]
+async fn protected_pages_redirect_to_sign_in_and_the_api_answers_401() {
+    let app = spawn_app().await;
+    let r = app.client.get(format!("{}/profile", app.base)).send().await.unwrap();
+    assert!(r.status().is_redirection(), "{}", r.status());
+    assert_eq!(r.headers()["cache-control"], "no-store", "a per-user redirect is never cached");
+    assert_eq!(location(&r), "/login?return_to=/profile");
+    let r = app.client.get(format!("{}/onboarding?return_to=%2Fx", app.base)).send().await.unwrap();
+    assert!(location(&r).starts_with("/login?return_to=/onboarding%3Freturn_to%3D"), "{}", location(&r));
+    for f in ["userinfo", "profile", "onboarding", "complete_onboarding"] {
+        let r = app
+            .client
+            .post(format!("{}/api/{f}", app.base))
+            .header("accept", "application/json")
+            .form(&[("display_name", "x")])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 401, "/api/{f}");
+        assert!(r.text().await.unwrap().contains("Unauthenticated"), "/api/{f} answers JSON");
+    }
+    let r = app
+        .client
+        .post(format!("{}/api/current_user", app.base))
+        .header("accept", "application/json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!((r.status().as_u16(), r.text().await.unwrap().as_str()), (200, "null"));
+}
+
+#[tokio::test]
+async fn userinfo_is_fresh_from_the_provider_for_the_signed_in_user() {
+    let app = spawn_app().await;
+    sign_up(&app, "user@example.com").await;
+    let r = app
+        .client
+        .post(format!("{}/api/userinfo", app.base))
+        .header("accept", "application/json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let rows: Vec<(String, String)> = r.json().await.unwrap();
+    let me: serde_json::Value = serde_json::from_str(
+        &app.client
+            .post(format!("{}/api/current_user", app.base))
+            .header("accept", "application/json")
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap(),
+    )
+    .unwrap();
+    assert!(rows.contains(&("sub".into(), me["sub"].as_str().unwrap().into())), "{rows:?}");
+    assert!(rows.contains(&("email".into(), "user@example.com".into())), "{rows:?}");
+    let html = app.client.get(format!("{}/profile", app.base)).send().await.unwrap().text().await.unwrap();
+    assert!(html.contains("id-claims") && html.contains("/profile\""), "claims and the provider's profile link");
+}
+
+#[tokio::test]
+async fn a_session_ends_at_its_absolute_lifetime_however_active() {
+    let mut settings = test_settings();
+    settings.session_lifetime_secs = 2;
+    let app = spawn_app_with(settings).await;
+    sign_up(&app, "user@example.com").await;
+    let me = app
+        .client
+        .post(format!("{}/api/current_user", app.base))
+        .header("accept", "application/json")
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(me.contains("user@example.com"));
+    tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
+    let me = app
+        .client
+        .post(format!("{}/api/current_user", app.base))
+        .header("accept", "application/json")
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(me, "null", "the session is over");
+}
+
+#[tokio::test]
 async fn logout_needs_the_session_token_and_kills_the_old_cookie() {
     let app = spawn_app().await;
-    let r = sign_in(&app, "/").await;
+    let r = sign_in_as(&app, "user@example.com", "/").await;
     let cookie = session_cookie(&r).unwrap();
+    onboard(&app, "Tester", "/").await;
     let html = app.client.get(&app.base).send().await.unwrap().text().await.unwrap();
     assert!(html.contains("user@example.com"), "the header shows who is signed in");
     // Cross-site: no or a wrong token is refused.
     let r = app.client.post(format!("{}/logout", app.base)).form(&[("logout_token", "forged")]).send().await.unwrap();
     assert_eq!(r.status(), 403);
+    let r = app.client.post(format!("{}/logout", app.base)).send().await.unwrap();
+    assert!(r.status() == 403 || r.status().is_client_error(), "{}", r.status());
     let token = {
         let m = "name=\"logout_token\" value=\"";
         let s = html.find(m).unwrap() + m.len();
@@ -107,4 +258,6 @@ async fn logout_needs_the_session_token_and_kills_the_old_cookie() {
     let raw = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
     let html = raw.get(&app.base).header("cookie", &cookie).send().await.unwrap().text().await.unwrap();
     assert!(!html.contains("user@example.com"));
+    let r = raw.get(format!("{}/profile", app.base)).header("cookie", &cookie).send().await.unwrap();
+    assert!(location(&r).starts_with("/login?"), "/profile asks to sign in again");
 }

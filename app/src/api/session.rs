@@ -1,4 +1,5 @@
-//! Who is signed in, read from the server-side session (no network call).
+//! Who is signed in and what the provider and this app know about them.
+//! Stable URLs under `/api/`; a call without a session gets 401 JSON.
 
 use leptos::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -11,22 +12,177 @@ use crate::error::AppError;
 pub struct UserView {
     pub sub: String,
     pub email: Option<String>,
+    pub display_name: Option<String>,
+    pub needs_onboarding: bool,
     pub logout_token: String,
 }
 
-/// The signed-in user, or `None`.
+impl UserView {
+    /// The name to greet the user with.
+    pub fn label(&self) -> String {
+        self.display_name.clone().or_else(|| self.email.clone()).unwrap_or_else(|| self.sub.clone())
+    }
+}
+
+/// What `/profile` shows besides fresh userinfo.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProfileView {
+    /// The verified ID-token claims (no token, no nonce, no token hashes).
+    pub id_claims: Vec<(String, String)>,
+    pub display_name: Option<String>,
+    pub email: Option<String>,
+    pub first_seen_at: i64,
+    pub last_seen_at: i64,
+    pub signed_in_at: i64,
+    /// The provider's self-service page (traits, passkeys), when it has one.
+    pub provider_profile_url: Option<String>,
+}
+
+/// What the onboarding form starts with.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OnboardingView {
+    pub suggested_display_name: String,
+    pub email: Option<String>,
+}
+
+#[cfg(feature = "ssr")]
+mod server {
+    use std::sync::Arc;
+
+    use bff::session::{AuthSession, SessionUser};
+
+    use crate::error::AppError;
+
+    /// Answers with `err`'s HTTP status (401, 422, …) instead of 500.
+    pub(super) fn fail(err: AppError) -> AppError {
+        if let Some(opts) = leptos::prelude::use_context::<leptos_axum::ResponseOptions>() {
+            if let Ok(code) = http::StatusCode::from_u16(err.status_code()) {
+                opts.set_status(code);
+            }
+        }
+        err
+    }
+
+    pub(super) fn internal(what: &str, e: impl std::fmt::Display) -> AppError {
+        tracing::error!(error = %e, "{what}");
+        fail(AppError::Internal)
+    }
+
+    pub(super) fn bff() -> Result<Arc<bff::routes::Bff>, AppError> {
+        leptos::prelude::use_context::<crate::state::ServerContext>()
+            .map(|c| c.bff)
+            .ok_or_else(|| internal("server context", "ServerContext missing from Leptos context"))
+    }
+
+    pub(super) async fn session() -> Result<AuthSession, AppError> {
+        let session: tower_sessions::Session =
+            leptos_axum::extract().await.map_err(|e| internal("no session layer in front of the app", e))?;
+        Ok(AuthSession::new(session))
+    }
+
+    /// The signed-in user, or 401.
+    pub(super) async fn require_user() -> Result<(AuthSession, SessionUser), AppError> {
+        let auth = session().await?;
+        match auth.user().await.map_err(|e| internal("session read failed", e))? {
+            Some(u) => Ok((auth, u)),
+            None => Err(fail(AppError::Unauthenticated)),
+        }
+    }
+}
+
+/// The signed-in user, or `None` (from the session and the local user table; no network).
 #[server(prefix = "/api", endpoint = "current_user")]
 pub async fn current_user() -> Result<Option<UserView>, AppError> {
-    let session: tower_sessions::Session = leptos_axum::extract().await.map_err(|e| {
-        tracing::error!(error = %e, "no session layer in front of the app");
-        AppError::Internal
-    })?;
-    let auth = bff::session::AuthSession::new(session);
-    let internal = |e: bff::session::SessionError| {
-        tracing::error!(error = %e, "session read failed");
-        AppError::Internal
-    };
-    let Some(user) = auth.user().await.map_err(internal)? else { return Ok(None) };
-    let logout_token = auth.logout_token().await.map_err(internal)?.unwrap_or_default();
-    Ok(Some(UserView { sub: user.sub, email: user.email, logout_token }))
+    use server::*;
+    let auth = session().await?;
+    let Some(user) = auth.user().await.map_err(|e| internal("session read failed", e))? else { return Ok(None) };
+    let logout_token = auth.logout_token().await.map_err(|e| internal("session read failed", e))?.unwrap_or_default();
+    let local = bff()?.users.get(&user.sub).await.map_err(|e| internal("user lookup failed", e))?;
+    Ok(Some(UserView {
+        sub: user.sub,
+        email: user.email,
+        display_name: local.as_ref().and_then(|l| l.display_name.clone()),
+        needs_onboarding: local.as_ref().is_none_or(|l| l.needs_onboarding()),
+        logout_token,
+    }))
+}
+
+/// Fresh claims from the provider's `/userinfo`, read with the session's
+/// access token on the server. The answer must be about the signed-in user.
+#[server(prefix = "/api", endpoint = "userinfo")]
+pub async fn userinfo() -> Result<Vec<(String, String)>, AppError> {
+    use server::*;
+    let (auth, user) = require_user().await?;
+    let token = auth
+        .access_token()
+        .await
+        .map_err(|e| internal("session read failed", e))?
+        .ok_or_else(|| fail(AppError::Unauthenticated))?;
+    match bff()?.rp.userinfo(&token, &user.sub).await {
+        Ok(claims) => Ok(claims),
+        Err(bff::oidc::UserinfoError::Unauthorized) => {
+            tracing::info!(sub = %user.sub, "the provider no longer accepts this session's access token");
+            Err(fail(AppError::Upstream))
+        }
+        Err(e @ bff::oidc::UserinfoError::SubjectMismatch { .. }) => {
+            tracing::error!(error = %e, "userinfo answered for another subject; refusing it");
+            Err(fail(AppError::Upstream))
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "userinfo failed");
+            Err(fail(AppError::Upstream))
+        }
+    }
+}
+
+/// The profile page's data: ID-token claims and local settings.
+#[server(prefix = "/api", endpoint = "profile")]
+pub async fn profile() -> Result<ProfileView, AppError> {
+    use server::*;
+    let (_, user) = require_user().await?;
+    let bff = bff()?;
+    let local = bff.users.get(&user.sub).await.map_err(|e| internal("user lookup failed", e))?;
+    Ok(ProfileView {
+        id_claims: user.claims,
+        display_name: local.as_ref().and_then(|l| l.display_name.clone()),
+        email: user.email,
+        first_seen_at: local.as_ref().map(|l| l.first_seen_at).unwrap_or_default(),
+        last_seen_at: local.as_ref().map(|l| l.last_seen_at).unwrap_or_default(),
+        signed_in_at: user.signed_in_at,
+        provider_profile_url: bff.account_url.clone(),
+    })
+}
+
+/// What the onboarding form starts with.
+#[server(prefix = "/api", endpoint = "onboarding")]
+pub async fn onboarding() -> Result<OnboardingView, AppError> {
+    use server::*;
+    let (_, user) = require_user().await?;
+    let local = bff()?.users.get(&user.sub).await.map_err(|e| internal("user lookup failed", e))?;
+    Ok(OnboardingView {
+        suggested_display_name: local.as_ref().map(|l| l.suggested_display_name()).unwrap_or_default(),
+        email: user.email,
+    })
+}
+
+/// Saves the display name, finishes onboarding and continues to `return_to`
+/// (a same-origin path; anything else goes home).
+#[server(prefix = "/api", endpoint = "complete_onboarding")]
+pub async fn complete_onboarding(display_name: String, return_to: Option<String>) -> Result<(), AppError> {
+    use server::*;
+    let (_, user) = require_user().await?;
+    let name = bff::users::validate_display_name(&display_name)
+        .map_err(|e| fail(AppError::Validation { field: "Display name".into(), message: e.to_string() }))?;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or_default();
+    let saved =
+        bff()?.users.complete_onboarding(&user.sub, &name, now).await.map_err(|e| internal("onboarding save", e))?;
+    if !saved {
+        return Err(internal("onboarding save", "the signed-in user has no row in the user table"));
+    }
+    tracing::info!(sub = %user.sub, "onboarding completed");
+    leptos_axum::redirect(bff::ReturnTo::parse_or_root(return_to.as_deref()).as_str());
+    Ok(())
 }

@@ -2,6 +2,7 @@
 
 use leptos::prelude::*;
 
+use crate::error::AppError;
 use crate::ids;
 
 /// Renders the errors caught by an `ErrorBoundary`. Only user-facing messages
@@ -15,5 +16,15 @@ pub fn ErrorPanel(errors: ArcRwSignal<Errors>) -> impl IntoView {
             <ul>{messages}</ul>
             <p><a href="/">"Back to the home page"</a></p>
         </section>
+    }
+}
+
+/// One error, in place (for a failed load or action inside a page).
+#[component]
+pub fn ErrorMessage(error: AppError) -> impl IntoView {
+    view! {
+        <p class="error-text" role="alert" data-testid=ids::ERROR_MESSAGE>
+            {error.to_string()}
+        </p>
     }
 }

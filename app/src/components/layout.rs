@@ -3,27 +3,21 @@
 
 use leptos::prelude::*;
 
-use crate::api::session::current_user;
 use crate::api::system::server_info;
+use crate::components::auth::{login_href, use_current_user, SignOutForm};
 use crate::{ids, PRODUCT_NAME};
-
-/// `/login?return_to=<path>` for the current page.
-fn login_href(path: &str) -> String {
-    let encoded: String = path
-        .bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'/' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
-            _ => format!("%{b:02X}"),
-        })
-        .collect();
-    format!("/login?return_to={encoded}")
-}
 
 #[component]
 pub fn Header() -> impl IntoView {
-    let user = Resource::new(|| (), |_| current_user());
+    let user = use_current_user().0;
     let location = leptos_router::hooks::use_location();
-    let signin_href = move || login_href(&location.pathname.get());
+    let signin_href = move || {
+        let (path, search) = (location.pathname.get(), location.search.get());
+        match search.trim_start_matches('?') {
+            "" => login_href(&path),
+            q => login_href(&format!("{path}?{q}")),
+        }
+    };
     view! {
         <header class="header">
             <a class="brand" href="/">{PRODUCT_NAME}</a>
@@ -33,15 +27,10 @@ pub fn Header() -> impl IntoView {
                         match user.await {
                             Ok(Some(u)) => {
                                 view! {
-                                    <span class="signin-status" data-testid=ids::SIGNED_IN_AS>
+                                    <a class="signin-status" href="/profile" data-testid=ids::SIGNED_IN_AS>
                                         {u.email.clone().unwrap_or_else(|| u.sub.clone())}
-                                    </span>
-                                    <form method="post" action="/logout" class="signout-form">
-                                        <input type="hidden" name="logout_token" value=u.logout_token.clone() />
-                                        <button type="submit" class="button button--small button--light" data-testid=ids::SIGNOUT_BUTTON>
-                                            "Sign out"
-                                        </button>
-                                    </form>
+                                    </a>
+                                    <SignOutForm logout_token=u.logout_token.clone() />
                                 }
                                     .into_any()
                             }

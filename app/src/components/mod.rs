@@ -1,4 +1,5 @@
 //! Shared building blocks of the app shell.
 
+pub mod auth;
 pub mod error;
 pub mod layout;

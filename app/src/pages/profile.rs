@@ -1,0 +1,154 @@
+//! `/profile`: who the provider says you are (ID-token claims and fresh
+//! userinfo), what this app keeps (display name, first and last visit), a
+//! link to the provider's self-service page, and sign-out.
+
+use leptos::prelude::*;
+use leptos_meta::Title;
+
+use crate::api::session::{profile, userinfo, ProfileView, UserView};
+use crate::components::auth::{require_user, use_current_user, SignOutForm};
+use crate::components::error::ErrorMessage;
+use crate::error::AppError;
+use crate::ids;
+
+type Loaded<T> = Resource<Option<Result<T, AppError>>>;
+
+#[component]
+pub fn ProfilePage() -> impl IntoView {
+    // Resources live at page level (never inside a Suspend, where every
+    // re-render would create new ones) and load only for a signed-in user.
+    let user = use_current_user().0;
+    let ready = move || matches!(user.get(), Some(Ok(Some(u))) if !u.needs_onboarding);
+    let data: Loaded<ProfileView> = Resource::new(ready, |ok| async move {
+        if ok {
+            Some(profile().await)
+        } else {
+            None
+        }
+    });
+    let refresh = RwSignal::new(0u32);
+    let fresh: Loaded<Vec<(String, String)>> = Resource::new(
+        move || (ready(), refresh.get()),
+        |(ok, _)| async move {
+            if ok {
+                Some(userinfo().await)
+            } else {
+                None
+            }
+        },
+    );
+    view! {
+        <Title text="Your profile" />
+        {require_user(false, move |u| view! { <Profile user=u data fresh refresh /> }.into_any())}
+    }
+}
+
+fn claims_table(rows: Vec<(String, String)>, testid: &'static str) -> impl IntoView {
+    view! {
+        <dl class="claims" data-testid=testid>
+            {rows
+                .into_iter()
+                .map(|(k, v)| view! { <dt>{k}</dt><dd>{v}</dd> })
+                .collect_view()}
+        </dl>
+    }
+}
+
+fn when(unix: i64) -> String {
+    if unix <= 0 {
+        return "—".into();
+    }
+    let days = unix / 86_400;
+    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    let secs = unix % 86_400;
+    format!("{y:04}-{m:02}-{d:02} {:02}:{:02} UTC", secs / 3600, secs / 60 % 60)
+}
+
+#[component]
+fn Profile(
+    user: UserView,
+    data: Loaded<ProfileView>,
+    fresh: Loaded<Vec<(String, String)>>,
+    refresh: RwSignal<u32>,
+) -> impl IntoView {
+    view! {
+        <section class="panel">
+            <h1>{format!("Hello, {}", user.label())}</h1>
+            <Suspense fallback=|| view! { <p class="muted">"Loading your profile…"</p> }>
+                {move || Suspend::new(async move {
+                    match data.await {
+                        None => ().into_any(),
+                        Some(Err(e)) => view! { <ErrorMessage error=e /> }.into_any(),
+                        Some(Ok(p)) => view! {
+                            <h2>"In this app"</h2>
+                            <dl class="claims">
+                                <dt>"Display name"</dt>
+                                <dd data-testid=ids::DISPLAY_NAME>{p.display_name.clone().unwrap_or_default()}</dd>
+                                <dt>"Email"</dt>
+                                <dd>{p.email.clone().unwrap_or_default()}</dd>
+                                <dt>"First seen"</dt>
+                                <dd>{when(p.first_seen_at)}</dd>
+                                <dt>"Signed in"</dt>
+                                <dd>{when(p.signed_in_at)}</dd>
+                            </dl>
+                            <h2>"From your ID token"</h2>
+                            {claims_table(p.id_claims.clone(), ids::ID_CLAIMS)}
+                            {p.provider_profile_url.clone().map(|href| view! {
+                                <p>
+                                    <a class="button button--light" rel="external" href=href data-testid=ids::PROVIDER_PROFILE_LINK>
+                                        "Manage your email and passkeys at the identity provider"
+                                    </a>
+                                </p>
+                            })}
+                        }
+                            .into_any(),
+                    }
+                })}
+            </Suspense>
+            <h2>"Fresh from the identity provider"</h2>
+            <Transition fallback=|| view! { <p class="muted">"Asking the identity provider…"</p> }>
+                {move || Suspend::new(async move {
+                    match fresh.await {
+                        None => ().into_any(),
+                        Some(Ok(rows)) => claims_table(rows, ids::USERINFO).into_any(),
+                        Some(Err(e)) => view! { <ErrorMessage error=e /> }.into_any(),
+                    }
+                })}
+            </Transition>
+            <p class="actions">
+                <button
+                    type="button"
+                    class="button button--small button--light"
+                    data-testid=ids::USERINFO_REFRESH
+                    on:click=move |_| refresh.update(|n| *n += 1)
+                    disabled=move || fresh.get().is_none()
+                >
+                    {move || if fresh.get().is_none() { "Refreshing…" } else { "Refresh" }}
+                </button>
+                <SignOutForm logout_token=user.logout_token.clone() />
+            </p>
+        </section>
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::when;
+
+    #[test]
+    fn timestamps_render_as_utc_dates() {
+        assert_eq!(when(0), "—");
+        assert_eq!(when(86_400 + 3_661), "1970-01-02 01:01 UTC");
+        assert_eq!(when(1_795_000_000), "2026-11-18 08:26 UTC");
+        assert_eq!(when(951_782_400), "2000-02-29 00:00 UTC");
+    }
+}

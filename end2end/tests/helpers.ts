@@ -1,0 +1,45 @@
+import { expect, type APIRequestContext, type Page, type TestInfo } from '@playwright/test';
+import { ids } from './ids';
+
+/// An email no other test (or project, or run) uses.
+export function uniqueEmail(info: TestInfo, tag: string): string {
+  const rand = Math.random().toString(36).slice(2, 8);
+  return `${tag}-${info.project.name}-${Date.now().toString(36)}-${rand}@example.com`;
+}
+
+/// On the provider's sign-in page: enter the email, register if the provider
+/// asks to (with `firstName`), then the passcode from the provider's mailbox.
+export async function signInAtProvider(page: Page, request: APIRequestContext, email: string, firstName = 'Nia') {
+  await expect(page.getByRole('heading', { name: 'Sign in or create an account' })).toBeVisible();
+  await page.getByLabel('Email').fill(email);
+  await page.getByRole('button', { name: 'Continue' }).click();
+  const create = page.getByRole('heading', { name: 'Create your account' });
+  const passcode = page.getByRole('heading', { name: 'Enter your passcode' });
+  await expect(create.or(passcode)).toBeVisible();
+  if (await create.isVisible()) {
+    await page.getByLabel('First name').fill(firstName);
+    await page.getByRole('button', { name: 'Create account' }).click();
+  }
+  await expect(passcode).toBeVisible();
+  const provider = new URL(page.url()).origin;
+  const mail = await (await request.get(`${provider}/mailbox/messages?email=${encodeURIComponent(email)}`)).json();
+  await page.getByLabel('Passcode').fill(mail[0].passcode);
+  await page.getByRole('button', { name: 'Sign in' }).click();
+}
+
+/// Registers a new user through the app and finishes onboarding; ends signed in on `/profile`.
+export async function signUp(page: Page, request: APIRequestContext, email: string, displayName = 'Test User') {
+  await page.goto('/profile');
+  await signInAtProvider(page, request, email);
+  await expect(page).toHaveURL(/\/onboarding\?return_to=%2Fprofile$/);
+  await page.getByTestId(ids.onboardingName).fill(displayName);
+  await page.getByTestId(ids.onboardingSubmit).click();
+  await expect(page).toHaveURL(/\/profile$/);
+  await expect(page.getByTestId(ids.displayName)).toHaveText(displayName);
+}
+
+export async function signOut(page: Page) {
+  await page.getByTestId(ids.signoutButton).first().click();
+  await expect(page).toHaveURL(/\/$/);
+  await expect(page.getByTestId(ids.signinLink)).toBeVisible();
+}
