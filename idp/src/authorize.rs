@@ -18,6 +18,24 @@ use crate::{db, mailbox, util, Provider};
 
 pub const SESSION_COOKIE: &str = "idp_session";
 const LOGIN_COOKIE: &str = "idp_login";
+/// How many sign-ins one browser may have in flight (tabs); the cookie lists their ids.
+const MAX_PARALLEL_LOGINS: usize = 4;
+
+/// The login requests this browser started, newest first.
+fn login_ids(headers: &HeaderMap) -> Vec<String> {
+    util::cookie(headers, LOGIN_COOKIE)
+        .unwrap_or_default()
+        .split('.')
+        .filter(|s| !s.is_empty())
+        .take(MAX_PARALLEL_LOGINS)
+        .map(str::to_string)
+        .collect()
+}
+
+/// Whether `id` is one of the login requests this browser started.
+fn started_here(headers: &HeaderMap, id: &str) -> bool {
+    !id.is_empty() && login_ids(headers).iter().fold(false, |found, c| found | util::secure_eq(id, c))
+}
 const MAX_PASSCODE_ATTEMPTS: i64 = 3;
 const MAX_PASSCODE_SENDS: i64 = 5;
 
@@ -243,11 +261,11 @@ pub async fn authorize(State(provider): State<Provider>, headers: HeaderMap, Raw
     if let Some(s) = session.filter(|_| !prompt.contains(&"login") && !max_age_expired) {
         return issue_code(&provider, &req, &s).await;
     }
-    start_login(&provider, &req).await
+    start_login(&provider, &req, &headers).await
 }
 
 /// Creates a login request and sends the browser to the email form.
-async fn start_login(provider: &Provider, req: &AuthRequest) -> Response {
+async fn start_login(provider: &Provider, req: &AuthRequest, headers: &HeaderMap) -> Response {
     let id = util::random_token();
     let now = db::now();
     let params = serde_json::to_string(req).unwrap_or_default();
@@ -264,8 +282,11 @@ async fn start_login(provider: &Provider, req: &AuthRequest) -> Response {
         return internal(e);
     }
     let mut r = see_other(&format!("/login?login_challenge={id}"));
+    let mut ids = login_ids(headers);
+    ids.insert(0, id);
+    ids.truncate(MAX_PARALLEL_LOGINS);
     if let Ok(v) =
-        HeaderValue::from_str(&util::set_cookie(LOGIN_COOKIE, &id, "/login", None, provider.secure_cookies()))
+        HeaderValue::from_str(&util::set_cookie(LOGIN_COOKIE, &ids.join("."), "/", None, provider.secure_cookies()))
     {
         r.headers_mut().append(header::SET_COOKIE, v);
     }
@@ -378,8 +399,7 @@ async fn pending_for_post(
     form: &HashMap<String, String>,
 ) -> Result<Pending, Response> {
     let id = form.get("login_challenge").map(String::as_str).unwrap_or_default();
-    let cookie = util::cookie(headers, LOGIN_COOKIE).unwrap_or_default();
-    if id.is_empty() || !util::secure_eq(id, &cookie) {
+    if !started_here(headers, id) {
         return Err(error_page(StatusCode::FORBIDDEN, "Sign-in expired", EXPIRED));
     }
     let pending = match load_pending(provider, id).await {
@@ -474,8 +494,7 @@ pub async fn login_page(State(provider): State<Provider>, headers: HeaderMap, Ra
         .find(|(k, _)| k == "login_challenge")
         .map(|(_, v)| v.into_owned())
         .unwrap_or_default();
-    let cookie = util::cookie(&headers, LOGIN_COOKIE).unwrap_or_default();
-    if id.is_empty() || !util::secure_eq(&id, &cookie) {
+    if !started_here(&headers, &id) {
         return error_page(StatusCode::BAD_REQUEST, "Sign-in expired", EXPIRED);
     }
     match load_pending(&provider, &id).await {
@@ -694,10 +713,14 @@ pub async fn submit_passcode(
     }
     let mut resp = issue_code(&provider, &p.req, &session).await;
     let secure = provider.secure_cookies();
-    for c in [
-        util::set_cookie(SESSION_COOKIE, &cookie, "/", Some(provider.config.ttl.session), secure),
-        util::set_cookie(LOGIN_COOKIE, "", "/login", Some(0), secure),
-    ] {
+    // Other tabs' sign-ins stay valid.
+    let others: Vec<String> = login_ids(&headers).into_iter().filter(|i| *i != p.id).collect();
+    let login_cookie = if others.is_empty() {
+        util::set_cookie(LOGIN_COOKIE, "", "/", Some(0), secure)
+    } else {
+        util::set_cookie(LOGIN_COOKIE, &others.join("."), "/", None, secure)
+    };
+    for c in [util::set_cookie(SESSION_COOKIE, &cookie, "/", Some(provider.config.ttl.session), secure), login_cookie] {
         if let Ok(v) = HeaderValue::from_str(&c) {
             resp.headers_mut().append(header::SET_COOKIE, v);
         }
