@@ -14,6 +14,8 @@ pub struct UserView {
     pub email: Option<String>,
     pub display_name: Option<String>,
     pub needs_onboarding: bool,
+    /// What the onboarding form suggests (the display name, else the provider's names, else the email's local part).
+    pub suggested_display_name: String,
     pub logout_token: String,
 }
 
@@ -36,13 +38,6 @@ pub struct ProfileView {
     pub signed_in_at: i64,
     /// The provider's self-service page (traits, passkeys), when it has one.
     pub provider_profile_url: Option<String>,
-}
-
-/// What the onboarding form starts with.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct OnboardingView {
-    pub suggested_display_name: String,
-    pub email: Option<String>,
 }
 
 #[cfg(feature = "ssr")]
@@ -103,6 +98,7 @@ pub async fn current_user() -> Result<Option<UserView>, AppError> {
         email: user.email,
         display_name: local.as_ref().and_then(|l| l.display_name.clone()),
         needs_onboarding: local.as_ref().is_none_or(|l| l.needs_onboarding()),
+        suggested_display_name: local.as_ref().map(|l| l.suggested_display_name()).unwrap_or_default(),
         logout_token,
     }))
 }
@@ -150,18 +146,6 @@ pub async fn profile() -> Result<ProfileView, AppError> {
         last_seen_at: local.as_ref().map(|l| l.last_seen_at).unwrap_or_default(),
         signed_in_at: user.signed_in_at,
         provider_profile_url: bff.account_url.clone(),
-    })
-}
-
-/// What the onboarding form starts with.
-#[server(prefix = "/api", endpoint = "onboarding")]
-pub async fn onboarding() -> Result<OnboardingView, AppError> {
-    use server::*;
-    let (_, user) = require_user().await?;
-    let local = bff()?.users.get(&user.sub).await.map_err(|e| internal("user lookup failed", e))?;
-    Ok(OnboardingView {
-        suggested_display_name: local.as_ref().map(|l| l.suggested_display_name()).unwrap_or_default(),
-        email: user.email,
     })
 }
 

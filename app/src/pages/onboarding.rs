@@ -5,36 +5,22 @@ use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::hooks::use_query_map;
 
-use crate::api::session::{onboarding, CompleteOnboarding, OnboardingView};
-use crate::components::auth::{require_user, use_current_user};
+use crate::api::session::{CompleteOnboarding, UserView};
+use crate::components::auth::require_user;
 use crate::components::error::ErrorMessage;
-use crate::error::AppError;
 use crate::ids;
 
 #[component]
 pub fn OnboardingPage() -> impl IntoView {
-    // Created at page level, not inside the guard's Suspend (see ProfilePage).
-    let user = use_current_user().0;
-    let ready = move || matches!(user.get(), Some(Ok(Some(_))));
-    let data: Resource<Option<Result<OnboardingView, AppError>>> = Resource::new(ready, |ok| async move {
-        if ok {
-            Some(onboarding().await)
-        } else {
-            None
-        }
-    });
     let action = ServerAction::<CompleteOnboarding>::new();
     view! {
         <Title text="Welcome" />
-        {require_user(true, move |_| view! { <Onboarding data action /> }.into_any())}
+        {require_user(true, move |u| view! { <Onboarding user=u action /> }.into_any())}
     }
 }
 
 #[component]
-fn Onboarding(
-    data: Resource<Option<Result<OnboardingView, AppError>>>,
-    action: ServerAction<CompleteOnboarding>,
-) -> impl IntoView {
+fn Onboarding(user: UserView, action: ServerAction<CompleteOnboarding>) -> impl IntoView {
     let query = use_query_map();
     let return_to = move || query.read().get("return_to").unwrap_or_else(|| "/".into());
     let pending = action.pending();
@@ -42,33 +28,22 @@ fn Onboarding(
         <section class="panel">
             <h1>"Welcome!"</h1>
             <p>"One last step: choose the name this app shows for you. You can change it later."</p>
-            <Suspense fallback=|| view! { <p class="muted">"Loading…"</p> }>
-                {move || Suspend::new(async move {
-                    match data.await {
-                        None => ().into_any(),
-                        Some(Err(e)) => view! { <ErrorMessage error=e /> }.into_any(),
-                        Some(Ok(d)) => view! {
-                            <ActionForm action attr:data-testid=ids::ONBOARDING_FORM attr:class="form">
-                                <label for="display_name">"Display name"</label>
-                                <input
-                                    id="display_name"
-                                    name="display_name"
-                                    data-testid=ids::ONBOARDING_NAME
-                                    value=d.suggested_display_name.clone()
-                                    required
-                                    maxlength="40"
-                                    autocomplete="nickname"
-                                />
-                                <input type="hidden" name="return_to" value=return_to />
-                                <button type="submit" class="button" data-testid=ids::ONBOARDING_SUBMIT disabled=move || pending.get()>
-                                    {move || if pending.get() { "Saving…" } else { "Continue" }}
-                                </button>
-                            </ActionForm>
-                        }
-                            .into_any(),
-                    }
-                })}
-            </Suspense>
+            <ActionForm action attr:data-testid=ids::ONBOARDING_FORM attr:class="form">
+                <label for="display_name">"Display name"</label>
+                <input
+                    id="display_name"
+                    name="display_name"
+                    data-testid=ids::ONBOARDING_NAME
+                    value=user.suggested_display_name.clone()
+                    required
+                    maxlength="40"
+                    autocomplete="nickname"
+                />
+                <input type="hidden" name="return_to" value=return_to />
+                <button type="submit" class="button" data-testid=ids::ONBOARDING_SUBMIT disabled=move || pending.get()>
+                    {move || if pending.get() { "Saving…" } else { "Continue" }}
+                </button>
+            </ActionForm>
             {move || match action.value().get() {
                 Some(Err(e)) => Some(view! { <ErrorMessage error=e /> }),
                 _ => None,

@@ -17,20 +17,25 @@ type Loaded<T> = Resource<Option<Result<T, AppError>>>;
 pub fn ProfilePage() -> impl IntoView {
     // Resources live at page level (never inside a Suspend, where every
     // re-render would create new ones) and load only for a signed-in user.
+    // Each fetch first waits for the signed-in user, so nothing is asked of
+    // the server for a visitor who is about to be redirected.
     let user = use_current_user().0;
-    let ready = move || matches!(user.get(), Some(Ok(Some(u))) if !u.needs_onboarding);
-    let data: Loaded<ProfileView> = Resource::new(ready, |ok| async move {
-        if ok {
-            Some(profile().await)
-        } else {
-            None
-        }
-    });
+    let ready = move || async move { matches!(user.await, Ok(Some(u)) if !u.needs_onboarding) };
+    let data: Loaded<ProfileView> = Resource::new(
+        || (),
+        move |_| async move {
+            if ready().await {
+                Some(profile().await)
+            } else {
+                None
+            }
+        },
+    );
     let refresh = RwSignal::new(0u32);
     let fresh: Loaded<Vec<(String, String)>> = Resource::new(
-        move || (ready(), refresh.get()),
-        |(ok, _)| async move {
-            if ok {
+        move || refresh.get(),
+        move |_| async move {
+            if ready().await {
                 Some(userinfo().await)
             } else {
                 None
@@ -148,7 +153,7 @@ mod tests {
     fn timestamps_render_as_utc_dates() {
         assert_eq!(when(0), "—");
         assert_eq!(when(86_400 + 3_661), "1970-01-02 01:01 UTC");
-        assert_eq!(when(1_795_000_000), "2026-11-18 08:26 UTC");
+        assert_eq!(when(1_795_000_000), "2026-11-18 11:06 UTC");
         assert_eq!(when(951_782_400), "2000-02-29 00:00 UTC");
     }
 }
