@@ -375,6 +375,19 @@ impl RelyingParty {
     }
 }
 
+/// How far in the future an ID token's `iat` may lie (clock skew between us and the provider).
+pub const MAX_CLOCK_SKEW_SECS: i64 = 60;
+
+/// `iat` must not be in the future beyond the allowed skew (the `openidconnect`
+/// crate leaves this check to the application).
+fn check_iat(iat: i64, now: i64) -> Result<(), String> {
+    if iat > now + MAX_CLOCK_SKEW_SECS {
+        Err(format!("the ID token was issued {} s in the future", iat - now))
+    } else {
+        Ok(())
+    }
+}
+
 enum VerifyError {
     UnknownKey,
     Other(OidcError),
@@ -388,7 +401,8 @@ fn verify(
     use openidconnect::{ClaimsVerificationError, SignatureVerificationError};
     let other = |e: &dyn std::error::Error| VerifyError::Other(OidcError::IdToken(error_chain(e)));
     let id_token = tokens.id_token().ok_or(VerifyError::Other(OidcError::NoIdToken))?;
-    let verifier = client.id_token_verifier();
+    let verifier =
+        client.id_token_verifier().set_issue_time_verifier_fn(|iat| check_iat(iat.timestamp(), chrono_now()));
     let claims = match id_token.claims(&verifier, &Nonce::new(pending.nonce.clone())) {
         Ok(c) => c,
         Err(ClaimsVerificationError::SignatureVerification(SignatureVerificationError::NoMatchingKey)) => {
@@ -440,4 +454,57 @@ fn error_chain(e: &dyn std::error::Error) -> String {
         cur = c.source();
     }
     s
+}
+
+#[cfg(test)]
+mod tests {
+    #![expect(clippy::unwrap_used)]
+    use super::*;
+
+    /// A provider whose clock runs ahead (or that forges `iat`): its ID tokens
+    /// are refused beyond the allowed skew. The tokens are signed with the
+    /// local provider's real key, so only `iat` differs.
+    #[tokio::test]
+    async fn an_id_token_issued_in_the_future_is_refused() {
+        let cfg = idp::Config::in_memory("127.0.0.1:0".parse().unwrap());
+        let idp = idp::Idp::build(cfg).await.unwrap();
+        let (issuer, provider) = (idp.issuer().to_string(), idp.provider_handle());
+        tokio::spawn(idp.run_until_stopped());
+        let rp = RelyingParty::discover(
+            &RpConfig {
+                issuer: issuer.clone(),
+                client_id: idp::config::DEV_APP_CLIENT_ID.into(),
+                client_secret: Some("unused".into()),
+                auth: ClientAuth::ClientSecretBasic,
+                redirect_url: "http://127.0.0.1:9/login".into(),
+                scopes: vec!["openid".into()],
+            },
+            3,
+        )
+        .await
+        .unwrap();
+        let pending =
+            PendingLogin { pkce_verifier: "v".into(), nonce: "n".into(), return_to: ReturnTo::root(), started_at: 0 };
+        let now = chrono_now();
+        for (iat, accepted) in [(now - 5, true), (now + MAX_CLOCK_SKEW_SECS - 5, true), (now + 3600, false)] {
+            let claims = serde_json::json!({
+                "iss": issuer, "sub": "someone", "aud": [idp::config::DEV_APP_CLIENT_ID],
+                "exp": now + 600, "iat": iat, "nonce": "n",
+            });
+            let id_token = provider.keys.sign("JWT", &claims);
+            let response: openidconnect::core::CoreTokenResponse = serde_json::from_value(serde_json::json!({
+                "access_token": "at", "token_type": "Bearer", "id_token": id_token,
+            }))
+            .unwrap();
+            let result = verify(&rp.client(), &response, &pending);
+            assert_eq!(result.is_ok(), accepted, "iat = now {:+} s", iat - now);
+        }
+    }
+
+    #[test]
+    fn iat_skew_bounds() {
+        assert!(check_iat(100, 100).is_ok());
+        assert!(check_iat(100 + MAX_CLOCK_SKEW_SECS, 100).is_ok());
+        assert!(check_iat(101 + MAX_CLOCK_SKEW_SECS, 100).is_err());
+    }
 }

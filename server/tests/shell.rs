@@ -54,6 +54,7 @@ async fn server_info_function_reports_version_and_uptime() {
         .client
         .post(format!("{}/api/server_info", app.base))
         .header("content-type", "application/x-www-form-urlencoded")
+        .header("accept", "application/json")
         .send()
         .await
         .unwrap();
