@@ -12,3 +12,8 @@ pub mod users;
 
 pub use pending::{PendingLogin, PendingLogins};
 pub use return_to::ReturnTo;
+
+/// The current time in Unix seconds (0 if the clock is before 1970).
+pub fn unix_now() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)
+}

@@ -402,7 +402,7 @@ fn verify(
     let other = |e: &dyn std::error::Error| VerifyError::Other(OidcError::IdToken(error_chain(e)));
     let id_token = tokens.id_token().ok_or(VerifyError::Other(OidcError::NoIdToken))?;
     let verifier =
-        client.id_token_verifier().set_issue_time_verifier_fn(|iat| check_iat(iat.timestamp(), chrono_now()));
+        client.id_token_verifier().set_issue_time_verifier_fn(|iat| check_iat(iat.timestamp(), crate::unix_now()));
     let claims = match id_token.claims(&verifier, &Nonce::new(pending.nonce.clone())) {
         Ok(c) => c,
         Err(ClaimsVerificationError::SignatureVerification(SignatureVerificationError::NoMatchingKey)) => {
@@ -427,7 +427,7 @@ fn verify(
         last_name: claim(&shown, &["last_name", "family_name"]),
         claims: shown,
     };
-    let now = chrono_now();
+    let now = crate::unix_now();
     let set = TokenSet {
         access_token: tokens.access_token().secret().clone(),
         refresh_token: tokens.refresh_token().map(|r| r.secret().clone()),
@@ -439,10 +439,6 @@ fn verify(
 
 fn discovery_url(issuer: &str) -> String {
     format!("{}/.well-known/openid-configuration", issuer.trim_end_matches('/'))
-}
-
-fn chrono_now() -> i64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)
 }
 
 fn error_chain(e: &dyn std::error::Error) -> String {
@@ -485,7 +481,7 @@ mod tests {
         .unwrap();
         let pending =
             PendingLogin { pkce_verifier: "v".into(), nonce: "n".into(), return_to: ReturnTo::root(), started_at: 0 };
-        let now = chrono_now();
+        let now = crate::unix_now();
         for (iat, accepted) in [(now - 5, true), (now + MAX_CLOCK_SKEW_SECS - 5, true), (now + 3600, false)] {
             let claims = serde_json::json!({
                 "iss": issuer, "sub": "someone", "aud": [idp::config::DEV_APP_CLIENT_ID],

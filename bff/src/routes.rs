@@ -17,7 +17,7 @@ use url::Url;
 use crate::oidc::RelyingParty;
 use crate::session::AuthSession;
 use crate::users::{Profile, UserStore};
-use crate::ReturnTo;
+use crate::{unix_now as now, ReturnTo};
 
 /// What the sign-in routes need.
 pub struct Bff {
@@ -41,10 +41,6 @@ pub fn onboarding_href(return_to: &ReturnTo) -> String {
 
 pub fn router<S: Clone + Send + Sync + 'static>(bff: Arc<Bff>) -> Router<S> {
     Router::new().route("/login", get(login)).route("/logout", get(after_logout).post(logout)).with_state(bff)
-}
-
-fn now() -> i64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)
 }
 
 fn redirect(to: &str) -> Response {

@@ -66,7 +66,7 @@ impl AuthSession {
     /// expired one is deleted from the store here).
     async fn auth(&self) -> Result<Option<StoredAuth>, SessionError> {
         let Some(auth) = self.session.get::<StoredAuth>(AUTH).await? else { return Ok(None) };
-        if crate::users::unix_now() >= auth.expires_at {
+        if crate::unix_now() >= auth.expires_at {
             tracing::info!(sub = %auth.user.sub, "session reached its absolute lifetime");
             self.session.flush().await?;
             return Ok(None);

@@ -156,7 +156,7 @@ impl UserStore {
             sqlx::query("INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)")
                 .bind(version)
                 .bind(name)
-                .bind(unix_now())
+                .bind(crate::unix_now())
                 .execute(&mut *tx)
                 .await
                 .map_err(fail)?;
@@ -222,10 +222,6 @@ fn from_row(row: &sqlx::sqlite::SqliteRow) -> LocalUser {
         first_seen_at: row.get("first_seen_at"),
         last_seen_at: row.get("last_seen_at"),
     }
-}
-
-pub(crate) fn unix_now() -> i64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)
 }
 
 #[cfg(test)]

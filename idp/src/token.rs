@@ -262,6 +262,21 @@ async fn client_credentials(
     })
 }
 
+/// The request of `/oauth2/revoke` and `/oauth2/introspect`: an authenticated
+/// client and a non-empty `token`, or the RFC error response.
+fn client_and_token<'p>(
+    provider: &'p Provider,
+    headers: &HeaderMap,
+    pairs: Vec<(String, String)>,
+) -> Result<(&'p ClientConfig, String), Response> {
+    let form = oauth::single_params(pairs).map_err(|e| OAuthError::invalid_request(e).into_response())?;
+    let client = oauth::authenticate_client(provider, headers, &form).map_err(IntoResponse::into_response)?;
+    match form.get("token").filter(|t| !t.is_empty()) {
+        Some(token) => Ok((client, token.clone())),
+        None => Err(OAuthError::invalid_request("token is missing").into_response()),
+    }
+}
+
 /// `POST /oauth2/revoke`: revokes a refresh token (and its whole grant) or an
 /// access token. Unknown tokens and tokens of other clients get 200 (RFC 7009).
 pub async fn revoke(
@@ -269,18 +284,11 @@ pub async fn revoke(
     headers: HeaderMap,
     Form(pairs): Form<Vec<(String, String)>>,
 ) -> Response {
-    let form = match oauth::single_params(pairs) {
-        Ok(f) => f,
-        Err(e) => return OAuthError::invalid_request(e).into_response(),
+    let (client, token) = match client_and_token(&provider, &headers, pairs) {
+        Ok(x) => x,
+        Err(r) => return r,
     };
-    let client = match oauth::authenticate_client(&provider, &headers, &form) {
-        Ok(c) => c,
-        Err(e) => return e.into_response(),
-    };
-    let Some(token) = form.get("token").filter(|t| !t.is_empty()) else {
-        return OAuthError::invalid_request("token is missing").into_response();
-    };
-    match revoke_token(&provider, client, token).await {
+    match revoke_token(&provider, client, &token).await {
         Ok(()) => no_store(StatusCode::OK),
         Err(e) => OAuthError::server_error(e).into_response(),
     }
@@ -313,17 +321,11 @@ pub async fn introspect(
     headers: HeaderMap,
     Form(pairs): Form<Vec<(String, String)>>,
 ) -> Response {
-    let form = match oauth::single_params(pairs) {
-        Ok(f) => f,
-        Err(e) => return OAuthError::invalid_request(e).into_response(),
+    let token = match client_and_token(&provider, &headers, pairs) {
+        Ok((_, token)) => token,
+        Err(r) => return r,
     };
-    if let Err(e) = oauth::authenticate_client(&provider, &headers, &form) {
-        return e.into_response();
-    }
-    let Some(token) = form.get("token").filter(|t| !t.is_empty()) else {
-        return OAuthError::invalid_request("token is missing").into_response();
-    };
-    match introspect_token(&provider, token).await {
+    match introspect_token(&provider, &token).await {
         Ok(body) => no_store(Json(body)),
         Err(e) => OAuthError::server_error(e).into_response(),
     }

@@ -51,6 +51,16 @@ pub async fn sign_in_as(app: &TestApp, email: &str, return_to: &str) -> reqwest:
     app.client.get(back).send().await.expect("callback")
 }
 
+/// Calls server function `/api/<name>` as an API client (JSON, not a form post).
+pub async fn api(app: &TestApp, name: &str) -> reqwest::Response {
+    app.client
+        .post(format!("{}/api/{name}", app.base))
+        .header("accept", "application/json")
+        .send()
+        .await
+        .expect("api call")
+}
+
 /// Finishes onboarding with `name` the way the page's form does (no JavaScript).
 pub async fn onboard(app: &TestApp, name: &str, return_to: &str) -> reqwest::Response {
     app.client

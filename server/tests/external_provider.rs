@@ -5,7 +5,7 @@
 mod common;
 
 use bff::oidc::ClientAuth;
-use common::{location, onboard, sign_in_as, spawn_app_with, test_settings};
+use common::{api, location, onboard, sign_in_as, spawn_app_with, test_settings};
 use idp::config::{AuthMethod, ClientConfig, Config, SeedIdentity};
 use server::config::OidcSettings;
 
@@ -53,13 +53,7 @@ async fn signs_in_and_out_with_client_secret_post_and_as_a_public_client() {
         let r = sign_in_as(&app, "user@example.com", "/profile").await;
         assert_eq!(location(&r), "/onboarding?return_to=%2Fprofile", "{auth:?}");
         assert_eq!(location(&onboard(&app, "Ext", "/profile").await), "/profile");
-        let r = app
-            .client
-            .post(format!("{}/api/userinfo", app.base))
-            .header("accept", "application/json")
-            .send()
-            .await
-            .unwrap();
+        let r = api(&app, "userinfo").await;
         assert_eq!(r.status(), 200, "{auth:?}");
         let html = app.client.get(format!("{}/profile", app.base)).send().await.unwrap().text().await.unwrap();
         assert!(html.contains("user@example.com"), "{auth:?}");

@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::{browser, location, onboard, sign_in_as, sign_up, spawn_app, spawn_app_with, test_settings};
+use common::{api, browser, location, onboard, sign_in_as, sign_up, spawn_app, spawn_app_with, test_settings};
 
 fn session_cookie(r: &reqwest::Response) -> Option<String> {
     r.headers()
@@ -154,13 +154,7 @@ async fn protected_pages_redirect_to_sign_in_and_the_api_answers_401() {
         assert_eq!(r.status(), 401, "/api/{f}");
         assert!(r.text().await.unwrap().contains("Unauthenticated"), "/api/{f} answers JSON");
     }
-    let r = app
-        .client
-        .post(format!("{}/api/current_user", app.base))
-        .header("accept", "application/json")
-        .send()
-        .await
-        .unwrap();
+    let r = api(&app, "current_user").await;
     assert_eq!((r.status().as_u16(), r.text().await.unwrap().as_str()), (200, "null"));
 }
 
@@ -168,27 +162,10 @@ async fn protected_pages_redirect_to_sign_in_and_the_api_answers_401() {
 async fn userinfo_is_fresh_from_the_provider_for_the_signed_in_user() {
     let app = spawn_app().await;
     sign_up(&app, "user@example.com").await;
-    let r = app
-        .client
-        .post(format!("{}/api/userinfo", app.base))
-        .header("accept", "application/json")
-        .send()
-        .await
-        .unwrap();
+    let r = api(&app, "userinfo").await;
     assert_eq!(r.status(), 200);
     let rows: Vec<(String, String)> = r.json().await.unwrap();
-    let me: serde_json::Value = serde_json::from_str(
-        &app.client
-            .post(format!("{}/api/current_user", app.base))
-            .header("accept", "application/json")
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap(),
-    )
-    .unwrap();
+    let me: serde_json::Value = serde_json::from_str(&api(&app, "current_user").await.text().await.unwrap()).unwrap();
     assert!(rows.contains(&("sub".into(), me["sub"].as_str().unwrap().into())), "{rows:?}");
     assert!(rows.contains(&("email".into(), "user@example.com".into())), "{rows:?}");
     let html = app.client.get(format!("{}/profile", app.base)).send().await.unwrap().text().await.unwrap();
@@ -201,28 +178,10 @@ async fn a_session_ends_at_its_absolute_lifetime_however_active() {
     settings.session_lifetime_secs = 2;
     let app = spawn_app_with(settings).await;
     sign_up(&app, "user@example.com").await;
-    let me = app
-        .client
-        .post(format!("{}/api/current_user", app.base))
-        .header("accept", "application/json")
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let me = api(&app, "current_user").await.text().await.unwrap();
     assert!(me.contains("user@example.com"));
     tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
-    let me = app
-        .client
-        .post(format!("{}/api/current_user", app.base))
-        .header("accept", "application/json")
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let me = api(&app, "current_user").await.text().await.unwrap();
     assert_eq!(me, "null", "the session is over");
 }
 

@@ -157,10 +157,7 @@ pub async fn complete_onboarding(display_name: String, return_to: Option<String>
     let (_, user) = require_user().await?;
     let name = bff::users::validate_display_name(&display_name)
         .map_err(|e| fail(AppError::Validation { field: "Display name".into(), message: e.to_string() }))?;
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or_default();
+    let now = bff::unix_now();
     let saved =
         bff()?.users.complete_onboarding(&user.sub, &name, now).await.map_err(|e| internal("onboarding save", e))?;
     if !saved {
