@@ -263,17 +263,17 @@ async fn client_credentials(
 }
 
 /// The request of `/oauth2/revoke` and `/oauth2/introspect`: an authenticated
-/// client and a non-empty `token`, or the RFC error response.
+/// client and a non-empty `token`, or the RFC error.
 fn client_and_token<'p>(
     provider: &'p Provider,
     headers: &HeaderMap,
     pairs: Vec<(String, String)>,
-) -> Result<(&'p ClientConfig, String), Response> {
-    let form = oauth::single_params(pairs).map_err(|e| OAuthError::invalid_request(e).into_response())?;
-    let client = oauth::authenticate_client(provider, headers, &form).map_err(IntoResponse::into_response)?;
+) -> Result<(&'p ClientConfig, String), OAuthError> {
+    let form = oauth::single_params(pairs).map_err(OAuthError::invalid_request)?;
+    let client = oauth::authenticate_client(provider, headers, &form)?;
     match form.get("token").filter(|t| !t.is_empty()) {
         Some(token) => Ok((client, token.clone())),
-        None => Err(OAuthError::invalid_request("token is missing").into_response()),
+        None => Err(OAuthError::invalid_request("token is missing")),
     }
 }
 
@@ -286,7 +286,7 @@ pub async fn revoke(
 ) -> Response {
     let (client, token) = match client_and_token(&provider, &headers, pairs) {
         Ok(x) => x,
-        Err(r) => return r,
+        Err(e) => return e.into_response(),
     };
     match revoke_token(&provider, client, &token).await {
         Ok(()) => no_store(StatusCode::OK),
@@ -323,7 +323,7 @@ pub async fn introspect(
 ) -> Response {
     let token = match client_and_token(&provider, &headers, pairs) {
         Ok((_, token)) => token,
-        Err(r) => return r,
+        Err(e) => return e.into_response(),
     };
     match introspect_token(&provider, &token).await {
         Ok(body) => no_store(Json(body)),
