@@ -17,6 +17,11 @@ pub enum AppError {
     NotFound,
     #[error("{field}: {message}")]
     Validation { field: String, message: String },
+    /// Several form fields were refused; each message belongs next to its field.
+    #[error("Please correct the highlighted fields.")]
+    Fields(Vec<crate::forms::FieldError>),
+    #[error("Identity management is not set up on this server.")]
+    NotConfigured,
     #[error("The identity provider is not responding. Please try again in a moment.")]
     Upstream,
     #[error("Something went wrong on our side. Please try again.")]
@@ -32,7 +37,8 @@ impl AppError {
             AppError::Unauthenticated => 401,
             AppError::Forbidden => 403,
             AppError::NotFound => 404,
-            AppError::Validation { .. } => 422,
+            AppError::Validation { .. } | AppError::Fields(_) => 422,
+            AppError::NotConfigured => 503,
             AppError::Upstream => 502,
             AppError::Internal | AppError::Transport(_) => 500,
         }
@@ -60,6 +66,7 @@ mod tests {
         assert_eq!(AppError::Forbidden.status_code(), 403);
         assert_eq!(AppError::NotFound.status_code(), 404);
         assert_eq!(AppError::Internal.status_code(), 500);
+        assert_eq!(AppError::Fields(vec![]).status_code(), 422);
     }
 
     #[test]

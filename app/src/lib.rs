@@ -6,6 +6,8 @@
 pub mod api;
 pub mod components;
 pub mod error;
+pub mod format;
+pub mod forms;
 pub mod ids;
 pub mod pages;
 #[cfg(feature = "ssr")]
@@ -21,6 +23,7 @@ use leptos_router::{
 use crate::components::auth::provide_current_user;
 use crate::components::error::ErrorPanel;
 use crate::components::layout::{Footer, Header};
+use crate::pages::admin::{AdminAuditPage, AdminDeletePage, AdminIdentitiesPage, AdminIdentityPage};
 use crate::pages::{home::HomePage, not_found::NotFound, onboarding::OnboardingPage, profile::ProfilePage};
 
 /// The product name shown in the header and page titles.
@@ -80,6 +83,10 @@ fn Shell() -> impl IntoView {
                             // visitor gets a real HTTP redirect to sign in.
                             <Route path=path!("/profile") view=ProfilePage ssr=SsrMode::Async />
                             <Route path=path!("/onboarding") view=OnboardingPage ssr=SsrMode::Async />
+                            <Route path=path!("/admin/identities") view=AdminIdentitiesPage ssr=SsrMode::Async />
+                            <Route path=path!("/admin/identities/:id") view=AdminIdentityPage ssr=SsrMode::Async />
+                            <Route path=path!("/admin/identities/:id/delete") view=AdminDeletePage ssr=SsrMode::Async />
+                            <Route path=path!("/admin/audit") view=AdminAuditPage ssr=SsrMode::Async />
                         </Routes>
                     </ErrorBoundary>
                 </main>

@@ -3,6 +3,7 @@
 //! It has no Leptos dependency and must never hand a token to anything that
 //! could serialize it for the browser.
 
+pub mod admin;
 pub mod oidc;
 pub mod pending;
 pub mod return_to;

@@ -240,6 +240,11 @@ impl RelyingParty {
         self.inner.revocation_endpoint.as_ref()
     }
 
+    /// The token endpoint (where the Admin API client gets its token by default).
+    pub fn token_endpoint(&self) -> Option<Url> {
+        self.inner.metadata.token_endpoint().map(|u| u.url().clone())
+    }
+
     pub fn userinfo_endpoint(&self) -> Option<&Url> {
         self.inner.userinfo_endpoint.as_ref()
     }

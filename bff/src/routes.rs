@@ -29,6 +29,8 @@ pub struct Bff {
     pub session_lifetime_secs: i64,
     /// The provider's self-service account page (Hanko: `<issuer>/profile`), if any.
     pub account_url: Option<String>,
+    /// Identity management for admins.
+    pub admin: crate::admin::Admin,
 }
 
 /// `/onboarding?return_to=…`: where a user goes before onboarding is done.

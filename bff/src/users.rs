@@ -2,14 +2,17 @@
 //! every sign-in, with the settings this app keeps itself (the display name
 //! chosen at onboarding). Schema changes are numbered migrations in
 //! `bff/migrations/`, applied at startup and recorded in `schema_migrations`.
-//! The SQL is portable (SQLite and Postgres).
+//! The admin audit trail (`admin::audit`) lives in the same database.
 
 use serde::{Deserialize, Serialize};
 use sqlx::sqlite::{SqliteConnectOptions, SqlitePoolOptions};
 use sqlx::{Row, SqlitePool};
 
 /// The migrations, in order. Append only: never edit one that has shipped.
-const MIGRATIONS: &[(i64, &str, &str)] = &[(1, "users", include_str!("../migrations/0001_users.sql"))];
+const MIGRATIONS: &[(i64, &str, &str)] = &[
+    (1, "users", include_str!("../migrations/0001_users.sql")),
+    (2, "admin_audit", include_str!("../migrations/0002_admin_audit.sql")),
+];
 
 /// Longest display name, in characters.
 pub const DISPLAY_NAME_MAX: usize = 40;
@@ -164,6 +167,11 @@ impl UserStore {
             tracing::info!(version, name, "user database migrated");
         }
         Ok(())
+    }
+
+    /// The admin audit trail, in the same database.
+    pub fn audit_log(&self) -> crate::admin::audit::AuditLog {
+        crate::admin::audit::AuditLog::new(self.pool.clone())
     }
 
     /// Records a sign-in: creates the user or refreshes what the provider

@@ -15,6 +15,7 @@ pub mod mailbox;
 pub mod oauth;
 pub mod oidc;
 pub mod profile;
+pub mod stats;
 pub mod testkit;
 pub mod token;
 pub mod util;
@@ -39,6 +40,8 @@ pub struct Provider {
     /// The issuer exactly as published (always ends with `/`, like Hydra v1).
     pub issuer: Arc<str>,
     pub http: reqwest::Client,
+    /// Tokens issued since start, by grant type and client (`GET /stats/tokens`).
+    pub stats: Arc<stats::TokenStats>,
 }
 
 impl Provider {
@@ -112,7 +115,7 @@ impl Idp {
             .redirect(reqwest::redirect::Policy::none())
             .build()
             .map_err(|e| StartError::Http(e.to_string()))?;
-        Ok(Provider { config: Arc::new(config), db, keys, issuer: issuer.into(), http })
+        Ok(Provider { config: Arc::new(config), db, keys, issuer: issuer.into(), http, stats: Arc::default() })
     }
 
     pub fn addr(&self) -> SocketAddr {
@@ -161,6 +164,8 @@ pub fn router(provider: Provider) -> Router {
         .route("/userinfo", get(oidc::userinfo).post(oidc::userinfo))
         .route("/oauth2/revoke", post(token::revoke))
         .route("/oauth2/introspect", post(token::introspect))
+        .route("/oauth2/tokens", axum::routing::delete(token::delete_client_tokens))
+        .route("/stats/tokens", get(stats::tokens))
         .route("/oauth2/sessions/logout", get(logout::logout).post(logout::logout))
         .route("/admin/identities", get(admin::list).post(admin::create))
         .route("/admin/identities/{id}", get(admin::get).put(admin::update).delete(admin::delete))

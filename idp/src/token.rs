@@ -63,11 +63,50 @@ async fn handle(
             format!("this client may not use grant_type {grant_type}"),
         ));
     }
-    match grant_type {
+    let issued = match grant_type {
         "authorization_code" => authorization_code(provider, client, &form).await,
         "refresh_token" => refresh_token(provider, client, &form).await,
         _ => client_credentials(provider, client, &form, audiences).await,
+    }?;
+    provider.stats.count(grant_type, &client.id);
+    Ok(issued)
+}
+
+/// `DELETE /oauth2/tokens?client_id=…` (Hydra's "delete a client's access
+/// tokens"): revokes every grant of the client, with its access and refresh
+/// tokens. Hydra trusts its admin port's network position; here the client
+/// itself must authenticate, and may only delete its own tokens.
+pub async fn delete_client_tokens(
+    State(provider): State<Provider>,
+    headers: HeaderMap,
+    axum::extract::Query(query): axum::extract::Query<HashMap<String, String>>,
+) -> Response {
+    let Some(target) = query.get("client_id").filter(|c| !c.is_empty()) else {
+        return OAuthError::invalid_request("client_id is missing").into_response();
+    };
+    let client = match oauth::authenticate_client(&provider, &headers, &HashMap::new()) {
+        Ok(c) => c,
+        Err(e) => return e.into_response(),
+    };
+    if client.id != *target {
+        return OAuthError::new(StatusCode::FORBIDDEN, "access_denied", "a client may delete only its own tokens")
+            .into_response();
     }
+    let grants: Result<Vec<(String,)>, _> = sqlx::query_as("SELECT id FROM grants WHERE client_id = ? AND revoked = 0")
+        .bind(target)
+        .fetch_all(&provider.db)
+        .await;
+    let grants = match grants {
+        Ok(g) => g,
+        Err(e) => return OAuthError::server_error(e).into_response(),
+    };
+    for (g,) in &grants {
+        if let Err(e) = oauth::revoke_grant(&provider, g).await {
+            return OAuthError::server_error(e).into_response();
+        }
+    }
+    tracing::info!(client_id = %target, grants = grants.len(), "deleted every token of a client");
+    StatusCode::NO_CONTENT.into_response()
 }
 
 async fn authorization_code(

@@ -26,6 +26,137 @@ pub struct Settings {
     /// Sessions end this many seconds after sign-in, however active
     /// (`GATEHOUSE_SESSION_LIFETIME_MINUTES`).
     pub session_lifetime_secs: i64,
+    /// Who is an admin and how to reach the Admin API.
+    pub admin: AdminSettings,
+}
+
+/// Who may manage identities, and the Admin API they are managed through.
+#[derive(Debug, Clone, Default)]
+pub struct AdminSettings {
+    /// `GATEHOUSE_ADMIN_EMAILS`; `None` means the default: `admin@example.com`
+    /// with the embedded provider, nobody with an external one.
+    pub emails: Option<Vec<String>>,
+    /// `GATEHOUSE_ADMIN_SUBJECTS`.
+    pub subjects: Vec<String>,
+    /// `GATEHOUSE_ADMIN_CLAIM` as `name=value`, e.g. `roles=admin`.
+    pub claim: Option<(String, String)>,
+    /// The external provider's Admin API; the embedded provider's is used without it.
+    pub api: Option<AdminApiSettings>,
+    /// `OIDC_ADMIN_TIMEOUT_SECONDS`: bound on every Admin API and token request.
+    pub timeout_secs: u64,
+}
+
+/// `OIDC_ADMIN_*`: the Admin API and the machine client that calls it.
+#[derive(Clone)]
+pub struct AdminApiSettings {
+    pub url: url::Url,
+    pub client_id: String,
+    pub client_secret: String,
+    pub auth: bff::oidc::ClientAuth,
+    /// Defaults to the provider's discovered token endpoint.
+    pub token_url: Option<url::Url>,
+    pub audience: Vec<String>,
+    pub scope: String,
+}
+
+impl std::fmt::Debug for AdminApiSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AdminApiSettings")
+            .field("url", &self.url.as_str())
+            .field("client_id", &self.client_id)
+            .field("auth", &self.auth)
+            .field("audience", &self.audience)
+            .field("scope", &self.scope)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A comma- or space-separated list.
+fn list(raw: &str) -> Vec<String> {
+    raw.split(|c: char| c == ',' || c.is_whitespace()).filter(|s| !s.is_empty()).map(String::from).collect()
+}
+
+fn http_url(raw: &str) -> Option<url::Url> {
+    url::Url::parse(raw.trim()).ok().filter(|u| matches!(u.scheme(), "http" | "https"))
+}
+
+fn admin_settings(get: &dyn Fn(&str) -> Option<String>) -> Result<AdminSettings, ConfigError> {
+    let claim = match get("GATEHOUSE_ADMIN_CLAIM") {
+        None => None,
+        Some(raw) => Some(
+            raw.split_once('=')
+                .map(|(n, v)| (n.trim().to_string(), v.trim().to_string()))
+                .filter(|(n, v)| !n.is_empty() && !v.is_empty())
+                .ok_or(ConfigError::Invalid {
+                    var: "GATEHOUSE_ADMIN_CLAIM",
+                    value: raw.clone(),
+                    hint: "use claim=value, e.g. roles=admin (a string claim equal to the value or an array containing it)",
+                })?,
+        ),
+    };
+    let timeout_secs = match get("OIDC_ADMIN_TIMEOUT_SECONDS") {
+        None => 10,
+        Some(raw) => raw.trim().parse::<u64>().ok().filter(|s| (1..=300).contains(s)).ok_or(ConfigError::Invalid {
+            var: "OIDC_ADMIN_TIMEOUT_SECONDS",
+            value: raw.clone(),
+            hint: "use a number of seconds between 1 and 300, e.g. 10",
+        })?,
+    };
+    let api = match get("OIDC_ADMIN_API_URL") {
+        None => None,
+        Some(raw) => {
+            let url = http_url(&raw).ok_or(ConfigError::Invalid {
+                var: "OIDC_ADMIN_API_URL",
+                value: raw.clone(),
+                hint: "use the Admin API's base URL, e.g. https://login.example.com/admin (identities are under /identities)",
+            })?;
+            let client_id = get("OIDC_ADMIN_CLIENT_ID").ok_or(ConfigError::Invalid {
+                var: "OIDC_ADMIN_CLIENT_ID",
+                value: String::new(),
+                hint: "set the id of the client-credentials client allowed to call the Admin API (required with OIDC_ADMIN_API_URL)",
+            })?;
+            let client_secret = get("OIDC_ADMIN_CLIENT_SECRET").ok_or(ConfigError::Invalid {
+                var: "OIDC_ADMIN_CLIENT_SECRET",
+                value: String::new(),
+                hint: "set that client's secret (required with OIDC_ADMIN_API_URL)",
+            })?;
+            let auth = match get("OIDC_ADMIN_CLIENT_AUTH").as_deref().unwrap_or("client_secret_basic") {
+                "client_secret_basic" => bff::oidc::ClientAuth::ClientSecretBasic,
+                "client_secret_post" => bff::oidc::ClientAuth::ClientSecretPost,
+                other => {
+                    return Err(ConfigError::Invalid {
+                        var: "OIDC_ADMIN_CLIENT_AUTH",
+                        value: other.to_string(),
+                        hint: "use client_secret_basic or client_secret_post",
+                    })
+                }
+            };
+            let token_url = match get("OIDC_ADMIN_TOKEN_URL") {
+                None => None,
+                Some(raw) => Some(http_url(&raw).ok_or(ConfigError::Invalid {
+                    var: "OIDC_ADMIN_TOKEN_URL",
+                    value: raw.clone(),
+                    hint: "use the token endpoint's URL, or leave it unset to use the discovered one",
+                })?),
+            };
+            Some(AdminApiSettings {
+                url,
+                client_id,
+                client_secret,
+                auth,
+                token_url,
+                audience: get("OIDC_ADMIN_AUDIENCE").map(|a| list(&a)).unwrap_or_default(),
+                scope: get("OIDC_ADMIN_SCOPE").unwrap_or_default(),
+            })
+        }
+    };
+    Ok(AdminSettings {
+        emails: get("GATEHOUSE_ADMIN_EMAILS").map(|e| list(&e)),
+        subjects: get("GATEHOUSE_ADMIN_SUBJECTS").map(|s| list(&s)).unwrap_or_default(),
+        claim,
+        api,
+        timeout_secs,
+    })
 }
 
 /// The external provider and this app's registration with it.
@@ -222,6 +353,7 @@ impl Settings {
                 },
             )?,
         };
+        let admin = admin_settings(&get)?;
         Ok(Self {
             leptos,
             public_url,
@@ -230,6 +362,7 @@ impl Settings {
             data_dir,
             session_idle_minutes,
             session_lifetime_secs: session_lifetime_minutes * 60,
+            admin,
         })
     }
 
@@ -287,6 +420,54 @@ mod tests {
             assert!(err.contains("GATEHOUSE_SESSION_LIFETIME_MINUTES"), "{err}");
         }
         assert!(from(&[("GATEHOUSE_SESSION_IDLE_MINUTES", "0")]).is_err());
+    }
+
+    #[test]
+    fn admin_settings_parse_and_fail_loudly() {
+        let s = from(&[]).unwrap();
+        assert!(s.admin.emails.is_none() && s.admin.api.is_none());
+        assert_eq!(s.admin.timeout_secs, 10);
+        let s = from(&[
+            ("GATEHOUSE_ADMIN_EMAILS", "a@example.com, b@example.com"),
+            ("GATEHOUSE_ADMIN_SUBJECTS", "s1 s2"),
+            ("GATEHOUSE_ADMIN_CLAIM", "roles=admin"),
+            ("OIDC_ADMIN_API_URL", "https://idp.example.com/admin"),
+            ("OIDC_ADMIN_CLIENT_ID", "machine"),
+            ("OIDC_ADMIN_CLIENT_SECRET", "s3cret"),
+            ("OIDC_ADMIN_CLIENT_AUTH", "client_secret_post"),
+            ("OIDC_ADMIN_AUDIENCE", "admin-api"),
+        ])
+        .unwrap();
+        assert_eq!(s.admin.emails.as_deref(), Some(&["a@example.com".to_string(), "b@example.com".to_string()][..]));
+        assert_eq!(s.admin.subjects, ["s1", "s2"]);
+        assert_eq!(s.admin.claim, Some(("roles".into(), "admin".into())));
+        let api = s.admin.api.unwrap();
+        assert_eq!((api.client_id.as_str(), api.auth), ("machine", bff::oidc::ClientAuth::ClientSecretPost));
+        assert_eq!(api.audience, ["admin-api"]);
+        assert!(!format!("{api:?}").contains("s3cret"), "the secret is not printed");
+
+        for (pairs, var) in [
+            (&[("GATEHOUSE_ADMIN_CLAIM", "roles")][..], "GATEHOUSE_ADMIN_CLAIM"),
+            (&[("OIDC_ADMIN_API_URL", "ftp://x")][..], "OIDC_ADMIN_API_URL"),
+            (&[("OIDC_ADMIN_API_URL", "https://x/admin")][..], "OIDC_ADMIN_CLIENT_ID"),
+            (
+                &[("OIDC_ADMIN_API_URL", "https://x/admin"), ("OIDC_ADMIN_CLIENT_ID", "m")][..],
+                "OIDC_ADMIN_CLIENT_SECRET",
+            ),
+            (
+                &[
+                    ("OIDC_ADMIN_API_URL", "https://x/admin"),
+                    ("OIDC_ADMIN_CLIENT_ID", "m"),
+                    ("OIDC_ADMIN_CLIENT_SECRET", "s"),
+                    ("OIDC_ADMIN_CLIENT_AUTH", "none"),
+                ][..],
+                "OIDC_ADMIN_CLIENT_AUTH",
+            ),
+            (&[("OIDC_ADMIN_TIMEOUT_SECONDS", "0")][..], "OIDC_ADMIN_TIMEOUT_SECONDS"),
+        ] {
+            let err = from(pairs).unwrap_err().to_string();
+            assert!(err.contains(var), "{err}");
+        }
     }
 
     #[test]

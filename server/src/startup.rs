@@ -13,7 +13,7 @@ use leptos_axum::{generate_route_list, LeptosRoutes};
 use tokio::net::TcpListener;
 use tower_http::trace::TraceLayer;
 
-use crate::config::Settings;
+use crate::config::{AdminApiSettings, Settings};
 
 /// The one state struct of the server; handlers extract the parts they need.
 #[derive(Clone, FromRef)]
@@ -37,6 +37,8 @@ pub enum StartupError {
     Sessions(String),
     #[error("{0}. Check GATEHOUSE_DATA_DIR.")]
     Users(String),
+    #[error("identity management cannot be set up: {0}")]
+    Admin(String),
 }
 
 /// A bound, not yet running server.
@@ -61,16 +63,22 @@ impl Application {
             Some(o) => o.account_url.clone(),
             None => None,
         };
-        let rp_config = match &settings.oidc {
-            Some(o) => bff::oidc::RpConfig {
-                issuer: o.issuer.clone(),
-                client_id: o.client_id.clone(),
-                client_secret: o.client_secret.clone(),
-                auth: o.auth,
-                redirect_url: join(&public_url, "login"),
-                scopes: o.scopes.clone(),
-            },
-            None => start_embedded_idp(&settings, &public_url).await?,
+        let (rp_config, embedded_admin_api) = match &settings.oidc {
+            Some(o) => (
+                bff::oidc::RpConfig {
+                    issuer: o.issuer.clone(),
+                    client_id: o.client_id.clone(),
+                    client_secret: o.client_secret.clone(),
+                    auth: o.auth,
+                    redirect_url: join(&public_url, "login"),
+                    scopes: o.scopes.clone(),
+                },
+                None,
+            ),
+            None => {
+                let (rp, admin) = start_embedded_idp(&settings, &public_url).await?;
+                (rp, Some(admin))
+            }
         };
         let rp = bff::oidc::RelyingParty::discover(&rp_config, 8).await?;
         // The embedded provider has Hanko's self-service page.
@@ -81,12 +89,14 @@ impl Application {
         let users_path = settings.data_dir.as_ref().map(|d| d.join("app.sqlite3"));
         let users =
             bff::users::UserStore::open(users_path.as_deref()).await.map_err(|e| StartupError::Users(e.to_string()))?;
+        let admin = build_admin(&settings, embedded_admin_api, &rp, &users)?;
         let bff = Arc::new(bff::routes::Bff {
             rp,
             public_url,
             users,
             session_lifetime_secs: settings.session_lifetime_secs,
             account_url,
+            admin,
         });
         let state = AppState { leptos_options: settings.leptos, server: Arc::new(ServerContext::new(bff.clone())) };
         let router = router(state).merge(bff::routes::router(bff)).layer(sessions);
@@ -115,9 +125,61 @@ fn join(base: &url::Url, path: &str) -> String {
     base.join(path).map(|u| u.to_string()).unwrap_or_default()
 }
 
+/// The admin policy (the embedded provider makes `admin@example.com` an admin
+/// unless `GATEHOUSE_ADMIN_EMAILS` says otherwise) and the Admin API client:
+/// the configured one, else the embedded provider's.
+fn build_admin(
+    settings: &Settings,
+    embedded: Option<AdminApiSettings>,
+    rp: &bff::oidc::RelyingParty,
+    users: &bff::users::UserStore,
+) -> Result<bff::admin::Admin, StartupError> {
+    let a = &settings.admin;
+    let emails = a.emails.clone().unwrap_or_else(|| match embedded {
+        Some(_) => vec![EMBEDDED_ADMIN_EMAIL.to_string()],
+        None => Vec::new(),
+    });
+    let policy = bff::admin::AdminPolicy::new(emails, a.subjects.clone(), a.claim.clone());
+    let api = match a.api.clone().or(embedded) {
+        None => None,
+        Some(s) => {
+            let token_url = s.token_url.clone().or_else(|| rp.token_endpoint()).ok_or_else(|| {
+                StartupError::Admin("the provider publishes no token endpoint; set OIDC_ADMIN_TOKEN_URL".into())
+            })?;
+            let client = bff::admin::machine::MachineClient {
+                token_url,
+                client_id: s.client_id.clone(),
+                client_secret: s.client_secret.clone(),
+                auth: s.auth,
+                audience: s.audience.clone(),
+                scope: s.scope.clone(),
+            };
+            let timeout = std::time::Duration::from_secs(a.timeout_secs);
+            let api = bff::admin::api::AdminApi::new(&s.url, client, timeout)
+                .map_err(|e| StartupError::Admin(e.to_string()))?;
+            tracing::info!(admin_api = %s.url, client_id = %s.client_id, "identity management enabled");
+            Some(api)
+        }
+    };
+    if api.is_some() && policy.is_empty() {
+        tracing::warn!("an Admin API is configured but nobody is an admin: set GATEHOUSE_ADMIN_EMAILS, GATEHOUSE_ADMIN_SUBJECTS or GATEHOUSE_ADMIN_CLAIM");
+    }
+    Ok(bff::admin::Admin::new(policy, api, users.audit_log()))
+}
+
+/// The admin of the embedded provider's seeded identities.
+pub const EMBEDDED_ADMIN_EMAIL: &str = "admin@example.com";
+
+/// The embedded provider's machine client for its Admin API (in `idp/dev.toml`).
+const EMBEDDED_ADMIN_CLIENT_ID: &str = "gatehouse-admin";
+
 /// Starts the local provider in this process, registering this app (its
 /// redirect, post-logout and back-channel URIs) as the `gatehouse` client.
-async fn start_embedded_idp(settings: &Settings, public_url: &url::Url) -> Result<bff::oidc::RpConfig, StartupError> {
+/// Returns the sign-in client and the Admin API client.
+async fn start_embedded_idp(
+    settings: &Settings,
+    public_url: &url::Url,
+) -> Result<(bff::oidc::RpConfig, AdminApiSettings), StartupError> {
     let mut cfg = idp::Config::from_toml(idp::config::DEV_CONFIG, "built-in idp/dev.toml")
         .map_err(|e| StartupError::Idp(e.to_string()))?;
     cfg.listen = settings.idp_addr;
@@ -135,6 +197,11 @@ async fn start_embedded_idp(settings: &Settings, public_url: &url::Url) -> Resul
     client.post_logout_redirect_uris = vec![join(public_url, "logout")];
     client.backchannel_logout_uri = None;
     let secret = client.secret.clone();
+    let admin_client = cfg
+        .client(EMBEDDED_ADMIN_CLIENT_ID)
+        .ok_or_else(|| StartupError::Idp("the dev config has no gatehouse-admin client".into()))?;
+    let admin_secret = admin_client.secret.clone().unwrap_or_default();
+    let admin_audience = cfg.admin_audience.clone();
     let idp = idp::Idp::build(cfg).await.map_err(|e| StartupError::Idp(e.to_string()))?;
     let issuer = idp.issuer().to_string();
     tracing::info!(issuer = %issuer, mailbox = %format!("{issuer}mailbox"), "embedded identity provider started");
@@ -143,14 +210,25 @@ async fn start_embedded_idp(settings: &Settings, public_url: &url::Url) -> Resul
             tracing::error!(error = %e, "embedded identity provider stopped");
         }
     });
-    Ok(bff::oidc::RpConfig {
+    let admin_url = url::Url::parse(&join_str(&issuer, "admin/")).map_err(|e| StartupError::Idp(e.to_string()))?;
+    let admin = AdminApiSettings {
+        url: admin_url,
+        client_id: EMBEDDED_ADMIN_CLIENT_ID.into(),
+        client_secret: admin_secret,
+        auth: bff::oidc::ClientAuth::ClientSecretBasic,
+        token_url: None,
+        audience: vec![admin_audience],
+        scope: String::new(),
+    };
+    let rp = bff::oidc::RpConfig {
         issuer,
         client_id: idp::config::DEV_APP_CLIENT_ID.into(),
         client_secret: secret,
         auth: bff::oidc::ClientAuth::ClientSecretBasic,
         redirect_url: join(public_url, "login"),
         scopes: ["openid", "email", "profile", "offline_access"].map(String::from).to_vec(),
-    })
+    };
+    Ok((rp, admin))
 }
 
 /// Sessions in SQLite (a file in the data directory, or memory): an opaque id

@@ -78,3 +78,28 @@ pub async fn sign_up(app: &TestApp, email: &str) {
     let r = onboard(app, "Tester", "/").await;
     assert!(r.status().is_redirection(), "{}", r.status());
 }
+
+/// Calls server function `/api/<name>` with form fields, as an API client (JSON answers).
+pub async fn api_form(app: &TestApp, name: &str, fields: &[(&str, &str)]) -> reqwest::Response {
+    app.client
+        .post(format!("{}/api/{name}", app.base))
+        .header("accept", "application/json")
+        .form(fields)
+        .send()
+        .await
+        .expect("api call")
+}
+
+/// The embedded provider's base URL (ends with `/`), read from where `/login` sends a browser.
+pub async fn provider_base(app: &TestApp) -> String {
+    let r = browser().get(format!("{}/login", app.base)).send().await.expect("login");
+    let url = url::Url::parse(&location(&r)).expect("provider URL");
+    format!("{}/", url.origin().ascii_serialization())
+}
+
+/// Client-credentials tokens the provider issued to `client_id` so far.
+pub async fn machine_tokens_issued(provider: &str, client_id: &str) -> u64 {
+    let stats: serde_json::Value =
+        reqwest::get(format!("{provider}stats/tokens")).await.expect("stats").json().await.expect("stats JSON");
+    stats["client_credentials"][client_id].as_u64().unwrap_or(0)
+}

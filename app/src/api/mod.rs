@@ -1,5 +1,52 @@
 //! Server functions, grouped by area. Each is thin: check who is calling, call a
 //! server-side service, map the result to a wire type.
 
+pub mod admin;
 pub mod session;
 pub mod system;
+
+/// What every server function needs on the server: the context, the session, errors with their HTTP status.
+#[cfg(feature = "ssr")]
+pub(crate) mod server {
+    use std::sync::Arc;
+
+    use bff::session::{AuthSession, SessionUser};
+
+    use crate::error::AppError;
+
+    /// Answers with `err`'s HTTP status (401, 422, …) instead of 500.
+    pub(crate) fn fail(err: AppError) -> AppError {
+        if let Some(opts) = leptos::prelude::use_context::<leptos_axum::ResponseOptions>() {
+            if let Ok(code) = http::StatusCode::from_u16(err.status_code()) {
+                opts.set_status(code);
+            }
+        }
+        err
+    }
+
+    pub(crate) fn internal(what: &str, e: impl std::fmt::Display) -> AppError {
+        tracing::error!(error = %e, "{what}");
+        fail(AppError::Internal)
+    }
+
+    pub(crate) fn bff() -> Result<Arc<bff::routes::Bff>, AppError> {
+        leptos::prelude::use_context::<crate::state::ServerContext>()
+            .map(|c| c.bff)
+            .ok_or_else(|| internal("server context", "ServerContext missing from Leptos context"))
+    }
+
+    pub(crate) async fn session() -> Result<AuthSession, AppError> {
+        let session: tower_sessions::Session =
+            leptos_axum::extract().await.map_err(|e| internal("no session layer in front of the app", e))?;
+        Ok(AuthSession::new(session))
+    }
+
+    /// The signed-in user, or 401.
+    pub(crate) async fn require_user() -> Result<(AuthSession, SessionUser), AppError> {
+        let auth = session().await?;
+        match auth.user().await.map_err(|e| internal("session read failed", e))? {
+            Some(u) => Ok((auth, u)),
+            None => Err(fail(AppError::Unauthenticated)),
+        }
+    }
+}

@@ -17,6 +17,10 @@ pub struct UserView {
     /// What the onboarding form suggests (the display name, else the provider's names, else the email's local part).
     pub suggested_display_name: String,
     pub logout_token: String,
+    /// Whether to show admin navigation. Only a hint for the UI: every admin
+    /// server function checks again.
+    #[serde(default)]
+    pub is_admin: bool,
 }
 
 impl UserView {
@@ -40,60 +44,18 @@ pub struct ProfileView {
     pub provider_profile_url: Option<String>,
 }
 
-#[cfg(feature = "ssr")]
-mod server {
-    use std::sync::Arc;
-
-    use bff::session::{AuthSession, SessionUser};
-
-    use crate::error::AppError;
-
-    /// Answers with `err`'s HTTP status (401, 422, …) instead of 500.
-    pub(super) fn fail(err: AppError) -> AppError {
-        if let Some(opts) = leptos::prelude::use_context::<leptos_axum::ResponseOptions>() {
-            if let Ok(code) = http::StatusCode::from_u16(err.status_code()) {
-                opts.set_status(code);
-            }
-        }
-        err
-    }
-
-    pub(super) fn internal(what: &str, e: impl std::fmt::Display) -> AppError {
-        tracing::error!(error = %e, "{what}");
-        fail(AppError::Internal)
-    }
-
-    pub(super) fn bff() -> Result<Arc<bff::routes::Bff>, AppError> {
-        leptos::prelude::use_context::<crate::state::ServerContext>()
-            .map(|c| c.bff)
-            .ok_or_else(|| internal("server context", "ServerContext missing from Leptos context"))
-    }
-
-    pub(super) async fn session() -> Result<AuthSession, AppError> {
-        let session: tower_sessions::Session =
-            leptos_axum::extract().await.map_err(|e| internal("no session layer in front of the app", e))?;
-        Ok(AuthSession::new(session))
-    }
-
-    /// The signed-in user, or 401.
-    pub(super) async fn require_user() -> Result<(AuthSession, SessionUser), AppError> {
-        let auth = session().await?;
-        match auth.user().await.map_err(|e| internal("session read failed", e))? {
-            Some(u) => Ok((auth, u)),
-            None => Err(fail(AppError::Unauthenticated)),
-        }
-    }
-}
-
 /// The signed-in user, or `None` (from the session and the local user table; no network).
 #[server(prefix = "/api", endpoint = "current_user")]
 pub async fn current_user() -> Result<Option<UserView>, AppError> {
-    use server::*;
+    use crate::api::server::*;
     let auth = session().await?;
     let Some(user) = auth.user().await.map_err(|e| internal("session read failed", e))? else { return Ok(None) };
     let logout_token = auth.logout_token().await.map_err(|e| internal("session read failed", e))?.unwrap_or_default();
-    let local = bff()?.users.get(&user.sub).await.map_err(|e| internal("user lookup failed", e))?;
+    let bff = bff()?;
+    let local = bff.users.get(&user.sub).await.map_err(|e| internal("user lookup failed", e))?;
+    let is_admin = bff.admin.is_admin(&user);
     Ok(Some(UserView {
+        is_admin,
         sub: user.sub,
         email: user.email,
         display_name: local.as_ref().and_then(|l| l.display_name.clone()),
@@ -107,7 +69,7 @@ pub async fn current_user() -> Result<Option<UserView>, AppError> {
 /// access token on the server. The answer must be about the signed-in user.
 #[server(prefix = "/api", endpoint = "userinfo")]
 pub async fn userinfo() -> Result<Vec<(String, String)>, AppError> {
-    use server::*;
+    use crate::api::server::*;
     let (auth, user) = require_user().await?;
     let token = auth
         .access_token()
@@ -134,7 +96,7 @@ pub async fn userinfo() -> Result<Vec<(String, String)>, AppError> {
 /// The profile page's data: ID-token claims and local settings.
 #[server(prefix = "/api", endpoint = "profile")]
 pub async fn profile() -> Result<ProfileView, AppError> {
-    use server::*;
+    use crate::api::server::*;
     let (_, user) = require_user().await?;
     let bff = bff()?;
     let local = bff.users.get(&user.sub).await.map_err(|e| internal("user lookup failed", e))?;
@@ -153,7 +115,7 @@ pub async fn profile() -> Result<ProfileView, AppError> {
 /// (a same-origin path; anything else goes home).
 #[server(prefix = "/api", endpoint = "complete_onboarding")]
 pub async fn complete_onboarding(display_name: String, return_to: Option<String>) -> Result<(), AppError> {
-    use server::*;
+    use crate::api::server::*;
     let (_, user) = require_user().await?;
     let name = bff::users::validate_display_name(&display_name)
         .map_err(|e| fail(AppError::Validation { field: "Display name".into(), message: e.to_string() }))?;

@@ -27,6 +27,9 @@ pub fn Header() -> impl IntoView {
                         match user.await {
                             Ok(Some(u)) => {
                                 view! {
+                                    {u.is_admin.then(|| view! {
+                                        <a href="/admin/identities" data-testid=ids::ADMIN_NAV>"Admin"</a>
+                                    })}
                                     <a class="signin-status" href="/profile" data-testid=ids::SIGNED_IN_AS>
                                         {u.email.clone().unwrap_or_else(|| u.sub.clone())}
                                     </a>

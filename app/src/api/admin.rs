@@ -1,0 +1,348 @@
+//! Identity management for admins (`/api/admin_*`). Each function checks on
+//! the server that the caller is signed in (401) and an admin (403) before
+//! anything else: the identity service is only reachable through that check
+//! (`bff::admin::Admin::authorize`). Neither the admin's nor the server's
+//! token is ever part of an answer.
+
+use leptos::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use crate::error::AppError;
+#[cfg(feature = "ssr")]
+use crate::forms::FieldError;
+
+/// One identity as the dashboard shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IdentityRow {
+    pub id: String,
+    pub email: String,
+    pub first_name: Option<String>,
+    pub last_name: Option<String>,
+    pub academic_degree: Option<String>,
+    pub active: bool,
+    /// RFC 3339 as the provider says it.
+    pub created_at: String,
+}
+
+impl IdentityRow {
+    /// "Dr. Ada Lovelace", or "" without a name.
+    pub fn full_name(&self) -> String {
+        [self.academic_degree.as_deref(), self.first_name.as_deref(), self.last_name.as_deref()]
+            .into_iter()
+            .flatten()
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
+
+    /// `2026-11-24 19:40` from the RFC 3339 timestamp.
+    pub fn created_short(&self) -> String {
+        let s = self.created_at.replace('T', " ");
+        s.get(..16).map(str::to_string).unwrap_or(s)
+    }
+}
+
+/// A page of the identity table (1-based pages, as in the URL).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IdentityList {
+    pub rows: Vec<IdentityRow>,
+    pub page: u64,
+    pub per_page: u64,
+    /// All identities matching the filter, when the provider says.
+    pub total: Option<u64>,
+    /// The number of pages, when the total is known.
+    pub pages: Option<u64>,
+    pub has_next: bool,
+    pub has_prev: bool,
+}
+
+/// One entry of the audit trail.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditRow {
+    pub at: i64,
+    pub actor: String,
+    pub action: String,
+    pub target: String,
+    pub outcome: String,
+}
+
+/// A page of the audit trail, newest first.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditList {
+    pub rows: Vec<AuditRow>,
+    pub page: u64,
+    pub pages: u64,
+    pub total: u64,
+}
+
+/// The page size of the identity table: one of 25, 50, 100 (default 25).
+pub fn page_size(requested: Option<u64>) -> u64 {
+    match requested {
+        Some(n) if [25, 50, 100].contains(&n) => n,
+        _ => 25,
+    }
+}
+
+/// Entries per page of the audit trail.
+pub const AUDIT_PER_PAGE: u64 = 50;
+
+#[cfg(feature = "ssr")]
+mod server {
+    use bff::admin::api::AdminError;
+    use bff::admin::model::{Identity, IdentityState, Name, Traits};
+    use bff::admin::{AdminDenied, AdminIdentities};
+    use bff::routes::Bff;
+    use bff::session::SessionUser;
+
+    use super::{FieldError, IdentityRow};
+    use crate::api::server::{fail, internal};
+    use crate::error::AppError;
+    use crate::forms::IdentityForm;
+
+    /// The identity service for the signed-in admin: 403 for anyone else.
+    pub(super) fn authorize<'a>(bff: &'a Bff, user: &'a SessionUser) -> Result<AdminIdentities<'a>, AppError> {
+        bff.admin.authorize(user).map_err(|e| match e {
+            AdminDenied::NotAdmin => fail(AppError::Forbidden),
+            AdminDenied::NotConfigured => {
+                tracing::error!(error = %e, "identity management requested");
+                fail(AppError::NotConfigured)
+            }
+        })
+    }
+
+    /// What the admin sees for each Admin API failure; causes are logged.
+    pub(super) fn admin_error(e: AdminError) -> AppError {
+        match e {
+            AdminError::NotFound => fail(AppError::NotFound),
+            AdminError::Conflict => {
+                fail(AppError::Fields(vec![FieldError::new("email", "An identity with this email already exists.")]))
+            }
+            AdminError::Invalid(errors) => fail(AppError::Fields(
+                errors.into_iter().map(|e| FieldError { field: e.field, message: e.message }).collect(),
+            )),
+            e @ (AdminError::Refused(_) | AdminError::Token(_)) => {
+                tracing::error!(error = %e, "the Admin API refused this server");
+                fail(AppError::Upstream)
+            }
+            e => {
+                tracing::warn!(error = %e, "Admin API call failed");
+                fail(AppError::Upstream)
+            }
+        }
+    }
+
+    pub(super) fn parse_form(email: &str, first: &str, last: &str, degree: &str) -> Result<Traits, AppError> {
+        let f = IdentityForm::parse(email, first, last, degree).map_err(|errs| fail(AppError::Fields(errs)))?;
+        Ok(Traits {
+            email: f.email,
+            name: Name { first: f.first_name, last: f.last_name, academic_degree: f.academic_degree },
+        })
+    }
+
+    pub(super) fn row(i: Identity) -> IdentityRow {
+        IdentityRow {
+            id: i.id,
+            email: i.traits.email,
+            first_name: i.traits.name.first,
+            last_name: i.traits.name.last,
+            academic_degree: i.traits.name.academic_degree,
+            active: i.state == IdentityState::Active,
+            created_at: i.created_at,
+        }
+    }
+
+    pub(super) fn check_id(id: &str) -> Result<&str, AppError> {
+        let id = id.trim();
+        if id.is_empty() || id.len() > 128 {
+            return Err(fail(AppError::NotFound));
+        }
+        Ok(id)
+    }
+
+    pub(super) fn audit_error(e: impl std::fmt::Display) -> AppError {
+        internal("audit trail read failed", e)
+    }
+}
+
+/// A page of identities (1-based), optionally only the one with `email`.
+#[server(prefix = "/api", endpoint = "admin_list_identities")]
+pub async fn admin_list_identities(
+    page: Option<u64>,
+    per_page: Option<u64>,
+    email: Option<String>,
+) -> Result<IdentityList, AppError> {
+    use self::server::*;
+    use crate::api::server::*;
+    let (_, user) = require_user().await?;
+    let bff = bff()?;
+    let admin = authorize(&bff, &user)?;
+    let per_page = page_size(per_page);
+    let page = page.unwrap_or(1).max(1);
+    let q = bff::admin::model::ListQuery {
+        page: page - 1,
+        per_page,
+        email: email.map(|e| e.trim().to_string()).filter(|e| !e.is_empty()),
+    };
+    let p = admin.list(&q).await.map_err(admin_error)?;
+    let pages = p.total.map(|t| bff::admin::model::page_count(t, per_page));
+    Ok(IdentityList {
+        has_next: p.next.is_some() || pages.is_some_and(|n| page < n),
+        has_prev: page > 1,
+        rows: p.items.into_iter().map(row).collect(),
+        page,
+        per_page,
+        total: p.total,
+        pages,
+    })
+}
+
+/// One identity.
+#[server(prefix = "/api", endpoint = "admin_get_identity")]
+pub async fn admin_get_identity(id: String) -> Result<IdentityRow, AppError> {
+    use self::server::*;
+    use crate::api::server::*;
+    let (_, user) = require_user().await?;
+    let bff = bff()?;
+    let admin = authorize(&bff, &user)?;
+    admin.get(check_id(&id)?).await.map(row).map_err(admin_error)
+}
+
+/// Creates an active identity, then shows it.
+#[server(prefix = "/api", endpoint = "admin_create_identity")]
+pub async fn admin_create_identity(
+    email: String,
+    first_name: String,
+    last_name: String,
+    academic_degree: String,
+) -> Result<String, AppError> {
+    use self::server::*;
+    use crate::api::server::*;
+    let (_, user) = require_user().await?;
+    let bff = bff()?;
+    let admin = authorize(&bff, &user)?;
+    let traits = parse_form(&email, &first_name, &last_name, &academic_degree)?;
+    let created = admin.create(&traits).await.map_err(admin_error)?;
+    leptos_axum::redirect(&format!("/admin/identities/{}?notice=created", created.id));
+    Ok(created.id)
+}
+
+/// Replaces an identity's traits (its state stays).
+#[server(prefix = "/api", endpoint = "admin_update_identity")]
+pub async fn admin_update_identity(
+    id: String,
+    email: String,
+    first_name: String,
+    last_name: String,
+    academic_degree: String,
+) -> Result<(), AppError> {
+    use self::server::*;
+    use crate::api::server::*;
+    let (_, user) = require_user().await?;
+    let bff = bff()?;
+    let admin = authorize(&bff, &user)?;
+    let id = check_id(&id)?;
+    let traits = parse_form(&email, &first_name, &last_name, &academic_degree)?;
+    admin.update(id, &traits).await.map_err(admin_error)?;
+    leptos_axum::redirect(&format!("/admin/identities/{id}?notice=saved"));
+    Ok(())
+}
+
+/// Activates (`state=active`) or deactivates (`state=inactive`) an identity.
+#[server(prefix = "/api", endpoint = "admin_set_identity_state")]
+pub async fn admin_set_identity_state(id: String, state: String) -> Result<(), AppError> {
+    use self::server::*;
+    use crate::api::server::*;
+    use bff::admin::model::IdentityState;
+    let (_, user) = require_user().await?;
+    let bff = bff()?;
+    let admin = authorize(&bff, &user)?;
+    let id = check_id(&id)?;
+    let (state, notice) = match state.as_str() {
+        "active" => (IdentityState::Active, "activated"),
+        "inactive" => (IdentityState::Inactive, "deactivated"),
+        _ => {
+            return Err(fail(AppError::Validation {
+                field: "state".into(),
+                message: "must be active or inactive".into(),
+            }))
+        }
+    };
+    admin.set_state(id, state).await.map_err(admin_error)?;
+    leptos_axum::redirect(&format!("/admin/identities/{id}?notice={notice}"));
+    Ok(())
+}
+
+/// Deletes an identity; `confirm` must be `delete` (the confirmation step's form sends it).
+#[server(prefix = "/api", endpoint = "admin_delete_identity")]
+pub async fn admin_delete_identity(id: String, confirm: String) -> Result<(), AppError> {
+    use self::server::*;
+    use crate::api::server::*;
+    let (_, user) = require_user().await?;
+    let bff = bff()?;
+    let admin = authorize(&bff, &user)?;
+    let id = check_id(&id)?;
+    if confirm != "delete" {
+        return Err(fail(AppError::Validation {
+            field: "confirm".into(),
+            message: "confirm the deletion on the confirmation page".into(),
+        }));
+    }
+    admin.delete(id).await.map_err(admin_error)?;
+    leptos_axum::redirect("/admin/identities?notice=deleted");
+    Ok(())
+}
+
+/// A page (1-based) of the audit trail, newest first.
+#[server(prefix = "/api", endpoint = "admin_audit")]
+pub async fn admin_audit(page: Option<u64>) -> Result<AuditList, AppError> {
+    use self::server::*;
+    use crate::api::server::*;
+    let (_, user) = require_user().await?;
+    let bff = bff()?;
+    let admin = authorize(&bff, &user)?;
+    let page = page.unwrap_or(1).max(1);
+    let (entries, total) = admin.audit(page - 1, AUDIT_PER_PAGE).await.map_err(audit_error)?;
+    Ok(AuditList {
+        rows: entries
+            .into_iter()
+            .map(|e| AuditRow {
+                at: e.at,
+                actor: e.actor_email.unwrap_or(e.actor_sub),
+                action: e.action,
+                target: e.target_email.or(e.target_id).unwrap_or_default(),
+                outcome: e.outcome,
+            })
+            .collect(),
+        page,
+        pages: total.div_ceil(AUDIT_PER_PAGE).max(1),
+        total,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn page_sizes_are_the_offered_ones() {
+        assert_eq!(page_size(None), 25);
+        assert_eq!(page_size(Some(100)), 100);
+        assert_eq!(page_size(Some(50)), 50);
+        assert_eq!(page_size(Some(7)), 25);
+        assert_eq!(page_size(Some(100_000)), 25);
+    }
+
+    #[test]
+    fn rows_show_names_and_dates() {
+        let r = IdentityRow {
+            id: "1".into(),
+            email: "a@example.com".into(),
+            first_name: Some("Ada".into()),
+            last_name: Some("Lovelace".into()),
+            academic_degree: Some("Dr.".into()),
+            active: true,
+            created_at: "2026-11-24T19:40:12Z".into(),
+        };
+        assert_eq!(r.full_name(), "Dr. Ada Lovelace");
+        assert_eq!(r.created_short(), "2026-11-24 19:40");
+    }
+}

@@ -1,0 +1,217 @@
+//! Typed calls to the Identity Admin API (Kratos shapes: `/identities`).
+//! Every call has a timeout; only reads are retried (once, after a transport
+//! failure or a 5xx); a 401 renews the machine token once, then gives up.
+
+use std::time::Duration;
+
+use reqwest::{Method, StatusCode};
+use url::Url;
+
+use super::machine::{MachineClient, MachineToken, MachineTokens, TokenError};
+use super::model::{
+    field_errors, link_page, FieldError, Identity, IdentityBody, IdentityPage, IdentityState, ListQuery, Traits,
+    DEFAULT_SCHEMA_ID, MAX_PER_PAGE,
+};
+
+/// Why an Admin API call failed. Messages are for logs; the UI maps each case
+/// to what the admin should do.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum AdminError {
+    #[error("no identity with this id")]
+    NotFound,
+    #[error("an identity with this email already exists")]
+    Conflict,
+    #[error("the provider refused the identity: {0:?}")]
+    Invalid(Vec<FieldError>),
+    #[error("the Admin API refused the machine token ({0}); check the Admin API client's audience and permissions")]
+    Refused(u16),
+    #[error(transparent)]
+    Token(#[from] TokenError),
+    #[error("the Admin API did not answer in time")]
+    Timeout,
+    #[error("the Admin API cannot be reached: {0}")]
+    Transport(String),
+    #[error("the Admin API answered {status}: {detail}")]
+    Upstream { status: u16, detail: String },
+}
+
+/// The Admin API client of one provider.
+pub struct AdminApi {
+    /// `<base>/identities`.
+    identities: Url,
+    http: reqwest::Client,
+    tokens: MachineTokens,
+}
+
+/// Delay before the one retry of a read.
+const RETRY_DELAY: Duration = Duration::from_millis(200);
+
+#[derive(serde::Deserialize, Default)]
+struct KratosError {
+    #[serde(default)]
+    error: KratosErrorBody,
+}
+
+#[derive(serde::Deserialize, Default)]
+struct KratosErrorBody {
+    #[serde(default)]
+    reason: String,
+    #[serde(default)]
+    message: String,
+}
+
+impl AdminApi {
+    /// `base` is the Admin API root (e.g. `https://idp.example.com/admin/`);
+    /// `timeout` bounds every request, including the token fetch.
+    pub fn new(base: &Url, client: MachineClient, timeout: Duration) -> Result<Self, AdminError> {
+        let http = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .timeout(timeout)
+            .connect_timeout(timeout.min(Duration::from_secs(5)))
+            .build()
+            .map_err(|e| AdminError::Transport(e.to_string()))?;
+        let mut base = base.clone();
+        if !base.path().ends_with('/') {
+            base.set_path(&format!("{}/", base.path()));
+        }
+        let identities = base.join("identities").map_err(|e| AdminError::Transport(e.to_string()))?;
+        Ok(Self { identities, tokens: MachineTokens::new(client, http.clone()), http })
+    }
+
+    /// The machine-token cache (for metrics and tests).
+    pub fn tokens(&self) -> &MachineTokens {
+        &self.tokens
+    }
+
+    fn identity_url(&self, id: &str) -> Url {
+        let mut u = self.identities.clone();
+        if let Ok(mut seg) = u.path_segments_mut() {
+            seg.push(id); // percent-encodes: an id cannot change the path
+        }
+        u
+    }
+
+    /// Sends one request with the machine token: renews the token once on
+    /// 401; retries a read once after a transport failure or a 5xx.
+    async fn send(
+        &self,
+        method: Method,
+        url: Url,
+        body: Option<&serde_json::Value>,
+    ) -> Result<reqwest::Response, AdminError> {
+        let idempotent = method == Method::GET;
+        let mut token: MachineToken = self.tokens.get().await?;
+        let (mut renewed, mut retried) = (false, false);
+        loop {
+            let mut req = self
+                .http
+                .request(method.clone(), url.clone())
+                .bearer_auth(token.secret())
+                .header(reqwest::header::ACCEPT, "application/json");
+            if let Some(b) = body {
+                req = req.json(b);
+            }
+            match req.send().await {
+                Err(e) if idempotent && !retried && (e.is_timeout() || e.is_connect() || e.is_request()) => {
+                    tracing::warn!(error = %e, "Admin API read failed; retrying once");
+                    retried = true;
+                    tokio::time::sleep(RETRY_DELAY).await;
+                }
+                Err(e) if e.is_timeout() => return Err(AdminError::Timeout),
+                Err(e) => return Err(AdminError::Transport(e.to_string())),
+                Ok(r) if r.status() == StatusCode::UNAUTHORIZED && !renewed => {
+                    tracing::info!("the Admin API refused the machine token; fetching a new one");
+                    self.tokens.invalidate(&token).await;
+                    token = self.tokens.get().await?;
+                    renewed = true;
+                }
+                Ok(r) if r.status().is_server_error() && idempotent && !retried => {
+                    tracing::warn!(status = %r.status(), "Admin API read failed; retrying once");
+                    retried = true;
+                    tokio::time::sleep(RETRY_DELAY).await;
+                }
+                Ok(r) => return check(r).await,
+            }
+        }
+    }
+
+    /// One page of identities (0-based), optionally only the one with `email`.
+    #[tracing::instrument(skip_all, fields(page = q.page, per_page = q.per_page))]
+    pub async fn list(&self, q: &ListQuery) -> Result<IdentityPage, AdminError> {
+        let per_page = q.per_page.clamp(1, MAX_PER_PAGE);
+        let mut url = self.identities.clone();
+        {
+            let mut pairs = url.query_pairs_mut();
+            pairs.append_pair("page", &q.page.to_string()).append_pair("per_page", &per_page.to_string());
+            if let Some(e) = q.email.as_deref().map(str::trim).filter(|e| !e.is_empty()) {
+                pairs.append_pair("credentials_identifier", e);
+            }
+        }
+        let r = self.send(Method::GET, url, None).await?;
+        let header = |name: &str| r.headers().get(name).and_then(|v| v.to_str().ok()).map(str::to_string);
+        let total = header("x-total-count").and_then(|v| v.trim().parse::<u64>().ok());
+        let link = header("link").unwrap_or_default();
+        let items: Vec<Identity> = json(r).await?;
+        Ok(IdentityPage {
+            next: link_page(&link, "next"),
+            prev: link_page(&link, "prev"),
+            items,
+            page: q.page,
+            per_page,
+            total,
+        })
+    }
+
+    pub async fn get(&self, id: &str) -> Result<Identity, AdminError> {
+        json(self.send(Method::GET, self.identity_url(id), None).await?).await
+    }
+
+    pub async fn create(&self, traits: &Traits, state: IdentityState) -> Result<Identity, AdminError> {
+        let body = body(traits, state)?;
+        json(self.send(Method::POST, self.identities.clone(), Some(&body)).await?).await
+    }
+
+    /// Full replace of traits and state.
+    pub async fn update(&self, id: &str, traits: &Traits, state: IdentityState) -> Result<Identity, AdminError> {
+        let body = body(traits, state)?;
+        json(self.send(Method::PUT, self.identity_url(id), Some(&body)).await?).await
+    }
+
+    pub async fn delete(&self, id: &str) -> Result<(), AdminError> {
+        self.send(Method::DELETE, self.identity_url(id), None).await.map(|_| ())
+    }
+}
+
+fn body(traits: &Traits, state: IdentityState) -> Result<serde_json::Value, AdminError> {
+    serde_json::to_value(IdentityBody { schema_id: DEFAULT_SCHEMA_ID, traits, state })
+        .map_err(|e| AdminError::Transport(e.to_string()))
+}
+
+async fn json<T: serde::de::DeserializeOwned>(r: reqwest::Response) -> Result<T, AdminError> {
+    let status = r.status().as_u16();
+    let bytes = r.bytes().await.map_err(|e| AdminError::Transport(e.to_string()))?;
+    serde_json::from_slice(&bytes)
+        .map_err(|e| AdminError::Upstream { status, detail: format!("unexpected response body: {e}") })
+}
+
+/// Maps an error status and Kratos' error JSON into [`AdminError`].
+async fn check(r: reqwest::Response) -> Result<reqwest::Response, AdminError> {
+    let status = r.status();
+    if status.is_success() {
+        return Ok(r);
+    }
+    let body: KratosError = r.json().await.unwrap_or_default();
+    Err(match status {
+        StatusCode::NOT_FOUND => AdminError::NotFound,
+        StatusCode::CONFLICT => AdminError::Conflict,
+        StatusCode::BAD_REQUEST | StatusCode::UNPROCESSABLE_ENTITY => {
+            AdminError::Invalid(field_errors(if body.error.reason.is_empty() {
+                &body.error.message
+            } else {
+                &body.error.reason
+            }))
+        }
+        StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => AdminError::Refused(status.as_u16()),
+        _ => AdminError::Upstream { status: status.as_u16(), detail: body.error.reason.chars().take(200).collect() },
+    })
+}

@@ -1,0 +1,39 @@
+//! Counts of tokens issued since the provider started, by grant type and
+//! client, at `GET /stats/tokens` — how tests and benchmarks see, from the
+//! provider's side, how often an app really fetched or refreshed a token.
+//! Holds no token and no identity.
+
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+
+use axum::extract::State;
+use axum::Json;
+
+use crate::Provider;
+
+/// `grant_type` → `client_id` → tokens issued.
+#[derive(Debug, Default)]
+pub struct TokenStats {
+    issued: Mutex<BTreeMap<String, BTreeMap<String, u64>>>,
+}
+
+impl TokenStats {
+    pub fn count(&self, grant_type: &str, client_id: &str) {
+        let mut m = self.issued.lock().unwrap_or_else(|p| p.into_inner());
+        *m.entry(grant_type.to_string()).or_default().entry(client_id.to_string()).or_default() += 1;
+    }
+
+    pub fn get(&self, grant_type: &str, client_id: &str) -> u64 {
+        let m = self.issued.lock().unwrap_or_else(|p| p.into_inner());
+        m.get(grant_type).and_then(|c| c.get(client_id)).copied().unwrap_or(0)
+    }
+
+    fn snapshot(&self) -> BTreeMap<String, BTreeMap<String, u64>> {
+        self.issued.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+}
+
+/// `GET /stats/tokens` → `{"client_credentials": {"gatehouse-admin": 1}, …}`.
+pub async fn tokens(State(p): State<Provider>) -> Json<BTreeMap<String, BTreeMap<String, u64>>> {
+    Json(p.stats.snapshot())
+}

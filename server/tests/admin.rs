@@ -1,0 +1,216 @@
+//! Identity management through the server functions, over real HTTP against
+//! the embedded provider: every function refuses anonymous callers (401) and
+//! signed-in non-admins (403); the machine token is fetched once and replaced
+//! once when the provider revokes it; errors map to field messages; every
+//! action lands in the audit trail; a deactivated identity cannot sign in.
+#![expect(clippy::unwrap_used)]
+
+mod common;
+
+use common::{
+    api_form, browser, location, machine_tokens_issued, onboard, provider_base, sign_in_as, spawn_app, TestApp,
+};
+
+const ADMIN_CLIENT: &str = "gatehouse-admin";
+const ADMIN_SECRET: &str = "gatehouse-admin-dev-secret-not-for-production";
+
+/// Every admin server function with arguments it would accept.
+const CALLS: &[(&str, &[(&str, &str)])] = &[
+    ("admin_list_identities", &[]),
+    ("admin_get_identity", &[("id", "00000000-0000-0000-0000-000000000000")]),
+    (
+        "admin_create_identity",
+        &[("email", "x@example.com"), ("first_name", ""), ("last_name", ""), ("academic_degree", "")],
+    ),
+    (
+        "admin_update_identity",
+        &[("id", "x"), ("email", "x@example.com"), ("first_name", ""), ("last_name", ""), ("academic_degree", "")],
+    ),
+    ("admin_set_identity_state", &[("id", "x"), ("state", "inactive")]),
+    ("admin_delete_identity", &[("id", "x"), ("confirm", "delete")]),
+    ("admin_audit", &[]),
+];
+
+async fn signed_in(app: &TestApp, email: &str) {
+    let r = sign_in_as(app, email, "/").await;
+    if location(&r).starts_with("/onboarding") {
+        assert!(onboard(app, "Someone", "/").await.status().is_redirection());
+    }
+}
+
+fn as_browser(app: &TestApp) -> TestApp {
+    TestApp { base: app.base.clone(), client: browser() }
+}
+
+async fn json(r: reqwest::Response) -> serde_json::Value {
+    r.json().await.unwrap()
+}
+
+#[tokio::test]
+async fn every_admin_function_refuses_anonymous_callers_and_non_admins() {
+    let app = spawn_app().await;
+    for (name, fields) in CALLS {
+        let r = api_form(&app, name, fields).await;
+        assert_eq!(r.status(), 401, "{name} without a session");
+    }
+    signed_in(&app, "user@example.com").await;
+    for (name, fields) in CALLS {
+        let r = api_form(&app, name, fields).await;
+        assert_eq!(r.status(), 403, "{name} as a non-admin");
+        assert_eq!(json(r).await, serde_json::json!("Forbidden"));
+    }
+    // Nothing was done on their behalf, and the UI says forbidden.
+    let html = app.client.get(format!("{}/admin/identities", app.base)).send().await.unwrap();
+    assert_eq!(html.status(), 403);
+    let html = html.text().await.unwrap();
+    assert!(html.contains("admin-forbidden") && !html.contains("admin-nav"), "no admin navigation");
+    let provider = provider_base(&app).await;
+    assert_eq!(machine_tokens_issued(&provider, ADMIN_CLIENT).await, 0, "no Admin API call was made");
+
+    // A signed-out visitor of an admin page is sent to sign in.
+    let r = browser().get(format!("{}/admin/identities", app.base)).send().await.unwrap();
+    assert!(location(&r).starts_with("/login?return_to=/admin/identities"), "{}", location(&r));
+}
+
+#[tokio::test]
+async fn admin_calls_share_one_machine_token_and_a_revoked_one_is_replaced_once() {
+    let app = spawn_app().await;
+    signed_in(&app, "admin@example.com").await;
+    let html = app.client.get(format!("{}/", app.base)).send().await.unwrap().text().await.unwrap();
+    assert!(html.contains("admin-nav"), "admins see the admin navigation");
+    let provider = provider_base(&app).await;
+    let calls: Vec<_> = (0..10)
+        .map(|_| {
+            let (client, url) = (app.client.clone(), format!("{}/api/admin_list_identities", app.base));
+            tokio::spawn(async move {
+                client.post(url).header("accept", "application/json").form(&[("per_page", "25")]).send().await
+            })
+        })
+        .collect();
+    for c in calls {
+        assert_eq!(c.await.unwrap().unwrap().status(), 200);
+    }
+    assert_eq!(machine_tokens_issued(&provider, ADMIN_CLIENT).await, 1, "10 concurrent calls, one token");
+
+    // The provider forgets the machine client's tokens: the next call gets a 401,
+    // fetches one new token and succeeds.
+    let r = reqwest::Client::new()
+        .delete(format!("{provider}oauth2/tokens?client_id={ADMIN_CLIENT}"))
+        .basic_auth(ADMIN_CLIENT, Some(ADMIN_SECRET))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 204);
+    let r = api_form(&app, "admin_list_identities", &[]).await;
+    assert_eq!(r.status(), 200);
+    let list = json(r).await;
+    assert!(list["total"].as_u64().unwrap() >= 2, "{list}");
+    assert_eq!(machine_tokens_issued(&provider, ADMIN_CLIENT).await, 2);
+}
+
+#[tokio::test]
+async fn an_admin_manages_an_identity_and_every_action_is_audited() {
+    let app = spawn_app().await;
+    signed_in(&app, "admin@example.com").await;
+    let form = |email: &'static str, first: &'static str| {
+        vec![("email", email), ("first_name", first), ("last_name", "Tester"), ("academic_degree", "")]
+    };
+
+    // The local parse refuses a bad email before the provider is asked.
+    let r = api_form(&app, "admin_create_identity", &form("not-an-email", "Tia")).await;
+    assert_eq!(r.status(), 422);
+    assert_eq!(json(r).await["Fields"][0]["field"], "email");
+    // A taken email: the provider's 409 becomes a message on the email field.
+    let r = api_form(&app, "admin_create_identity", &form("user@example.com", "Tia")).await;
+    assert_eq!(r.status(), 422);
+    let body = json(r).await;
+    assert_eq!(
+        body["Fields"][0],
+        serde_json::json!({"field": "email", "message": "An identity with this email already exists."})
+    );
+
+    let r = api_form(&app, "admin_create_identity", &form("tia@example.com", "Tia")).await;
+    assert_eq!(r.status(), 200);
+    let id = json(r).await.as_str().unwrap().to_string();
+    let r = api_form(&app, "admin_get_identity", &[("id", &id)]).await;
+    let row = json(r).await;
+    assert_eq!(
+        (row["email"].as_str(), row["first_name"].as_str(), row["active"].as_bool()),
+        (Some("tia@example.com"), Some("Tia"), Some(true))
+    );
+
+    let mut edit = vec![("id", id.as_str())];
+    edit.extend(form("tia@example.com", "Tiana"));
+    assert_eq!(api_form(&app, "admin_update_identity", &edit).await.status(), 200);
+    let filtered = json(api_form(&app, "admin_list_identities", &[("email", "tia@example.com")]).await).await;
+    assert_eq!(filtered["total"], 1);
+    assert_eq!(filtered["rows"][0]["first_name"], "Tiana");
+
+    // Deactivated: the identity cannot sign in.
+    let r = api_form(&app, "admin_set_identity_state", &[("id", &id), ("state", "inactive")]).await;
+    assert_eq!(r.status(), 200);
+    let other = as_browser(&app);
+    let start = other.client.get(format!("{}/login", app.base)).send().await.unwrap();
+    let refused = idp::testkit::sign_in(&other.client, &location(&start), "tia@example.com").await;
+    assert!(refused.unwrap_err().contains("deactivated"), "an inactive identity is refused at the provider");
+    // Reactivated: it can.
+    assert_eq!(api_form(&app, "admin_set_identity_state", &[("id", &id), ("state", "active")]).await.status(), 200);
+    let start = other.client.get(format!("{}/login", app.base)).send().await.unwrap();
+    idp::testkit::sign_in(&other.client, &location(&start), "tia@example.com").await.unwrap();
+
+    // Deleting needs the confirmation step's field.
+    assert_eq!(api_form(&app, "admin_delete_identity", &[("id", &id), ("confirm", "")]).await.status(), 422);
+    assert_eq!(api_form(&app, "admin_delete_identity", &[("id", &id), ("confirm", "delete")]).await.status(), 200);
+    assert_eq!(api_form(&app, "admin_get_identity", &[("id", &id)]).await.status(), 404);
+    assert_eq!(api_form(&app, "admin_delete_identity", &[("id", &id), ("confirm", "delete")]).await.status(), 404);
+
+    let audit = json(api_form(&app, "admin_audit", &[]).await).await;
+    let rows: Vec<(String, String)> = audit["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| (r["action"].as_str().unwrap().to_string(), r["outcome"].as_str().unwrap().to_string()))
+        .collect();
+    let expected = [
+        ("delete", "not found"),
+        ("delete", "ok"),
+        ("activate", "ok"),
+        ("deactivate", "ok"),
+        ("update", "ok"),
+        ("create", "ok"),
+        ("create", "conflict: email exists"),
+    ];
+    assert_eq!(
+        rows,
+        expected.map(|(a, o)| (a.to_string(), o.to_string())),
+        "newest first; the refused parse never reached the provider"
+    );
+    assert!(audit["rows"].as_array().unwrap().iter().all(|r| r["actor"] == "admin@example.com"));
+    assert_eq!(audit["rows"][1]["target"], "tia@example.com");
+}
+
+#[tokio::test]
+async fn an_admin_page_renders_the_table_without_javascript() {
+    let app = spawn_app().await;
+    signed_in(&app, "admin@example.com").await;
+    let r = app.client.get(format!("{}/admin/identities?per_page=25", app.base)).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    let html = r.text().await.unwrap();
+    assert!(html.contains("admin@example.com") && html.contains("user@example.com"), "the seeded identities");
+    assert!(html.contains("2 identities · page 1 of 1"), "total and pages");
+    let r = app.client.get(format!("{}/admin/audit", app.base)).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+}
+
+#[tokio::test]
+async fn the_default_admin_list_can_be_replaced() {
+    // With the list replaced, the embedded provider's admin is a normal user.
+    let mut settings = common::test_settings();
+    settings.admin.emails = Some(vec!["user@example.com".into()]);
+    let app = common::spawn_app_with(settings).await;
+    signed_in(&app, "admin@example.com").await;
+    assert_eq!(api_form(&app, "admin_list_identities", &[]).await.status(), 403);
+    let user = as_browser(&app);
+    signed_in(&user, "user@example.com").await;
+    assert_eq!(api_form(&user, "admin_list_identities", &[]).await.status(), 200);
+}
