@@ -40,7 +40,10 @@ test('an admin creates, edits, deactivates, reactivates and deletes an identity;
 
   // A duplicate email: the provider refuses it, the message sits at the field.
   await fillIdentity(page, 'user@example.com', 'Eve', 'Example');
-  await expect(form.getByTestId('field-error-email')).toHaveCount(0);
+  if (js) {
+    // Typing a valid address clears the message at once; without JavaScript it stays until the next submit.
+    await expect(form.getByTestId('field-error-email')).toHaveCount(0);
+  }
   await page.getByTestId(ids.adminCreateSubmit).click();
   await expect(form.getByTestId('field-error-email')).toHaveText('An identity with this email already exists.');
 

@@ -508,3 +508,27 @@ async fn introspection_reports_live_tokens_only_to_authenticated_clients() {
     let r = post(&idp, "oauth2/introspect").basic_auth("web", Some("wrong-secret-wrong")).form(&[("token", at)]);
     assert_eq!(r.send().await.unwrap().status(), 401);
 }
+
+#[tokio::test]
+async fn a_client_deletes_only_its_own_tokens_and_the_stats_count_them() {
+    let idp = spawn().await;
+    let token = idp.machine_token("admin-api").await;
+    let _second = idp.machine_token("admin-api").await;
+    let stats: Value = reqwest::get(idp.url("stats/tokens")).await.unwrap().json().await.unwrap();
+    assert_eq!(stats["client_credentials"]["machine"], 2, "{stats}");
+    let identities = || reqwest::Client::new().get(idp.url("admin/identities")).bearer_auth(&token).send();
+    assert_eq!(identities().await.unwrap().status(), 200);
+
+    let delete = || reqwest::Client::new().delete(idp.url("oauth2/tokens?client_id=machine"));
+    assert_eq!(delete().send().await.unwrap().status(), 401, "no client authentication");
+    let r = delete().basic_auth("machine", Some("wrong")).send().await.unwrap();
+    assert_eq!(r.status(), 401, "wrong secret");
+    let r = delete().basic_auth("web", Some(SECRET)).send().await.unwrap();
+    assert_eq!(error_of(r).await, (403, "access_denied".into()), "another client's tokens");
+    assert_eq!(identities().await.unwrap().status(), 200, "nothing was revoked");
+    let r = reqwest::Client::new().delete(idp.url("oauth2/tokens")).basic_auth("machine", Some(SECRET)).send();
+    assert_eq!(r.await.unwrap().status(), 400, "client_id is required");
+
+    assert_eq!(delete().basic_auth("machine", Some(SECRET)).send().await.unwrap().status(), 204);
+    assert_eq!(identities().await.unwrap().status(), 401, "the client's token is revoked");
+}

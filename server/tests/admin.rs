@@ -203,6 +203,33 @@ async fn an_admin_page_renders_the_table_without_javascript() {
 }
 
 #[tokio::test]
+async fn a_plain_form_post_with_bad_input_returns_to_the_form_with_field_errors() {
+    let app = spawn_app().await;
+    signed_in(&app, "admin@example.com").await;
+    let form_page = format!("{}/admin/identities", app.base);
+    let post = |email: &'static str| {
+        app.client
+            .post(format!("{}/api/admin_create_identity", app.base))
+            .header("accept", "text/html,application/xhtml+xml")
+            .header("referer", &form_page)
+            .form(&[("email", email), ("first_name", "Eve"), ("last_name", "Example"), ("academic_degree", "")])
+            .send()
+    };
+    for (email, message) in [
+        ("not-an-email", "An email address needs an @, like name@example.com."),
+        ("user@example.com", "An identity with this email already exists."),
+    ] {
+        let r = post(email).await.unwrap();
+        assert_eq!(r.status(), 302, "a browser without JavaScript is sent back to the form");
+        let back = location(&r);
+        assert!(back.starts_with(&form_page) && back.contains("__err="), "{back}");
+        let html = app.client.get(back).send().await.unwrap().text().await.unwrap();
+        assert!(html.contains(message), "the form shows {message:?}");
+        assert!(!html.contains("\"Fields\""), "never the raw error");
+    }
+}
+
+#[tokio::test]
 async fn the_default_admin_list_can_be_replaced() {
     // With the list replaced, the embedded provider's admin is a normal user.
     let mut settings = common::test_settings();

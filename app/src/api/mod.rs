@@ -14,14 +14,32 @@ pub(crate) mod server {
 
     use crate::error::AppError;
 
-    /// Answers with `err`'s HTTP status (401, 422, …) instead of 500.
+    /// Answers with `err`'s HTTP status (401, 422, …) instead of 500 — except
+    /// for a plain HTML form post (no JavaScript), which must stay the redirect
+    /// back to the form that carries the error in its URL (`__err`), where the
+    /// page shows it.
     pub(crate) fn fail(err: AppError) -> AppError {
+        if plain_form_post() {
+            return err;
+        }
         if let Some(opts) = leptos::prelude::use_context::<leptos_axum::ResponseOptions>() {
             if let Ok(code) = http::StatusCode::from_u16(err.status_code()) {
                 opts.set_status(code);
             }
         }
         err
+    }
+
+    /// Whether the browser posted a form itself (it accepts HTML), rather than
+    /// the app's code calling the server function.
+    fn plain_form_post() -> bool {
+        leptos::prelude::use_context::<http::request::Parts>().is_some_and(|p| {
+            p.method == http::Method::POST
+                && p.headers
+                    .get(http::header::ACCEPT)
+                    .and_then(|v| v.to_str().ok())
+                    .is_some_and(|v| v.contains("text/html"))
+        })
     }
 
     pub(crate) fn internal(what: &str, e: impl std::fmt::Display) -> AppError {

@@ -239,7 +239,9 @@ fn other_error<T>(value: Option<Result<T, AppError>>) -> Option<AppError> {
     }
 }
 
-/// The four trait inputs, checked as they are typed.
+/// The four trait inputs, checked as they are typed. Each carries its value
+/// both as the `value` attribute (the server-rendered page, no JavaScript) and
+/// as the live property.
 #[derive(Clone, Copy)]
 struct TraitInputs {
     email: RwSignal<String>,
@@ -295,6 +297,7 @@ impl TraitInputs {
                 inputmode="email"
                 autocomplete="off"
                 data-testid=ids::ADMIN_EMAIL
+                value=self.email.get_untracked()
                 prop:value=move || self.email.get()
                 on:input=move |ev| {
                     self.email.set(event_target_value(&ev));
@@ -307,6 +310,7 @@ impl TraitInputs {
                 id="first_name"
                 name="first_name"
                 data-testid=ids::ADMIN_FIRST_NAME
+                value=self.first.get_untracked()
                 prop:value=move || self.first.get()
                 on:input=move |ev| {
                     self.first.set(event_target_value(&ev));
@@ -319,6 +323,7 @@ impl TraitInputs {
                 id="last_name"
                 name="last_name"
                 data-testid=ids::ADMIN_LAST_NAME
+                value=self.last.get_untracked()
                 prop:value=move || self.last.get()
                 on:input=move |ev| {
                     self.last.set(event_target_value(&ev));
@@ -331,6 +336,7 @@ impl TraitInputs {
                 id="academic_degree"
                 name="academic_degree"
                 placeholder="e.g. Dr."
+                value=self.degree.get_untracked()
                 prop:value=move || self.degree.get()
                 on:input=move |ev| {
                     self.degree.set(event_target_value(&ev));

@@ -1,0 +1,132 @@
+//! Latency of the identity list server function (`/api/admin_list_identities`)
+//! over 10,000 identities, called over HTTP as the dashboard calls it: the app
+//! checks the admin's session, fetches the page from the embedded provider's
+//! Admin API with its machine token and answers JSON.
+//!
+//!   scripts/bench                                  (or)
+//!   cargo bench -p server --bench admin_list --locked
+//!
+//! `BENCH_IDENTITIES` (default 10000) and `BENCH_SAMPLES` (default 300) bound
+//! the run. Prints p50 / p95 / p99 / max per case; never asserts a time.
+#![expect(clippy::unwrap_used, clippy::print_stdout)]
+
+#[path = "../tests/common.rs"]
+mod common;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bff::admin::api::AdminApi;
+use bff::admin::machine::MachineClient;
+use bff::admin::model::{IdentityState, Name, Traits};
+use common::{location, onboard, provider_base, sign_in_as, spawn_app, TestApp};
+
+const ADMIN_CLIENT: &str = "gatehouse-admin";
+const ADMIN_SECRET: &str = "gatehouse-admin-dev-secret-not-for-production";
+
+fn env_usize(name: &str, default: usize) -> usize {
+    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+}
+
+/// Creates `n` identities through the provider's Admin API, 16 at a time.
+async fn seed(provider: &str, n: usize) {
+    let client = MachineClient {
+        token_url: format!("{provider}oauth2/token").parse().unwrap(),
+        client_id: ADMIN_CLIENT.into(),
+        client_secret: ADMIN_SECRET.into(),
+        auth: bff::oidc::ClientAuth::ClientSecretBasic,
+        audience: vec!["admin-api".into()],
+        scope: String::new(),
+    };
+    let api = Arc::new(
+        AdminApi::new(&format!("{provider}admin/").parse().unwrap(), client, Duration::from_secs(30)).unwrap(),
+    );
+    let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let workers: Vec<_> = (0..16)
+        .map(|_| {
+            let (api, next) = (api.clone(), next.clone());
+            tokio::spawn(async move {
+                loop {
+                    let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    if i >= n {
+                        break;
+                    }
+                    let traits = Traits {
+                        email: format!("bench-{i:05}@example.com"),
+                        name: Name {
+                            first: Some(format!("First{i}")),
+                            last: Some("Bench".into()),
+                            academic_degree: None,
+                        },
+                    };
+                    api.create(&traits, IdentityState::Active).await.unwrap();
+                }
+            })
+        })
+        .collect();
+    for w in workers {
+        w.await.unwrap();
+    }
+}
+
+async fn list(app: &TestApp, fields: &[(&str, &str)]) -> Duration {
+    let t0 = Instant::now();
+    let r = app
+        .client
+        .post(format!("{}/api/admin_list_identities", app.base))
+        .header("accept", "application/json")
+        .form(fields)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let _ = r.bytes().await.unwrap();
+    t0.elapsed()
+}
+
+fn ms(d: Duration) -> String {
+    format!("{:.2}", d.as_secs_f64() * 1000.0)
+}
+
+fn main() {
+    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
+    rt.block_on(run());
+}
+
+async fn run() {
+    let identities = env_usize("BENCH_IDENTITIES", 10_000);
+    let samples = env_usize("BENCH_SAMPLES", 300);
+    let app = spawn_app().await;
+    let r = sign_in_as(&app, "admin@example.com", "/").await;
+    if location(&r).starts_with("/onboarding") {
+        onboard(&app, "Bench Admin", "/").await;
+    }
+    let provider = provider_base(&app).await;
+    let t0 = Instant::now();
+    seed(&provider, identities).await;
+    println!("seeded {identities} identities in {:.1}s", t0.elapsed().as_secs_f64());
+
+    let last_25 = (identities + 2).div_ceil(25).to_string();
+    let last_100 = (identities + 2).div_ceil(100).to_string();
+    let cases: [(&str, Vec<(&str, &str)>); 5] = [
+        ("per_page=25, first page", vec![("per_page", "25")]),
+        ("per_page=100, first page", vec![("per_page", "100")]),
+        ("per_page=25, last page", vec![("per_page", "25"), ("page", &last_25)]),
+        ("per_page=100, last page", vec![("per_page", "100"), ("page", &last_100)]),
+        ("per_page=25, email filter", vec![("per_page", "25"), ("email", "bench-04242@example.com")]),
+    ];
+    println!("{samples} sequential calls per case, after 20 warm-up calls");
+    println!("{:<28} {:>9} {:>9} {:>9} {:>9}", "case", "p50 ms", "p95 ms", "p99 ms", "max ms");
+    for (name, fields) in &cases {
+        for _ in 0..20 {
+            list(&app, fields).await;
+        }
+        let mut times = Vec::with_capacity(samples);
+        for _ in 0..samples {
+            times.push(list(&app, fields).await);
+        }
+        times.sort();
+        let at = |q: f64| times[((times.len() as f64 - 1.0) * q).round() as usize];
+        println!("{name:<28} {:>9} {:>9} {:>9} {:>9}", ms(at(0.5)), ms(at(0.95)), ms(at(0.99)), ms(at(1.0)));
+    }
+}
