@@ -1,6 +1,6 @@
-import { expect, test, type Page } from '@playwright/test';
+import { expect, test, type APIRequestContext, type Page } from '@playwright/test';
 import { ids } from './ids';
-import { signOut, signUp, uniqueEmail } from './helpers';
+import { signInAtProvider, signOut, signUp, uniqueEmail } from './helpers';
 
 // The embedded provider's registration of this app (idp/dev.toml): the audit
 // asks the provider itself whether any string the browser saw is a live token.
@@ -19,8 +19,8 @@ async function snapshot(page: Page, seen: Seen[], label: string) {
   }
 }
 
-test('no token reaches the browser during sign-in, browsing and sign-out', async ({ page, request }, info) => {
-  test.skip(info.project.name !== 'js', 'the audit needs the full app, WASM and server-function calls included');
+/// Records every request and response the page makes (bodies of static bundles excepted).
+function record(page: Page): Seen[] {
   const seen: Seen[] = [];
   page.on('request', (req) => seen.push({ where: `request ${req.method()} ${req.url()}`, text: `${req.url()}\n${req.postData() ?? ''}` }));
   page.on('response', async (res) => {
@@ -33,6 +33,43 @@ test('no token reaches the browser during sign-in, browsing and sign-out', async
     }
     seen.push({ where: `response ${res.status()} ${url}`, text: `${headers}\n\n${body}` });
   });
+  return seen;
+}
+
+/// 1. No JWT anywhere — except `hintsAllowed` ID tokens as `id_token_hint` in the
+///    redirect to the provider's end-session endpoint, which the logout standard
+///    requires (sent after the session was deleted here).
+/// 2. No live token of any kind: the provider is asked about every token-like string.
+async function expectNoToken(seen: Seen[], request: APIRequestContext, provider: string, hintsAllowed: number) {
+  const hints = new Set<string>();
+  const jwts: string[] = [];
+  for (const s of seen) {
+    for (const m of s.text.matchAll(JWT)) {
+      const isHint = /\/oauth2\/sessions\/logout\?/.test(s.text) && s.text.includes(`id_token_hint=${m[0]}`);
+      if (isHint) hints.add(m[0]);
+      else jwts.push(`${s.where}: ${m[0].slice(0, 24)}…`);
+    }
+  }
+  expect(jwts, 'JWTs the browser saw').toEqual([]);
+  expect(hints.size, 'ID tokens as the end-session hint').toBe(hintsAllowed);
+
+  const candidates = new Set<string>();
+  for (const s of seen) for (const m of s.text.matchAll(TOKENISH)) candidates.add(m[0]);
+  for (const h of hints) candidates.add(h);
+  expect(candidates.size).toBeGreaterThan(10);
+  const auth = 'Basic ' + Buffer.from(`${CLIENT.id}:${CLIENT.secret}`).toString('base64');
+  const live: string[] = [];
+  for (const token of candidates) {
+    const r = await request.post(`${provider}/oauth2/introspect`, { headers: { authorization: auth }, form: { token } });
+    expect(r.status()).toBe(200);
+    if ((await r.json()).active) live.push(`${token.slice(0, 12)}…`);
+  }
+  expect(live, 'strings the browser saw that the provider says are live tokens').toEqual([]);
+}
+
+test('no token reaches the browser during sign-in, browsing and sign-out', async ({ page, request }, info) => {
+  test.skip(info.project.name !== 'js', 'the audit needs the full app, WASM and server-function calls included');
+  const seen = record(page);
 
   const email = uniqueEmail(info, 'audit');
   await signUp(page, request, email);
@@ -48,34 +85,32 @@ test('no token reaches the browser during sign-in, browsing and sign-out', async
   await snapshot(page, seen, 'after sign-out');
   await page.waitForTimeout(200); // let the last response bodies arrive
 
-  // 1. No JWT anywhere — with one exception the logout standard requires: the
-  //    ID token as `id_token_hint` in the redirect to the provider's
-  //    end-session endpoint, sent after the session was deleted here.
-  const hints = new Set<string>();
-  const jwts: string[] = [];
-  for (const s of seen) {
-    for (const m of s.text.matchAll(JWT)) {
-      const isHint = /\/oauth2\/sessions\/logout\?/.test(s.text) && s.text.includes(`id_token_hint=${m[0]}`);
-      if (isHint) hints.add(m[0]);
-      else jwts.push(`${s.where}: ${m[0].slice(0, 24)}…`);
-    }
-  }
-  expect(jwts, 'JWTs the browser saw').toEqual([]);
-  expect(hints.size, 'exactly one ID token, as the end-session hint').toBe(1);
+  await expectNoToken(seen, request, provider, 1);
+});
 
-  // 2. No live token of any kind: ask the provider about every token-like string.
-  const candidates = new Set<string>();
-  for (const s of seen) for (const m of s.text.matchAll(TOKENISH)) candidates.add(m[0]);
-  for (const h of hints) candidates.add(h);
-  expect(candidates.size).toBeGreaterThan(10);
-  const auth = 'Basic ' + Buffer.from(`${CLIENT.id}:${CLIENT.secret}`).toString('base64');
-  const live: string[] = [];
-  for (const token of candidates) {
-    const r = await request.post(`${provider}/oauth2/introspect`, { headers: { authorization: auth }, form: { token } });
-    expect(r.status()).toBe(200);
-    if ((await r.json()).active) live.push(`${token.slice(0, 12)}…`);
+test('no token reaches an admin: neither theirs nor the dashboard\'s machine token', async ({ page, request }, info) => {
+  test.skip(info.project.name !== 'js', 'the audit needs the full app, WASM and server-function calls included');
+  const seen = record(page);
+  await page.goto('/admin/identities');
+  await signInAtProvider(page, request, 'admin@example.com');
+  await expect(page).toHaveURL(/\/(onboarding|admin)/);
+  if (page.url().includes('/onboarding')) {
+    await page.getByTestId(ids.onboardingName).fill('Ada Admin');
+    await page.getByTestId(ids.onboardingSubmit).click();
   }
-  expect(live, 'strings the browser saw that the provider says are live tokens').toEqual([]);
+  await expect(page.getByTestId(ids.adminTable)).toContainText('user@example.com');
+  await snapshot(page, seen, '/admin/identities');
+  // An identity's page and back, navigated client-side: server-function calls from WASM.
+  await page.getByTestId(ids.adminRow).filter({ hasText: 'user@example.com' }).getByRole('link').first().click();
+  await expect(page.getByTestId(ids.adminEditForm)).toBeVisible();
+  await snapshot(page, seen, 'identity');
+  await page.getByTestId(ids.adminNav).click();
+  await expect(page.getByTestId(ids.adminTable)).toBeVisible();
+  await page.goto('/admin/audit');
+  await snapshot(page, seen, '/admin/audit');
+  await page.waitForTimeout(200);
+  const provider = seen.find((s) => s.where.includes('/oauth2/auth?'))!.where.match(/https?:\/\/[^/]+/)![0];
+  await expectNoToken(seen, request, provider, 0);
 });
 
 test('the audit would notice a leaked token', async ({ request }, info) => {

@@ -20,6 +20,8 @@ CREATE TABLE IF NOT EXISTS identities (
     metadata_public TEXT, metadata_admin TEXT, verified_at INTEGER,
     address_id TEXT NOT NULL, recovery_id TEXT NOT NULL,
     created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL);
+-- The Admin API lists identities oldest first: paging walks this index instead of sorting the table.
+CREATE INDEX IF NOT EXISTS identities_created ON identities(created_at);
 CREATE TABLE IF NOT EXISTS sessions (
     id TEXT PRIMARY KEY, sid TEXT NOT NULL UNIQUE, csrf TEXT NOT NULL, identity_id TEXT NOT NULL,
     auth_time INTEGER NOT NULL, created_at INTEGER NOT NULL, expires_at INTEGER NOT NULL);
