@@ -8,6 +8,7 @@ pub mod oidc;
 pub mod pending;
 pub mod return_to;
 pub mod routes;
+pub mod sealing;
 pub mod session;
 pub mod users;
 

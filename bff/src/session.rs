@@ -1,11 +1,13 @@
 //! The typed session: named keys and methods over `tower-sessions`, so no code
-//! scatters raw keys around. Tokens are stored only here, server-side.
+//! scatters raw keys around. Tokens are stored only here, server-side, and only
+//! sealed (`crate::sealing`): the session store never holds a usable token.
 
 use serde::{Deserialize, Serialize};
 use tower_sessions::Session;
 
 use crate::oidc::{TokenSet, VerifiedUser};
 use crate::pending::{PendingError, PendingLogin, PendingLogins};
+use crate::sealing::{Sealed, TokenKeys};
 
 const PENDING: &str = "gatehouse.pending";
 const AUTH: &str = "gatehouse.auth";
@@ -21,7 +23,7 @@ pub struct SessionUser {
     pub claims: Vec<(String, String)>,
 }
 
-/// Tokens as stored in the session record. Private to this crate: nothing
+/// The tokens, sealed into the session record. Private to this crate: nothing
 /// outside `bff` can name it, so it cannot be returned to the browser.
 #[derive(Clone, Serialize, Deserialize)]
 pub(crate) struct StoredTokens {
@@ -34,7 +36,8 @@ pub(crate) struct StoredTokens {
 #[derive(Clone, Serialize, Deserialize)]
 struct StoredAuth {
     user: SessionUser,
-    tokens: StoredTokens,
+    /// `StoredTokens`, sealed for `user.sub`.
+    tokens: Sealed,
     /// Per-session token the sign-out form must carry (cross-site sign-out is refused).
     logout_token: String,
     /// The absolute end of this session (Unix seconds), however active it is.
@@ -48,24 +51,37 @@ fn never() -> i64 {
 
 /// Errors of the session store (logged; the user sees a generic message).
 #[derive(Debug, thiserror::Error)]
-#[error("session store failure: {0}")]
-pub struct SessionError(#[from] tower_sessions::session::Error);
+pub enum SessionError {
+    #[error("session store failure: {0}")]
+    Store(#[from] tower_sessions::session::Error),
+    #[error("tokens could not be sealed: {0}")]
+    Seal(#[from] crate::sealing::SealError),
+}
 
 /// The session of the current request, with typed operations.
 #[derive(Clone)]
 pub struct AuthSession {
     session: Session,
+    keys: TokenKeys,
 }
 
 impl AuthSession {
-    pub fn new(session: Session) -> Self {
-        Self { session }
+    pub fn new(session: Session, keys: TokenKeys) -> Self {
+        Self { session, keys }
     }
 
     /// The signed-in state, if any and not past its absolute lifetime (an
-    /// expired one is deleted from the store here).
+    /// expired one, or one this version cannot read, is deleted from the store here).
     async fn auth(&self) -> Result<Option<StoredAuth>, SessionError> {
-        let Some(auth) = self.session.get::<StoredAuth>(AUTH).await? else { return Ok(None) };
+        let Some(raw) = self.session.get::<serde_json::Value>(AUTH).await? else { return Ok(None) };
+        let auth = match serde_json::from_value::<StoredAuth>(raw) {
+            Ok(a) => a,
+            Err(e) => {
+                tracing::warn!(error = %e, "a session record in an unknown format was ended");
+                self.session.flush().await?;
+                return Ok(None);
+            }
+        };
         if crate::unix_now() >= auth.expires_at {
             tracing::info!(sub = %auth.user.sub, "session reached its absolute lifetime");
             self.session.flush().await?;
@@ -119,12 +135,15 @@ impl AuthSession {
                 signed_in_at: now,
                 claims: user.claims.clone(),
             },
-            tokens: StoredTokens {
-                access_token: tokens.access_token,
-                refresh_token: tokens.refresh_token,
-                id_token: tokens.id_token,
-                expires_at: tokens.expires_at,
-            },
+            tokens: self.keys.seal(
+                &StoredTokens {
+                    access_token: tokens.access_token,
+                    refresh_token: tokens.refresh_token,
+                    id_token: tokens.id_token,
+                    expires_at: tokens.expires_at,
+                },
+                &user.sub,
+            )?,
             logout_token: random_token(),
             expires_at: now.saturating_add(lifetime_secs),
         };
@@ -135,14 +154,31 @@ impl AuthSession {
     /// Deletes the session from the store; returns the ID token for the
     /// provider's end-session request, if the user was signed in.
     pub async fn logout(&self) -> Result<Option<String>, SessionError> {
-        let id_token = self.session.get::<StoredAuth>(AUTH).await?.map(|a| a.tokens.id_token);
+        let id_token = match self.auth().await? {
+            Some(a) => self.keys.open::<StoredTokens>(&a.tokens, &a.user.sub).ok().map(|t| t.id_token),
+            None => None,
+        };
         self.session.flush().await?;
         Ok(id_token)
     }
 
+    /// The session's tokens; a session whose tokens do not open (its key was
+    /// removed, or the record was tampered with) is ended.
+    async fn tokens(&self) -> Result<Option<StoredTokens>, SessionError> {
+        let Some(auth) = self.auth().await? else { return Ok(None) };
+        match self.keys.open::<StoredTokens>(&auth.tokens, &auth.user.sub) {
+            Ok(t) => Ok(Some(t)),
+            Err(e) => {
+                tracing::warn!(sub = %auth.user.sub, error = %e, "session ended: its tokens do not open");
+                self.session.flush().await?;
+                Ok(None)
+            }
+        }
+    }
+
     /// The access token, for server-side calls to the provider (never for the browser).
     pub async fn access_token(&self) -> Result<Option<String>, SessionError> {
-        Ok(self.auth().await?.map(|a| a.tokens.access_token))
+        Ok(self.tokens().await?.map(|t| t.access_token))
     }
 }
 

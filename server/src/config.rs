@@ -28,6 +28,10 @@ pub struct Settings {
     pub session_lifetime_secs: i64,
     /// Who is an admin and how to reach the Admin API.
     pub admin: AdminSettings,
+    /// `GATEHOUSE_TOKEN_KEYS`: the keys that seal tokens in session records;
+    /// `None` uses `<data dir>/token-keys` (created on first start) or, in
+    /// memory, a key of this process.
+    pub token_keys: Option<bff::sealing::TokenKeys>,
 }
 
 /// Who may manage identities, and the Admin API they are managed through.
@@ -187,6 +191,9 @@ impl std::fmt::Debug for OidcSettings {
 pub enum ConfigError {
     #[error("{var}={value:?} is not valid: {hint}")]
     Invalid { var: &'static str, value: String, hint: &'static str },
+    /// A secret is invalid; its value is never repeated.
+    #[error("{var} is not valid: {reason}")]
+    Secret { var: &'static str, reason: String },
 }
 
 const DEFAULT_ADDR: &str = "127.0.0.1:3000";
@@ -363,6 +370,13 @@ impl Settings {
             session_idle_minutes,
             session_lifetime_secs: session_lifetime_minutes * 60,
             admin,
+            token_keys: match get("GATEHOUSE_TOKEN_KEYS") {
+                None => None,
+                Some(raw) => Some(
+                    bff::sealing::TokenKeys::parse(&raw)
+                        .map_err(|e| ConfigError::Secret { var: "GATEHOUSE_TOKEN_KEYS", reason: e.to_string() })?,
+                ),
+            },
         })
     }
 
@@ -387,6 +401,19 @@ mod tests {
     fn from(pairs: &[(&str, &str)]) -> Result<Settings, ConfigError> {
         let map: HashMap<String, String> = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
         Settings::from_lookup(|k| map.get(k).cloned())
+    }
+
+    #[test]
+    fn token_keys_parse_and_a_bad_one_is_named_but_not_echoed() {
+        let line = bff::sealing::TokenKeys::generate_line("k2");
+        let s = from(&[("GATEHOUSE_TOKEN_KEYS", &format!("{line},{}", bff::sealing::TokenKeys::generate_line("k1")))])
+            .unwrap();
+        assert_eq!(s.token_keys.unwrap().current_id(), "k2");
+        assert!(from(&[]).unwrap().token_keys.is_none());
+        let secret = "k1:c2VjcmV0LXRvby1zaG9ydA==";
+        let msg = from(&[("GATEHOUSE_TOKEN_KEYS", secret)]).unwrap_err().to_string();
+        assert!(msg.starts_with("GATEHOUSE_TOKEN_KEYS is not valid") && msg.contains("32 bytes"), "{msg}");
+        assert!(!msg.contains("c2VjcmV0"), "the secret is not repeated: {msg}");
     }
 
     #[test]

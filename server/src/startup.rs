@@ -39,6 +39,8 @@ pub enum StartupError {
     Users(String),
     #[error("identity management cannot be set up: {0}")]
     Admin(String),
+    #[error("the session token keys cannot be loaded: {0}")]
+    Keys(String),
 }
 
 /// A bound, not yet running server.
@@ -90,6 +92,8 @@ impl Application {
         let users =
             bff::users::UserStore::open(users_path.as_deref()).await.map_err(|e| StartupError::Users(e.to_string()))?;
         let admin = build_admin(&settings, embedded_admin_api, &rp, &users)?;
+        let token_keys = token_keys(&settings)?;
+        tracing::info!(key = %token_keys.current_id(), "session tokens are sealed");
         let bff = Arc::new(bff::routes::Bff {
             rp,
             public_url,
@@ -97,6 +101,7 @@ impl Application {
             session_lifetime_secs: settings.session_lifetime_secs,
             account_url,
             admin,
+            token_keys,
         });
         let state = AppState { leptos_options: settings.leptos, server: Arc::new(ServerContext::new(bff.clone())) };
         let router = router(state).merge(bff::routes::router(bff)).layer(sessions);
@@ -229,6 +234,44 @@ async fn start_embedded_idp(
         scopes: ["openid", "email", "profile", "offline_access"].map(String::from).to_vec(),
     };
     Ok((rp, admin))
+}
+
+/// The keys that seal session tokens: `GATEHOUSE_TOKEN_KEYS`, else
+/// `<data dir>/token-keys` (created with one random key on first start, owner
+/// read/write only, so sessions survive restarts), else a key of this process.
+fn token_keys(settings: &Settings) -> Result<bff::sealing::TokenKeys, StartupError> {
+    use bff::sealing::TokenKeys;
+    if let Some(keys) = &settings.token_keys {
+        return Ok(keys.clone());
+    }
+    let Some(dir) = &settings.data_dir else {
+        return TokenKeys::parse(&TokenKeys::generate_line("memory")).map_err(|e| StartupError::Keys(e.to_string()));
+    };
+    let path = dir.join("token-keys");
+    let fix = || {
+        format!("{}: fix or delete it (deleting it signs everyone out), or set GATEHOUSE_TOKEN_KEYS", path.display())
+    };
+    match std::fs::read_to_string(&path) {
+        Ok(text) => TokenKeys::parse(&text).map_err(|e| StartupError::Keys(format!("{e}. {}", fix()))),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            std::fs::create_dir_all(dir).map_err(|e| StartupError::Keys(format!("{}: {e}", dir.display())))?;
+            let line = TokenKeys::generate_line(&format!("k{}", bff::unix_now()));
+            write_private(&path, &format!("{line}\n")).map_err(|e| StartupError::Keys(format!("{e}. {}", fix())))?;
+            tracing::info!(path = %path.display(), "created the session token key");
+            TokenKeys::parse(&line).map_err(|e| StartupError::Keys(e.to_string()))
+        }
+        Err(e) => Err(StartupError::Keys(format!("{e}. {}", fix()))),
+    }
+}
+
+/// Writes a new file readable by its owner only.
+fn write_private(path: &std::path::Path, text: &str) -> std::io::Result<()> {
+    use std::io::Write as _;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    options.open(path)?.write_all(text.as_bytes())
 }
 
 /// Sessions in SQLite (a file in the data directory, or memory): an opaque id

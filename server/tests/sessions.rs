@@ -1,0 +1,96 @@
+//! Sessions at rest: the session store holds no usable token, and a signed-in
+//! session survives a restart of the server (SQLite in the data directory).
+#![expect(clippy::unwrap_used)]
+
+mod common;
+
+use std::path::PathBuf;
+
+use common::{api, browser, location, onboard, provider_base, sign_in_as, spawn_app_with, test_settings, TestApp};
+
+/// A fresh directory under the system's temp dir.
+fn temp_dir(tag: &str) -> PathBuf {
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos();
+    let dir = std::env::temp_dir().join(format!("gatehouse-test-{tag}-{}-{nanos}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+async fn signed_in(app: &TestApp, email: &str) {
+    let r = sign_in_as(app, email, "/").await;
+    if location(&r).starts_with("/onboarding") {
+        assert!(onboard(app, "Someone", "/").await.status().is_redirection());
+    }
+}
+
+/// Every session record, as the bytes the store keeps.
+async fn dump_sessions(dir: &std::path::Path) -> Vec<u8> {
+    let url = format!("sqlite://{}?mode=ro", dir.join("sessions.sqlite3").display());
+    let pool = sqlx::SqlitePool::connect(&url).await.unwrap();
+    let rows: Vec<(Vec<u8>,)> = sqlx::query_as("SELECT data FROM tower_sessions").fetch_all(&pool).await.unwrap();
+    pool.close().await;
+    rows.into_iter().flat_map(|(d,)| d).collect()
+}
+
+#[tokio::test]
+async fn the_session_store_holds_no_usable_token() {
+    let dir = temp_dir("dump");
+    let mut settings = test_settings();
+    settings.data_dir = Some(dir.clone());
+    let app = spawn_app_with(settings).await;
+    signed_in(&app, "user@example.com").await;
+    assert_eq!(api(&app, "userinfo").await.status(), 200, "the session's access token works");
+
+    let dump = dump_sessions(&dir).await;
+    let text = String::from_utf8_lossy(&dump);
+    assert!(text.contains("user@example.com"), "the dump is of the signed-in session");
+    assert!(!text.contains("eyJ"), "no JWT (access or ID token) in the store");
+    // No string in the store is a token the provider considers live (the refresh token is opaque).
+    let candidates: std::collections::BTreeSet<&str> =
+        text.split(|c: char| !(c.is_ascii_alphanumeric() || "._~+/-=".contains(c))).filter(|s| s.len() >= 20).collect();
+    assert!(!candidates.is_empty());
+    let introspect = format!("{}oauth2/introspect", provider_base(&app).await);
+    for token in candidates {
+        let r = reqwest::Client::new()
+            .post(&introspect)
+            .basic_auth("gatehouse", Some("gatehouse-dev-secret-not-for-production"))
+            .form(&[("token", token)])
+            .send()
+            .await
+            .unwrap();
+        let v: serde_json::Value = r.json().await.unwrap();
+        assert_eq!(v["active"], false, "a live token in the store: {}…", &token[..12]);
+    }
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[tokio::test]
+async fn a_signed_in_session_survives_a_restart() {
+    let dir = temp_dir("restart");
+    let mut settings = test_settings();
+    settings.data_dir = Some(dir.clone());
+    let first = server::startup::Application::build(settings.clone()).await.unwrap();
+    let app = TestApp { base: format!("http://{}", first.addr()), client: browser() };
+    let running = tokio::spawn(first.run_until_stopped());
+    signed_in(&app, "user@example.com").await;
+    running.abort();
+    assert!(running.await.unwrap_err().is_cancelled());
+    assert!(reqwest::get(format!("{}/healthz", app.base)).await.is_err(), "the first server is gone");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        let mode = std::fs::metadata(dir.join("token-keys")).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600, "the key file is the owner's only");
+    }
+
+    // Same data directory, new process state, new port (cookies are not port-bound).
+    let again = spawn_app_with(settings).await;
+    let app = TestApp { base: again.base, client: app.client.clone() };
+    let me: serde_json::Value = api(&app, "current_user").await.json().await.unwrap();
+    assert_eq!(me["email"], "user@example.com", "still signed in: {me}");
+    // The sealed tokens still open: sign-out sends the ID token to the provider.
+    let token = me["logout_token"].as_str().unwrap().to_string();
+    let r = app.client.post(format!("{}/logout", app.base)).form(&[("logout_token", token)]).send().await.unwrap();
+    assert!(location(&r).contains("id_token_hint=eyJ"), "{}", location(&r));
+    std::fs::remove_dir_all(&dir).ok();
+}
