@@ -11,6 +11,9 @@ use serde::{Deserialize, Serialize};
 pub enum AppError {
     #[error("Please sign in to continue.")]
     Unauthenticated,
+    /// The sign-in could not be kept alive (the provider refused to refresh it); the session is gone.
+    #[error("Your session ended. Please sign in again.")]
+    SessionEnded,
     #[error("You do not have permission to do that.")]
     Forbidden,
     #[error("Not found.")]
@@ -34,7 +37,7 @@ impl AppError {
     /// The HTTP status the server should answer with for this error.
     pub fn status_code(&self) -> u16 {
         match self {
-            AppError::Unauthenticated => 401,
+            AppError::Unauthenticated | AppError::SessionEnded => 401,
             AppError::Forbidden => 403,
             AppError::NotFound => 404,
             AppError::Validation { .. } | AppError::Fields(_) => 422,

@@ -13,6 +13,7 @@ pub const NOT_FOUND: &str = "not-found";
 pub const ERROR_PANEL: &str = "error-panel";
 pub const SIGNIN_REQUIRED: &str = "signin-required";
 pub const ERROR_MESSAGE: &str = "error-message";
+pub const SIGN_IN_AGAIN: &str = "sign-in-again";
 pub const GREETING: &str = "greeting";
 pub const HOME_SIGNIN: &str = "home-signin";
 pub const ID_CLAIMS: &str = "id-claims";

@@ -10,6 +10,7 @@ pub mod return_to;
 pub mod routes;
 pub mod sealing;
 pub mod session;
+pub mod tokens;
 pub mod users;
 
 pub use pending::{PendingLogin, PendingLogins};

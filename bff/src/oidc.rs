@@ -8,8 +8,8 @@ use std::time::Duration;
 use openidconnect::core::{CoreAuthenticationFlow, CoreClient, CoreProviderMetadata};
 use openidconnect::{
     AccessTokenHash, AuthType, AuthorizationCode, ClientId, ClientSecret, CsrfToken, EndpointMaybeSet, EndpointNotSet,
-    EndpointSet, IssuerUrl, Nonce, OAuth2TokenResponse, PkceCodeChallenge, PkceCodeVerifier, RedirectUrl, Scope,
-    TokenResponse,
+    EndpointSet, IssuerUrl, Nonce, OAuth2TokenResponse, PkceCodeChallenge, PkceCodeVerifier, RedirectUrl, RefreshToken,
+    RequestTokenError, Scope, TokenResponse,
 };
 use url::Url;
 
@@ -146,6 +146,27 @@ struct Inner {
     end_session_endpoint: Option<Url>,
     revocation_endpoint: Option<Url>,
     userinfo_endpoint: Option<Url>,
+}
+
+/// Why the session's tokens could not be refreshed.
+#[derive(Debug, thiserror::Error)]
+pub enum RefreshError {
+    /// The provider refused the refresh token for good (`invalid_grant`, …): the session is over.
+    #[error("the provider refused the refresh token: {0}")]
+    Refused(String),
+    /// The refreshed ID token is invalid or about someone else: the session is over.
+    #[error("the refreshed ID token is not acceptable: {0}")]
+    IdToken(String),
+    /// Worth trying again later (network, provider errors).
+    #[error("the refresh failed: {0}")]
+    Unavailable(String),
+}
+
+impl RefreshError {
+    /// Whether the session cannot go on.
+    pub fn is_definitive(&self) -> bool {
+        !matches!(self, RefreshError::Unavailable(_))
+    }
 }
 
 /// Why fresh user information could not be read.
@@ -335,6 +356,77 @@ impl RelyingParty {
             Err(VerifyError::Other(e)) => Err(e),
             Ok(x) => Ok(x),
         }
+    }
+
+    /// Refreshes `old` with its refresh token. A new ID token, if the provider
+    /// sends one, is fully verified and must be about `expected_sub` (its issuer
+    /// is this provider's by the verifier); what the provider does not send
+    /// again (ID token, rotated refresh token) is kept from `old`.
+    pub async fn refresh(&self, old: &TokenSet, expected_sub: &str) -> Result<TokenSet, RefreshError> {
+        let Some(refresh_token) = &old.refresh_token else {
+            return Err(RefreshError::Refused("the session has no refresh token".into()));
+        };
+        let refresh_token = RefreshToken::new(refresh_token.clone());
+        let client = self.client();
+        let request = client
+            .exchange_refresh_token(&refresh_token)
+            .map_err(|_| RefreshError::Unavailable("the provider publishes no token endpoint".into()))?;
+        let tokens = request.request_async(&self.inner.http).await.map_err(|e| match &e {
+            RequestTokenError::ServerResponse(r) => {
+                let code = r.error().as_ref().to_string();
+                match code.as_str() {
+                    "invalid_grant" | "invalid_client" | "unauthorized_client" | "invalid_scope" => {
+                        RefreshError::Refused(error_chain(&e))
+                    }
+                    _ => RefreshError::Unavailable(error_chain(&e)),
+                }
+            }
+            _ => RefreshError::Unavailable(error_chain(&e)),
+        })?;
+        let id_token = match tokens.id_token() {
+            None => old.id_token.clone(),
+            Some(id_token) => {
+                let check = |client: &Client| -> Result<(), VerifyError> {
+                    use openidconnect::{ClaimsVerificationError, SignatureVerificationError};
+                    let verifier = client
+                        .id_token_verifier()
+                        .set_issue_time_verifier_fn(|iat| check_iat(iat.timestamp(), crate::unix_now()));
+                    // A refreshed ID token carries no nonce, or the original one (Core 12.2).
+                    let claims = match id_token.claims(&verifier, |_: Option<&Nonce>| Ok(())) {
+                        Ok(c) => c,
+                        Err(ClaimsVerificationError::SignatureVerification(
+                            SignatureVerificationError::NoMatchingKey,
+                        )) => return Err(VerifyError::UnknownKey),
+                        Err(e) => return Err(VerifyError::Other(OidcError::IdToken(error_chain(&e)))),
+                    };
+                    if claims.subject().as_str() != expected_sub {
+                        return Err(VerifyError::Other(OidcError::IdToken(format!(
+                            "it is about subject {:?}, not the signed-in {expected_sub:?}",
+                            claims.subject().as_str()
+                        ))));
+                    }
+                    Ok(())
+                };
+                let mut result = check(&self.client());
+                if matches!(result, Err(VerifyError::UnknownKey)) && self.refresh_jwks().await {
+                    result = check(&self.client());
+                }
+                match result {
+                    Ok(()) => id_token.to_string(),
+                    Err(VerifyError::UnknownKey) => {
+                        return Err(RefreshError::IdToken("signed with an unknown key".into()))
+                    }
+                    Err(VerifyError::Other(e)) => return Err(RefreshError::IdToken(e.to_string())),
+                }
+            }
+        };
+        let now = crate::unix_now();
+        Ok(TokenSet {
+            access_token: tokens.access_token().secret().clone(),
+            refresh_token: tokens.refresh_token().map(|r| r.secret().clone()).or_else(|| old.refresh_token.clone()),
+            id_token,
+            expires_at: tokens.expires_in().map(|d| now + d.as_secs() as i64),
+        })
     }
 
     /// Reads fresh claims from the provider's userinfo endpoint with the

@@ -31,8 +31,8 @@ pub struct Bff {
     pub account_url: Option<String>,
     /// Identity management for admins.
     pub admin: crate::admin::Admin,
-    /// The keys that seal tokens in session records.
-    pub token_keys: crate::sealing::TokenKeys,
+    /// The sessions' tokens (sealed, refreshed single-flight).
+    pub tokens: crate::tokens::Tokens,
 }
 
 /// `/onboarding?return_to=…`: where a user goes before onboarding is done.
@@ -86,7 +86,7 @@ fn store_failure(e: impl std::fmt::Display) -> Response {
 /// `GET /login`: starts sign-in, or finishes it when the provider comes back
 /// with `code` + `state` (or `error`).
 async fn login(State(bff): State<Arc<Bff>>, session: Session, Query(q): Query<HashMap<String, String>>) -> Response {
-    let auth = AuthSession::new(session, bff.token_keys.clone());
+    let auth = AuthSession::new(session, bff.tokens.clone());
     let return_to = ReturnTo::parse_or_root(q.get("return_to").map(String::as_str));
 
     if let Some(error) = q.get("error") {
@@ -160,7 +160,7 @@ async fn login(State(bff): State<Arc<Bff>>, session: Session, Query(q): Query<Ha
 /// `POST /logout` from the app's own form (it must carry the session's logout
 /// token): deletes the session, then signs out at the provider.
 async fn logout(State(bff): State<Arc<Bff>>, session: Session, Form(f): Form<HashMap<String, String>>) -> Response {
-    let auth = AuthSession::new(session, bff.token_keys.clone());
+    let auth = AuthSession::new(session, bff.tokens.clone());
     let expected = match auth.logout_token().await {
         Ok(Some(t)) => t,
         Ok(None) => return redirect("/"),

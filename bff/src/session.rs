@@ -1,13 +1,14 @@
 //! The typed session: named keys and methods over `tower-sessions`, so no code
-//! scatters raw keys around. Tokens are stored only here, server-side, and only
-//! sealed (`crate::sealing`): the session store never holds a usable token.
+//! scatters raw keys around. The record names the sign-in's row in the token
+//! table (`crate::tokens`), where the tokens are kept sealed; the session store
+//! never holds a usable token.
 
 use serde::{Deserialize, Serialize};
 use tower_sessions::Session;
 
 use crate::oidc::{TokenSet, VerifiedUser};
 use crate::pending::{PendingError, PendingLogin, PendingLogins};
-use crate::sealing::{Sealed, TokenKeys};
+use crate::tokens::{TokenError, Tokens};
 
 const PENDING: &str = "gatehouse.pending";
 const AUTH: &str = "gatehouse.auth";
@@ -23,21 +24,11 @@ pub struct SessionUser {
     pub claims: Vec<(String, String)>,
 }
 
-/// The tokens, sealed into the session record. Private to this crate: nothing
-/// outside `bff` can name it, so it cannot be returned to the browser.
-#[derive(Clone, Serialize, Deserialize)]
-pub(crate) struct StoredTokens {
-    access_token: String,
-    refresh_token: Option<String>,
-    id_token: String,
-    expires_at: Option<i64>,
-}
-
 #[derive(Clone, Serialize, Deserialize)]
 struct StoredAuth {
     user: SessionUser,
-    /// `StoredTokens`, sealed for `user.sub`.
-    tokens: Sealed,
+    /// This sign-in's row in the token table.
+    grant: String,
     /// Per-session token the sign-out form must carry (cross-site sign-out is refused).
     logout_token: String,
     /// The absolute end of this session (Unix seconds), however active it is.
@@ -54,20 +45,20 @@ fn never() -> i64 {
 pub enum SessionError {
     #[error("session store failure: {0}")]
     Store(#[from] tower_sessions::session::Error),
-    #[error("tokens could not be sealed: {0}")]
-    Seal(#[from] crate::sealing::SealError),
+    #[error(transparent)]
+    Tokens(#[from] TokenError),
 }
 
 /// The session of the current request, with typed operations.
 #[derive(Clone)]
 pub struct AuthSession {
     session: Session,
-    keys: TokenKeys,
+    tokens: Tokens,
 }
 
 impl AuthSession {
-    pub fn new(session: Session, keys: TokenKeys) -> Self {
-        Self { session, keys }
+    pub fn new(session: Session, tokens: Tokens) -> Self {
+        Self { session, tokens }
     }
 
     /// The signed-in state, if any and not past its absolute lifetime (an
@@ -84,6 +75,7 @@ impl AuthSession {
         };
         if crate::unix_now() >= auth.expires_at {
             tracing::info!(sub = %auth.user.sub, "session reached its absolute lifetime");
+            self.tokens.delete(&auth.grant).await?;
             self.session.flush().await?;
             return Ok(None);
         }
@@ -128,6 +120,8 @@ impl AuthSession {
         lifetime_secs: i64,
     ) -> Result<(), SessionError> {
         self.session.cycle_id().await?;
+        let expires_at = now.saturating_add(lifetime_secs);
+        let grant = self.tokens.insert(&user.sub, user.sid.as_deref(), tokens, expires_at).await?;
         let auth = StoredAuth {
             user: SessionUser {
                 sub: user.sub.clone(),
@@ -135,50 +129,45 @@ impl AuthSession {
                 signed_in_at: now,
                 claims: user.claims.clone(),
             },
-            tokens: self.keys.seal(
-                &StoredTokens {
-                    access_token: tokens.access_token,
-                    refresh_token: tokens.refresh_token,
-                    id_token: tokens.id_token,
-                    expires_at: tokens.expires_at,
-                },
-                &user.sub,
-            )?,
+            grant,
             logout_token: random_token(),
-            expires_at: now.saturating_add(lifetime_secs),
+            expires_at,
         };
         self.session.insert(AUTH, auth).await?;
         Ok(())
     }
 
-    /// Deletes the session from the store; returns the ID token for the
+    /// Deletes the session and its tokens; returns the ID token for the
     /// provider's end-session request, if the user was signed in.
     pub async fn logout(&self) -> Result<Option<String>, SessionError> {
         let id_token = match self.auth().await? {
-            Some(a) => self.keys.open::<StoredTokens>(&a.tokens, &a.user.sub).ok().map(|t| t.id_token),
+            Some(a) => {
+                let current = self.tokens.current(&a.grant, &a.user.sub).await.ok().flatten();
+                self.tokens.delete(&a.grant).await?;
+                current.map(|t| t.id_token)
+            }
             None => None,
         };
         self.session.flush().await?;
         Ok(id_token)
     }
 
-    /// The session's tokens; a session whose tokens do not open (its key was
-    /// removed, or the record was tampered with) is ended.
-    async fn tokens(&self) -> Result<Option<StoredTokens>, SessionError> {
+    /// A usable access token, refreshed if it is about to expire — for
+    /// server-side calls to the provider, never for the browser. `None`: not
+    /// signed in, or the session just ended (refresh refused, tokens gone or
+    /// unreadable) and was deleted; the user must sign in again.
+    pub async fn access_token(&self) -> Result<Option<String>, SessionError> {
         let Some(auth) = self.auth().await? else { return Ok(None) };
-        match self.keys.open::<StoredTokens>(&auth.tokens, &auth.user.sub) {
+        match self.tokens.access_token(&auth.grant, &auth.user.sub).await {
             Ok(t) => Ok(Some(t)),
-            Err(e) => {
-                tracing::warn!(sub = %auth.user.sub, error = %e, "session ended: its tokens do not open");
+            Err(e @ (TokenError::Ended(_) | TokenError::Seal(_))) => {
+                tracing::info!(sub = %auth.user.sub, error = %e, "session ended");
+                self.tokens.delete(&auth.grant).await?;
                 self.session.flush().await?;
                 Ok(None)
             }
+            Err(e) => Err(e.into()),
         }
-    }
-
-    /// The access token, for server-side calls to the provider (never for the browser).
-    pub async fn access_token(&self) -> Result<Option<String>, SessionError> {
-        Ok(self.tokens().await?.map(|t| t.access_token))
     }
 }
 

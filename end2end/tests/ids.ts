@@ -12,6 +12,7 @@ export const ids = {
   errorPanel: 'error-panel',
   signinRequired: 'signin-required',
   errorMessage: 'error-message',
+  signInAgain: 'sign-in-again',
   greeting: 'greeting',
   homeSignin: 'home-signin',
   idClaims: 'id-claims',

@@ -32,6 +32,8 @@ pub struct Settings {
     /// `None` uses `<data dir>/token-keys` (created on first start) or, in
     /// memory, a key of this process.
     pub token_keys: Option<bff::sealing::TokenKeys>,
+    /// `GATEHOUSE_REFRESH_SKEW_SECONDS`: refresh the access token when it has less than this left.
+    pub refresh_skew_secs: i64,
 }
 
 /// Who may manage identities, and the Admin API they are managed through.
@@ -370,6 +372,16 @@ impl Settings {
             session_idle_minutes,
             session_lifetime_secs: session_lifetime_minutes * 60,
             admin,
+            refresh_skew_secs: match get("GATEHOUSE_REFRESH_SKEW_SECONDS") {
+                None => 60,
+                Some(raw) => {
+                    raw.trim().parse::<i64>().ok().filter(|s| (0..=86_400).contains(s)).ok_or(ConfigError::Invalid {
+                        var: "GATEHOUSE_REFRESH_SKEW_SECONDS",
+                        value: raw.clone(),
+                        hint: "use whole seconds from 0 to 86400, e.g. 60",
+                    })?
+                }
+            },
             token_keys: match get("GATEHOUSE_TOKEN_KEYS") {
                 None => None,
                 Some(raw) => Some(

@@ -87,13 +87,18 @@ impl Application {
         let account_url =
             account_url.or_else(|| settings.oidc.is_none().then(|| join_str(&rp_config.issuer, "profile")));
         tracing::info!(issuer = %rp_config.issuer, client_id = %rp_config.client_id, "OpenID provider discovered");
-        let sessions = session_layer(&settings, &public_url).await?;
+        let session_db = session_db(&settings).await?;
+        let sessions = session_layer(&settings, &public_url, session_db.clone()).await?;
         let users_path = settings.data_dir.as_ref().map(|d| d.join("app.sqlite3"));
         let users =
             bff::users::UserStore::open(users_path.as_deref()).await.map_err(|e| StartupError::Users(e.to_string()))?;
         let admin = build_admin(&settings, embedded_admin_api, &rp, &users)?;
         let token_keys = token_keys(&settings)?;
         tracing::info!(key = %token_keys.current_id(), "session tokens are sealed");
+        let tokens = bff::tokens::Tokens::open(session_db.clone(), token_keys, rp.clone(), settings.refresh_skew_secs)
+            .await
+            .map_err(|e| StartupError::Sessions(e.to_string()))?;
+        spawn_cleanup(session_db, tokens.clone());
         let bff = Arc::new(bff::routes::Bff {
             rp,
             public_url,
@@ -101,7 +106,7 @@ impl Application {
             session_lifetime_secs: settings.session_lifetime_secs,
             account_url,
             admin,
-            token_keys,
+            tokens,
         });
         let state = AppState { leptos_options: settings.leptos, server: Arc::new(ServerContext::new(bff.clone())) };
         let router = router(state).merge(bff::routes::router(bff)).layer(sessions);
@@ -274,27 +279,58 @@ fn write_private(path: &std::path::Path, text: &str) -> std::io::Result<()> {
     options.open(path)?.write_all(text.as_bytes())
 }
 
-/// Sessions in SQLite (a file in the data directory, or memory): an opaque id
-/// in an HttpOnly, SameSite=Lax cookie; `Secure` and `__Host-` on https.
-async fn session_layer(
-    settings: &Settings,
-    public_url: &url::Url,
-) -> Result<tower_sessions::SessionManagerLayer<tower_sessions_sqlx_store::SqliteStore>, StartupError> {
-    use sqlx::sqlite::{SqliteConnectOptions, SqlitePoolOptions};
+/// The session database: SQLite in the data directory, or memory. Session
+/// records and the token table live here.
+async fn session_db(settings: &Settings) -> Result<sqlx::SqlitePool, StartupError> {
+    use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions};
     let opts = match &settings.data_dir {
         Some(dir) => {
             std::fs::create_dir_all(dir).map_err(|e| StartupError::Sessions(format!("{}: {e}", dir.display())))?;
-            SqliteConnectOptions::new().filename(dir.join("sessions.sqlite3")).create_if_missing(true)
+            SqliteConnectOptions::new()
+                .filename(dir.join("sessions.sqlite3"))
+                .create_if_missing(true)
+                .journal_mode(SqliteJournalMode::Wal)
+                .busy_timeout(std::time::Duration::from_secs(5))
         }
         None => SqliteConnectOptions::new().in_memory(true),
     };
-    let pool = SqlitePoolOptions::new()
+    SqlitePoolOptions::new()
         .max_connections(if settings.data_dir.is_some() { 4 } else { 1 })
         .idle_timeout(None)
         .max_lifetime(None)
         .connect_with(opts)
         .await
-        .map_err(|e| StartupError::Sessions(e.to_string()))?;
+        .map_err(|e| StartupError::Sessions(e.to_string()))
+}
+
+/// Every ten minutes: deletes expired session records and the token rows of
+/// sign-ins past their absolute end.
+fn spawn_cleanup(db: sqlx::SqlitePool, tokens: bff::tokens::Tokens) {
+    use tower_sessions::ExpiredDeletion as _;
+    let store = tower_sessions_sqlx_store::SqliteStore::new(db);
+    tokio::spawn(async move {
+        let mut every = tokio::time::interval(std::time::Duration::from_secs(600));
+        loop {
+            every.tick().await;
+            if let Err(e) = store.delete_expired().await {
+                tracing::warn!(error = %e, "expired session cleanup failed");
+            }
+            match tokens.delete_expired(bff::unix_now()).await {
+                Ok(n) if n > 0 => tracing::info!(rows = n, "expired session tokens deleted"),
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = %e, "expired token cleanup failed"),
+            }
+        }
+    });
+}
+
+/// Sessions in the session database: an opaque id in an HttpOnly,
+/// SameSite=Lax cookie; `Secure` and `__Host-` on https.
+async fn session_layer(
+    settings: &Settings,
+    public_url: &url::Url,
+    pool: sqlx::SqlitePool,
+) -> Result<tower_sessions::SessionManagerLayer<tower_sessions_sqlx_store::SqliteStore>, StartupError> {
     let store = tower_sessions_sqlx_store::SqliteStore::new(pool);
     store.migrate().await.map_err(|e| StartupError::Sessions(e.to_string()))?;
     let secure = public_url.scheme() == "https";

@@ -23,13 +23,19 @@ async fn signed_in(app: &TestApp, email: &str) {
     }
 }
 
-/// Every session record, as the bytes the store keeps.
+/// Every session record and token row, as the bytes the store keeps.
 async fn dump_sessions(dir: &std::path::Path) -> Vec<u8> {
     let url = format!("sqlite://{}?mode=ro", dir.join("sessions.sqlite3").display());
     let pool = sqlx::SqlitePool::connect(&url).await.unwrap();
-    let rows: Vec<(Vec<u8>,)> = sqlx::query_as("SELECT data FROM tower_sessions").fetch_all(&pool).await.unwrap();
+    let sessions: Vec<(Vec<u8>,)> = sqlx::query_as("SELECT data FROM tower_sessions").fetch_all(&pool).await.unwrap();
+    let tokens: Vec<(Vec<u8>,)> =
+        sqlx::query_as("SELECT CAST(id || ' ' || sub || ' ' || sealed AS BLOB) FROM gatehouse_tokens")
+            .fetch_all(&pool)
+            .await
+            .unwrap();
+    assert_eq!(tokens.len(), 1, "one sign-in, one token row");
     pool.close().await;
-    rows.into_iter().flat_map(|(d,)| d).collect()
+    sessions.into_iter().chain(tokens).flat_map(|(d,)| d).collect()
 }
 
 #[tokio::test]

@@ -56,7 +56,7 @@ pub(crate) mod server {
     pub(crate) async fn session() -> Result<AuthSession, AppError> {
         let session: tower_sessions::Session =
             leptos_axum::extract().await.map_err(|e| internal("no session layer in front of the app", e))?;
-        Ok(AuthSession::new(session, bff()?.token_keys.clone()))
+        Ok(AuthSession::new(session, bff()?.tokens.clone()))
     }
 
     /// The signed-in user, or 401.

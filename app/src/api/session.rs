@@ -74,8 +74,14 @@ pub async fn userinfo() -> Result<Vec<(String, String)>, AppError> {
     let token = auth
         .access_token()
         .await
-        .map_err(|e| internal("session read failed", e))?
-        .ok_or_else(|| fail(AppError::Unauthenticated))?;
+        .map_err(|e| match e {
+            bff::session::SessionError::Tokens(bff::tokens::TokenError::Unavailable(why)) => {
+                tracing::warn!(sub = %user.sub, error = %why, "no fresh access token");
+                fail(AppError::Upstream)
+            }
+            e => internal("session read failed", e),
+        })?
+        .ok_or_else(|| fail(AppError::SessionEnded))?;
     match bff()?.rp.userinfo(&token, &user.sub).await {
         Ok(claims) => Ok(claims),
         Err(bff::oidc::UserinfoError::Unauthorized) => {

@@ -19,12 +19,21 @@ pub fn ErrorPanel(errors: ArcRwSignal<Errors>) -> impl IntoView {
     }
 }
 
-/// One error, in place (for a failed load or action inside a page).
+/// One error, in place (for a failed load or action inside a page). When the
+/// session is gone, it offers to sign in again and come back here.
 #[component]
 pub fn ErrorMessage(error: AppError) -> impl IntoView {
+    let sign_in = matches!(error, AppError::Unauthenticated | AppError::SessionEnded).then(|| {
+        let href = crate::components::auth::login_href(&crate::components::auth::current_path());
+        view! {
+            " "
+            <a href=href data-testid=ids::SIGN_IN_AGAIN>"Sign in again"</a>
+        }
+    });
     view! {
         <p class="error-text" role="alert" data-testid=ids::ERROR_MESSAGE>
             {error.to_string()}
+            {sign_in}
         </p>
     }
 }

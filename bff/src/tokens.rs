@@ -1,0 +1,299 @@
+//! The user's tokens, kept beside the session (not inside its record) in the
+//! shared session database, sealed, one row per sign-in ("grant"). Keeping them
+//! out of the session record means a request that saves its session at the end
+//! can never write back a spent refresh token over a rotated one.
+//!
+//! Refresh is single-flight per sign-in across every instance that shares the
+//! database: the refresher takes a lease on the row (renewed while the refresh
+//! is in flight); everyone else waits for the lease to go and then re-reads the
+//! row instead of refreshing again.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use sqlx::SqlitePool;
+
+use crate::oidc::{RelyingParty, TokenSet};
+use crate::sealing::{SealError, Sealed, TokenKeys};
+
+/// The tokens as sealed into a row. Private: nothing outside `bff` can name it.
+#[derive(Clone, Serialize, Deserialize)]
+struct StoredTokens {
+    access_token: String,
+    refresh_token: Option<String>,
+    id_token: String,
+    expires_at: Option<i64>,
+}
+
+impl From<TokenSet> for StoredTokens {
+    fn from(t: TokenSet) -> Self {
+        Self {
+            access_token: t.access_token,
+            refresh_token: t.refresh_token,
+            id_token: t.id_token,
+            expires_at: t.expires_at,
+        }
+    }
+}
+
+impl From<StoredTokens> for TokenSet {
+    fn from(t: StoredTokens) -> Self {
+        Self {
+            access_token: t.access_token,
+            refresh_token: t.refresh_token,
+            id_token: t.id_token,
+            expires_at: t.expires_at,
+        }
+    }
+}
+
+/// Why no usable access token could be had.
+#[derive(Debug, thiserror::Error)]
+pub enum TokenError {
+    /// The sign-in is over (refresh refused, tokens gone or unreadable): sign in again.
+    #[error("the session ended: {0}")]
+    Ended(String),
+    /// The provider could not be reached for a refresh; try again later.
+    #[error("{0}")]
+    Unavailable(String),
+    #[error("token store failure: {0}")]
+    Store(#[from] sqlx::Error),
+    #[error(transparent)]
+    Seal(#[from] SealError),
+}
+
+/// Token rows, their leases and the refresh policy.
+#[derive(Clone)]
+pub struct Tokens {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    db: SqlitePool,
+    keys: TokenKeys,
+    rp: RelyingParty,
+    /// Refresh when the access token has less than this left.
+    skew_secs: i64,
+    /// How long a refresh lease lasts without renewal.
+    lease: Duration,
+    /// How long a caller waits for someone else's refresh.
+    max_wait: Duration,
+}
+
+const SCHEMA: &str = "CREATE TABLE IF NOT EXISTS gatehouse_tokens (
+    id TEXT PRIMARY KEY NOT NULL,
+    sub TEXT NOT NULL,
+    sid TEXT,
+    sealed TEXT NOT NULL,
+    expires_at INTEGER NOT NULL,
+    lock_holder TEXT,
+    lock_until INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX IF NOT EXISTS gatehouse_tokens_sub ON gatehouse_tokens(sub);
+CREATE INDEX IF NOT EXISTS gatehouse_tokens_sid ON gatehouse_tokens(sid);
+CREATE INDEX IF NOT EXISTS gatehouse_tokens_expiry ON gatehouse_tokens(expires_at);";
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or_default()
+}
+
+impl Tokens {
+    /// Opens the token table in `db` (the session database), creating it if needed.
+    pub async fn open(db: SqlitePool, keys: TokenKeys, rp: RelyingParty, skew_secs: i64) -> Result<Self, sqlx::Error> {
+        sqlx::raw_sql(SCHEMA).execute(&db).await?;
+        Ok(Self {
+            inner: Arc::new(Inner {
+                db,
+                keys,
+                rp,
+                skew_secs,
+                lease: Duration::from_secs(10),
+                max_wait: Duration::from_secs(15),
+            }),
+        })
+    }
+
+    pub fn keys(&self) -> &TokenKeys {
+        &self.inner.keys
+    }
+
+    /// Stores a new sign-in's tokens; returns the row id the session keeps.
+    pub(crate) async fn insert(
+        &self,
+        sub: &str,
+        sid: Option<&str>,
+        tokens: TokenSet,
+        session_expires_at: i64,
+    ) -> Result<String, TokenError> {
+        let id = crate::session::random_token();
+        let sealed = self.seal(tokens, sub)?;
+        sqlx::query("INSERT INTO gatehouse_tokens (id, sub, sid, sealed, expires_at) VALUES (?, ?, ?, ?, ?)")
+            .bind(&id)
+            .bind(sub)
+            .bind(sid)
+            .bind(sealed)
+            .bind(session_expires_at)
+            .execute(&self.inner.db)
+            .await?;
+        Ok(id)
+    }
+
+    fn seal(&self, tokens: TokenSet, sub: &str) -> Result<String, TokenError> {
+        let sealed = self.inner.keys.seal(&StoredTokens::from(tokens), sub)?;
+        serde_json::to_string(&sealed).map_err(|_| TokenError::Seal(SealError::Encoding))
+    }
+
+    async fn read(&self, id: &str, sub: &str) -> Result<Option<TokenSet>, TokenError> {
+        let row: Option<(String, String)> = sqlx::query_as("SELECT sub, sealed FROM gatehouse_tokens WHERE id = ?")
+            .bind(id)
+            .fetch_optional(&self.inner.db)
+            .await?;
+        let Some((row_sub, sealed)) = row else { return Ok(None) };
+        if row_sub != sub {
+            return Err(TokenError::Ended("the token row belongs to another user".into()));
+        }
+        let sealed: Sealed = serde_json::from_str(&sealed).map_err(|_| TokenError::Seal(SealError::Corrupt))?;
+        Ok(Some(self.inner.keys.open::<StoredTokens>(&sealed, sub)?.into()))
+    }
+
+    /// The tokens of row `id` as they are (no refresh), e.g. the ID token for sign-out.
+    pub(crate) async fn current(&self, id: &str, sub: &str) -> Result<Option<TokenSet>, TokenError> {
+        self.read(id, sub).await
+    }
+
+    pub(crate) async fn delete(&self, id: &str) -> Result<(), TokenError> {
+        sqlx::query("DELETE FROM gatehouse_tokens WHERE id = ?").bind(id).execute(&self.inner.db).await?;
+        Ok(())
+    }
+
+    /// Deletes the rows of sign-ins that have reached their absolute end.
+    pub async fn delete_expired(&self, now: i64) -> Result<u64, sqlx::Error> {
+        Ok(sqlx::query("DELETE FROM gatehouse_tokens WHERE expires_at <= ?")
+            .bind(now)
+            .execute(&self.inner.db)
+            .await?
+            .rows_affected())
+    }
+
+    fn fresh(&self, t: &TokenSet, now: i64) -> bool {
+        match t.expires_at {
+            Some(exp) => exp - self.inner.skew_secs > now,
+            None => true,
+        }
+    }
+
+    /// A usable access token for row `id` of user `sub`: the stored one while
+    /// it has more than the skew left, else refreshed — by exactly one caller
+    /// across all instances; the others wait and read its result. A definitive
+    /// refresh failure deletes the row and answers [`TokenError::Ended`].
+    pub(crate) async fn access_token(&self, id: &str, sub: &str) -> Result<String, TokenError> {
+        let started = std::time::Instant::now();
+        let holder = crate::session::random_token();
+        loop {
+            let Some(tokens) = self.read(id, sub).await? else {
+                return Err(TokenError::Ended("the session's tokens are gone".into()));
+            };
+            if self.fresh(&tokens, crate::unix_now()) {
+                return Ok(tokens.access_token);
+            }
+            if tokens.refresh_token.is_none() {
+                // Nothing to refresh with: use it until the provider says otherwise.
+                return Ok(tokens.access_token);
+            }
+            if self.try_lock(id, &holder).await? {
+                let result = self.refresh_locked(id, sub, &holder).await;
+                self.unlock(id, &holder).await?;
+                return result;
+            }
+            if started.elapsed() > self.inner.max_wait {
+                return Err(TokenError::Unavailable("waited too long for another refresh of this session".into()));
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Holding the lease: re-read (someone may have just refreshed), refresh,
+    /// store the rotated tokens. The lease is renewed while the provider works.
+    async fn refresh_locked(&self, id: &str, sub: &str, holder: &str) -> Result<String, TokenError> {
+        let Some(tokens) = self.read(id, sub).await? else {
+            return Err(TokenError::Ended("the session's tokens are gone".into()));
+        };
+        if self.fresh(&tokens, crate::unix_now()) {
+            return Ok(tokens.access_token);
+        }
+        let renew = {
+            let (this, id, holder) = (self.clone(), id.to_string(), holder.to_string());
+            tokio::spawn(async move {
+                let mut every = tokio::time::interval(this.inner.lease / 3);
+                every.tick().await;
+                loop {
+                    every.tick().await;
+                    if !matches!(this.renew(&id, &holder).await, Ok(true)) {
+                        break;
+                    }
+                }
+            })
+        };
+        let result = self.inner.rp.refresh(&tokens, sub).await;
+        renew.abort();
+        match result {
+            Ok(new) => {
+                let access = new.access_token.clone();
+                let sealed = self.seal(new, sub)?;
+                sqlx::query("UPDATE gatehouse_tokens SET sealed = ? WHERE id = ? AND lock_holder = ?")
+                    .bind(sealed)
+                    .bind(id)
+                    .bind(holder)
+                    .execute(&self.inner.db)
+                    .await?;
+                tracing::info!(sub = %sub, "tokens refreshed");
+                Ok(access)
+            }
+            Err(e) if e.is_definitive() => {
+                tracing::info!(sub = %sub, error = %e, "refresh refused; the session ends");
+                self.delete(id).await?;
+                Err(TokenError::Ended(e.to_string()))
+            }
+            Err(e) => {
+                tracing::warn!(sub = %sub, error = %e, "refresh failed; will retry on the next call");
+                Err(TokenError::Unavailable(e.to_string()))
+            }
+        }
+    }
+
+    async fn try_lock(&self, id: &str, holder: &str) -> Result<bool, sqlx::Error> {
+        let now = now_ms();
+        let until = now + self.inner.lease.as_millis() as i64;
+        let r = sqlx::query(
+            "UPDATE gatehouse_tokens SET lock_holder = ?, lock_until = ? WHERE id = ? AND (lock_holder IS NULL OR lock_until < ?)",
+        )
+        .bind(holder)
+        .bind(until)
+        .bind(id)
+        .bind(now)
+        .execute(&self.inner.db)
+        .await?;
+        Ok(r.rows_affected() == 1)
+    }
+
+    async fn renew(&self, id: &str, holder: &str) -> Result<bool, sqlx::Error> {
+        let until = now_ms() + self.inner.lease.as_millis() as i64;
+        let r = sqlx::query("UPDATE gatehouse_tokens SET lock_until = ? WHERE id = ? AND lock_holder = ?")
+            .bind(until)
+            .bind(id)
+            .bind(holder)
+            .execute(&self.inner.db)
+            .await?;
+        Ok(r.rows_affected() == 1)
+    }
+
+    async fn unlock(&self, id: &str, holder: &str) -> Result<(), sqlx::Error> {
+        sqlx::query("UPDATE gatehouse_tokens SET lock_holder = NULL, lock_until = 0 WHERE id = ? AND lock_holder = ?")
+            .bind(id)
+            .bind(holder)
+            .execute(&self.inner.db)
+            .await?;
+        Ok(())
+    }
+}

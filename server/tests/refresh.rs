@@ -1,0 +1,125 @@
+//! Token refresh against the real embedded provider: ahead of expiry, exactly
+//! once for many parallel calls — also across two server instances sharing
+//! one session database — and a refused refresh ends the session cleanly.
+#![expect(clippy::unwrap_used)]
+
+mod common;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use common::{api, browser, location, onboard, provider_base, sign_in_as, spawn_app_with, test_settings, TestApp};
+
+/// The embedded provider's access tokens live 3600 s (`idp/dev.toml`); with
+/// this skew a fresh one counts as due for refresh after 4 s.
+const SKEW: i64 = 3600 - 4;
+const APP_CLIENT: &str = "gatehouse";
+const APP_SECRET: &str = "gatehouse-dev-secret-not-for-production";
+
+fn temp_dir(tag: &str) -> PathBuf {
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos();
+    let dir = std::env::temp_dir().join(format!("gatehouse-test-{tag}-{}-{nanos}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+async fn signed_in(app: &TestApp, email: &str) {
+    let r = sign_in_as(app, email, "/").await;
+    if location(&r).starts_with("/onboarding") {
+        assert!(onboard(app, "Someone", "/").await.status().is_redirection());
+    }
+}
+
+async fn refreshes(provider: &str) -> u64 {
+    let stats: serde_json::Value = reqwest::get(format!("{provider}stats/tokens")).await.unwrap().json().await.unwrap();
+    stats["refresh_token"][APP_CLIENT].as_u64().unwrap_or(0)
+}
+
+async fn userinfo_calls(apps: &[&TestApp], n: usize) -> Vec<u16> {
+    let calls: Vec<_> = (0..n)
+        .map(|i| {
+            let app = apps[i % apps.len()];
+            let (client, url) = (app.client.clone(), format!("{}/api/userinfo", app.base));
+            tokio::spawn(async move {
+                client.post(url).header("accept", "application/json").send().await.unwrap().status().as_u16()
+            })
+        })
+        .collect();
+    let mut out = Vec::new();
+    for c in calls {
+        out.push(c.await.unwrap());
+    }
+    out
+}
+
+#[tokio::test]
+async fn parallel_calls_on_two_instances_refresh_once_and_all_succeed() {
+    let dir = temp_dir("refresh");
+    let mut settings = test_settings();
+    settings.data_dir = Some(dir.clone());
+    settings.refresh_skew_secs = SKEW;
+    let a = spawn_app_with(settings.clone()).await;
+    let provider = provider_base(&a).await;
+
+    // Instance B: the same session database and keys, the same provider (as an external one).
+    let mut b_settings = settings;
+    b_settings.oidc = Some(server::config::OidcSettings {
+        issuer: provider.clone(),
+        client_id: APP_CLIENT.into(),
+        client_secret: Some(APP_SECRET.into()),
+        auth: bff::oidc::ClientAuth::ClientSecretBasic,
+        scopes: ["openid", "email", "profile", "offline_access"].map(String::from).to_vec(),
+        account_url: None,
+    });
+    let b = spawn_app_with(b_settings).await;
+    let b = TestApp { base: b.base, client: a.client.clone() };
+
+    signed_in(&a, "user@example.com").await;
+    let me: serde_json::Value = api(&b, "current_user").await.json().await.unwrap();
+    assert_eq!(me["email"], "user@example.com", "a session started on A works on B");
+    assert_eq!(userinfo_calls(&[&a, &b], 2).await, [200, 200], "fresh tokens: no refresh");
+    assert_eq!(refreshes(&provider).await, 0);
+
+    tokio::time::sleep(Duration::from_secs(5)).await; // the access token is now due
+    let statuses = userinfo_calls(&[&a, &b], 20).await;
+    assert!(statuses.iter().all(|s| *s == 200), "{statuses:?}");
+    assert_eq!(refreshes(&provider).await, 1, "20 parallel calls over two instances, one refresh");
+    let me: serde_json::Value = api(&a, "current_user").await.json().await.unwrap();
+    assert_eq!(me["email"], "user@example.com", "still signed in");
+
+    // The rotated refresh token was stored: the next due refresh works too.
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    assert_eq!(userinfo_calls(&[&b, &a], 6).await, [200; 6]);
+    assert_eq!(refreshes(&provider).await, 2);
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[tokio::test]
+async fn a_refused_refresh_ends_the_session_with_a_clear_message() {
+    let mut settings = test_settings();
+    settings.refresh_skew_secs = SKEW;
+    let app = spawn_app_with(settings).await;
+    let provider = provider_base(&app).await;
+    signed_in(&app, "user@example.com").await;
+    assert_eq!(api(&app, "userinfo").await.status(), 200);
+
+    // The provider forgets every grant of the app: its refresh token is now refused.
+    let r = reqwest::Client::new()
+        .delete(format!("{provider}oauth2/tokens?client_id={APP_CLIENT}"))
+        .basic_auth(APP_CLIENT, Some(APP_SECRET))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 204);
+    tokio::time::sleep(Duration::from_secs(5)).await;
+
+    let r = api(&app, "userinfo").await;
+    assert_eq!(r.status(), 401);
+    assert_eq!(r.json::<serde_json::Value>().await.unwrap(), serde_json::json!("SessionEnded"));
+    let me: serde_json::Value = api(&app, "current_user").await.json().await.unwrap();
+    assert!(me.is_null(), "signed out, not half signed in: {me}");
+    assert_eq!(api(&app, "userinfo").await.status(), 401, "no loop: still just signed out");
+    // The page says so and offers to sign in again.
+    let page = browser().get(format!("{}/profile", app.base)).send().await.unwrap();
+    assert!(location(&page).starts_with("/login"), "a signed-out visitor is sent to sign in");
+}
