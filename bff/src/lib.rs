@@ -4,6 +4,7 @@
 //! could serialize it for the browser.
 
 pub mod admin;
+pub mod backchannel;
 pub mod oidc;
 pub mod pending;
 pub mod return_to;

@@ -140,6 +140,8 @@ struct Inner {
     metadata: CoreProviderMetadata,
     /// Rebuilt when the provider's signing keys are fetched again.
     client: std::sync::RwLock<Client>,
+    /// The provider's signing keys (for logout tokens), replaced with the client.
+    jwks: std::sync::RwLock<openidconnect::core::CoreJsonWebKeySet>,
     /// When the keys were last fetched after startup, and how often that happened.
     jwks_refresh: tokio::sync::Mutex<(Option<std::time::Instant>, u64)>,
     http: reqwest::Client,
@@ -220,11 +222,13 @@ impl RelyingParty {
                     };
                     let url_of = |k: &str| raw[k].as_str().and_then(|s| Url::parse(s).ok());
                     let client = build_client(metadata.clone(), cfg)?;
+                    let jwks = metadata.jwks().clone();
                     return Ok(Self {
                         inner: std::sync::Arc::new(Inner {
                             config: cfg.clone(),
                             metadata,
                             client: std::sync::RwLock::new(client),
+                            jwks: std::sync::RwLock::new(jwks),
                             jwks_refresh: tokio::sync::Mutex::new((None, 0)),
                             http,
                             end_session_endpoint: url_of("end_session_endpoint"),
@@ -261,6 +265,29 @@ impl RelyingParty {
         self.inner.revocation_endpoint.as_ref()
     }
 
+    /// The provider's issuer identifier, exactly as discovered.
+    pub fn issuer(&self) -> &str {
+        self.inner.metadata.issuer().as_str()
+    }
+
+    /// This app's client id at the provider.
+    pub fn client_id(&self) -> &str {
+        &self.inner.config.client_id
+    }
+
+    /// The provider's current signing keys.
+    pub(crate) fn jwks(&self) -> openidconnect::core::CoreJsonWebKeySet {
+        match self.inner.jwks.read() {
+            Ok(k) => k.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    /// The algorithms the provider signs ID tokens with.
+    pub(crate) fn id_token_algorithms(&self) -> Vec<openidconnect::core::CoreJwsSigningAlgorithm> {
+        self.inner.metadata.id_token_signing_alg_values_supported().clone()
+    }
+
     /// The token endpoint (where the Admin API client gets its token by default).
     pub fn token_endpoint(&self) -> Option<Url> {
         self.inner.metadata.token_endpoint().map(|u| u.url().clone())
@@ -278,7 +305,7 @@ impl RelyingParty {
     /// Fetches the provider's signing keys again, unless that happened less
     /// than [`JWKS_REFRESH_COOLDOWN`] ago (so tokens with made-up `kid`s
     /// cannot make us hammer the provider). Returns whether keys were fetched.
-    async fn refresh_jwks(&self) -> bool {
+    pub(crate) async fn refresh_jwks(&self) -> bool {
         let mut guard = self.inner.jwks_refresh.lock().await;
         if guard.0.is_some_and(|at| at.elapsed() < JWKS_REFRESH_COOLDOWN) {
             tracing::debug!("unknown signing key, but the keys were fetched moments ago");
@@ -288,8 +315,12 @@ impl RelyingParty {
         match openidconnect::core::CoreJsonWebKeySet::fetch_async(self.inner.metadata.jwks_uri(), &self.inner.http)
             .await
         {
-            Ok(jwks) => match build_client(self.inner.metadata.clone().set_jwks(jwks), &self.inner.config) {
+            Ok(jwks) => match build_client(self.inner.metadata.clone().set_jwks(jwks.clone()), &self.inner.config) {
                 Ok(client) => {
+                    match self.inner.jwks.write() {
+                        Ok(mut k) => *k = jwks,
+                        Err(poisoned) => *poisoned.into_inner() = jwks,
+                    }
                     match self.inner.client.write() {
                         Ok(mut c) => *c = client,
                         Err(poisoned) => *poisoned.into_inner() = client,
@@ -427,6 +458,33 @@ impl RelyingParty {
             id_token,
             expires_at: tokens.expires_in().map(|d| now + d.as_secs() as i64),
         })
+    }
+
+    /// Revokes a refresh token at the provider's revocation endpoint (RFC 7009),
+    /// authenticating as at the token endpoint. `Ok(false)`: the provider
+    /// publishes no revocation endpoint.
+    pub async fn revoke_refresh_token(&self, token: &str) -> Result<bool, String> {
+        let Some(url) = self.revocation_endpoint() else { return Ok(false) };
+        let cfg = &self.inner.config;
+        let mut form = vec![("token", token), ("token_type_hint", "refresh_token")];
+        let mut request = self.inner.http.post(url.clone());
+        match cfg.auth {
+            ClientAuth::ClientSecretBasic => {
+                let enc = |s: &str| url::form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
+                request = request.basic_auth(enc(&cfg.client_id), cfg.client_secret.as_deref().map(enc));
+            }
+            ClientAuth::ClientSecretPost => {
+                form.push(("client_id", &cfg.client_id));
+                form.push(("client_secret", cfg.client_secret.as_deref().unwrap_or_default()));
+            }
+            ClientAuth::None => form.push(("client_id", &cfg.client_id)),
+        }
+        let r = request.form(&form).send().await.map_err(|e| error_chain(&e))?;
+        if r.status().is_success() {
+            Ok(true)
+        } else {
+            Err(format!("the revocation endpoint answered {}", r.status()))
+        }
     }
 
     /// Reads fresh claims from the provider's userinfo endpoint with the

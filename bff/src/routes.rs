@@ -1,7 +1,8 @@
 //! Sign-in and sign-out as plain axum routes (seed 000): `GET /login` starts
 //! the code flow and receives the provider's redirect; `POST /logout` ends the
 //! session here and at the provider; `GET /logout` is where the provider
-//! returns after sign-out.
+//! returns after sign-out; `POST /backchannel-logout` receives the provider's
+//! logout tokens.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -44,7 +45,47 @@ pub fn onboarding_href(return_to: &ReturnTo) -> String {
 }
 
 pub fn router<S: Clone + Send + Sync + 'static>(bff: Arc<Bff>) -> Router<S> {
-    Router::new().route("/login", get(login)).route("/logout", get(after_logout).post(logout)).with_state(bff)
+    Router::new()
+        .route("/login", get(login))
+        .route("/logout", get(after_logout).post(logout))
+        .route(crate::backchannel::PATH, axum::routing::post(backchannel_logout))
+        .with_state(bff)
+}
+
+/// `POST /backchannel-logout` (OIDC Back-Channel Logout 1.0): a verified,
+/// never-seen logout token ends the sign-ins it names, on every instance.
+/// Anything else is a 400 and touches nothing.
+async fn backchannel_logout(State(bff): State<Arc<Bff>>, Form(f): Form<HashMap<String, String>>) -> Response {
+    let json = |status: StatusCode, body: serde_json::Value| {
+        let mut r = (status, axum::Json(body)).into_response();
+        r.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        r
+    };
+    let refuse = |why: String| {
+        tracing::warn!(reason = %why, "back-channel logout refused");
+        json(StatusCode::BAD_REQUEST, serde_json::json!({"error": "invalid_request", "error_description": why}))
+    };
+    let Some(token) = f.get("logout_token") else { return refuse("logout_token is missing".into()) };
+    let claims = match bff.rp.verify_logout_token(token, now()).await {
+        Ok(c) => c,
+        Err(e) => return refuse(e.to_string()),
+    };
+    let store_error = |e: sqlx::Error| {
+        tracing::error!(error = %e, "back-channel logout: token store failure");
+        json(StatusCode::INTERNAL_SERVER_ERROR, serde_json::json!({"error": "server_error"}))
+    };
+    match bff.tokens.remember_logout_jti(&claims.jti, claims.remember_until).await {
+        Ok(true) => {}
+        Ok(false) => return refuse(crate::backchannel::LogoutTokenError::Replayed.to_string()),
+        Err(e) => return store_error(e),
+    }
+    match bff.tokens.end_sign_ins(claims.sub.as_deref(), claims.sid.as_deref()).await {
+        Ok(n) => {
+            tracing::info!(sub = ?claims.sub, sid = ?claims.sid, sessions = n, "back-channel logout");
+            json(StatusCode::OK, serde_json::json!({}))
+        }
+        Err(e) => store_error(e),
+    }
 }
 
 fn redirect(to: &str) -> Response {
@@ -171,10 +212,19 @@ async fn logout(State(bff): State<Arc<Bff>>, session: Session, Form(f): Form<Has
         tracing::warn!("sign-out refused: missing or wrong logout token");
         return (StatusCode::FORBIDDEN, Html("<!DOCTYPE html><title>Sign-out refused</title><p>Sign out from the app's own menu.</p><p><a href=\"/\">Home</a></p>")).into_response();
     }
-    let id_token = match auth.logout().await {
+    let tokens = match auth.logout().await {
         Ok(t) => t,
         Err(e) => return store_failure(e),
     };
+    // The session is gone here; the refresh token must not outlive it at the provider.
+    if let Some(refresh) = tokens.as_ref().and_then(|t| t.refresh_token.as_deref()) {
+        match bff.rp.revoke_refresh_token(refresh).await {
+            Ok(true) => tracing::info!("refresh token revoked at sign-out"),
+            Ok(false) => tracing::debug!("the provider offers no revocation endpoint"),
+            Err(e) => tracing::warn!(error = %e, "revoking the refresh token at sign-out failed"),
+        }
+    }
+    let id_token = tokens.map(|t| t.id_token);
     match (bff.rp.end_session_endpoint(), id_token) {
         (Some(end), Some(hint)) => {
             let mut url = end.clone();

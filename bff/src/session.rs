@@ -79,6 +79,11 @@ impl AuthSession {
             self.session.flush().await?;
             return Ok(None);
         }
+        if !self.tokens.exists(&auth.grant).await.map_err(crate::tokens::TokenError::from)? {
+            tracing::info!(sub = %auth.user.sub, "session ended elsewhere (sign-out at the provider, or ended by the user)");
+            self.session.flush().await?;
+            return Ok(None);
+        }
         Ok(Some(auth))
     }
 
@@ -137,19 +142,20 @@ impl AuthSession {
         Ok(())
     }
 
-    /// Deletes the session and its tokens; returns the ID token for the
-    /// provider's end-session request, if the user was signed in.
-    pub async fn logout(&self) -> Result<Option<String>, SessionError> {
-        let id_token = match self.auth().await? {
+    /// Deletes the session and its tokens; returns them (the ID token for the
+    /// provider's end-session request, the refresh token to revoke), if the
+    /// user was signed in.
+    pub async fn logout(&self) -> Result<Option<TokenSet>, SessionError> {
+        let tokens = match self.auth().await? {
             Some(a) => {
                 let current = self.tokens.current(&a.grant, &a.user.sub).await.ok().flatten();
                 self.tokens.delete(&a.grant).await?;
-                current.map(|t| t.id_token)
+                current
             }
             None => None,
         };
         self.session.flush().await?;
-        Ok(id_token)
+        Ok(tokens)
     }
 
     /// A usable access token, refreshed if it is about to expire — for

@@ -92,7 +92,11 @@ const SCHEMA: &str = "CREATE TABLE IF NOT EXISTS gatehouse_tokens (
 );
 CREATE INDEX IF NOT EXISTS gatehouse_tokens_sub ON gatehouse_tokens(sub);
 CREATE INDEX IF NOT EXISTS gatehouse_tokens_sid ON gatehouse_tokens(sid);
-CREATE INDEX IF NOT EXISTS gatehouse_tokens_expiry ON gatehouse_tokens(expires_at);";
+CREATE INDEX IF NOT EXISTS gatehouse_tokens_expiry ON gatehouse_tokens(expires_at);
+CREATE TABLE IF NOT EXISTS gatehouse_logout_jtis (
+    jti TEXT PRIMARY KEY NOT NULL,
+    remember_until INTEGER NOT NULL
+);";
 
 fn now_ms() -> i64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or_default()
@@ -167,13 +171,52 @@ impl Tokens {
         Ok(())
     }
 
-    /// Deletes the rows of sign-ins that have reached their absolute end.
+    /// Deletes the rows of sign-ins that have reached their absolute end, and
+    /// logout-token ids no longer worth remembering.
     pub async fn delete_expired(&self, now: i64) -> Result<u64, sqlx::Error> {
+        sqlx::query("DELETE FROM gatehouse_logout_jtis WHERE remember_until <= ?")
+            .bind(now)
+            .execute(&self.inner.db)
+            .await?;
         Ok(sqlx::query("DELETE FROM gatehouse_tokens WHERE expires_at <= ?")
             .bind(now)
             .execute(&self.inner.db)
             .await?
             .rows_affected())
+    }
+
+    /// Whether the sign-in of row `id` is still on (a back-channel logout deletes rows).
+    pub(crate) async fn exists(&self, id: &str) -> Result<bool, sqlx::Error> {
+        let row: Option<(i64,)> = sqlx::query_as("SELECT 1 FROM gatehouse_tokens WHERE id = ?")
+            .bind(id)
+            .fetch_optional(&self.inner.db)
+            .await?;
+        Ok(row.is_some())
+    }
+
+    /// Records a logout token's `jti`; `false` if it was seen before (a replay).
+    pub async fn remember_logout_jti(&self, jti: &str, until: i64) -> Result<bool, sqlx::Error> {
+        let r = sqlx::query("INSERT OR IGNORE INTO gatehouse_logout_jtis (jti, remember_until) VALUES (?, ?)")
+            .bind(jti)
+            .bind(until)
+            .execute(&self.inner.db)
+            .await?;
+        Ok(r.rows_affected() == 1)
+    }
+
+    /// Ends every sign-in of provider session `sid` (of user `sub`, when both
+    /// are given) or, with only `sub`, every sign-in of that user. Their
+    /// sessions end at their next request, on any instance.
+    pub async fn end_sign_ins(&self, sub: Option<&str>, sid: Option<&str>) -> Result<u64, sqlx::Error> {
+        let q = match (sub, sid) {
+            (Some(sub), Some(sid)) => {
+                sqlx::query("DELETE FROM gatehouse_tokens WHERE sid = ? AND sub = ?").bind(sid).bind(sub)
+            }
+            (None, Some(sid)) => sqlx::query("DELETE FROM gatehouse_tokens WHERE sid = ?").bind(sid),
+            (Some(sub), None) => sqlx::query("DELETE FROM gatehouse_tokens WHERE sub = ?").bind(sub),
+            (None, None) => return Ok(0),
+        };
+        Ok(q.execute(&self.inner.db).await?.rows_affected())
     }
 
     fn fresh(&self, t: &TokenSet, now: i64) -> bool {

@@ -11,7 +11,10 @@ use axum::Json;
 
 use crate::Provider;
 
-/// `grant_type` → `client_id` → tokens issued.
+/// The key under which refresh tokens revoked through `/oauth2/revoke` are counted.
+pub const REVOKED_REFRESH_TOKEN: &str = "revoked_refresh_token";
+
+/// `grant_type` (or [`REVOKED_REFRESH_TOKEN`]) → `client_id` → count.
 #[derive(Debug, Default)]
 pub struct TokenStats {
     issued: Mutex<BTreeMap<String, BTreeMap<String, u64>>>,

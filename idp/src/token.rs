@@ -341,6 +341,7 @@ async fn revoke_token(provider: &Provider, client: &ClientConfig, token: &str) -
     if let Some((grant_id,)) = refresh {
         if oauth::load_grant(provider, &grant_id).await?.is_some_and(|g| g.client_id == client.id) {
             oauth::revoke_grant(provider, &grant_id).await?;
+            provider.stats.count(crate::stats::REVOKED_REFRESH_TOKEN, &client.id);
         }
         return Ok(());
     }

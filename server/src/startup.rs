@@ -205,7 +205,7 @@ async fn start_embedded_idp(
         .ok_or_else(|| StartupError::Idp("the dev config has no gatehouse client".into()))?;
     client.redirect_uris = vec![join(public_url, "login")];
     client.post_logout_redirect_uris = vec![join(public_url, "logout")];
-    client.backchannel_logout_uri = None;
+    client.backchannel_logout_uri = Some(join(public_url, bff::backchannel::PATH.trim_start_matches('/')));
     let secret = client.secret.clone();
     let admin_client = cfg
         .client(EMBEDDED_ADMIN_CLIENT_ID)

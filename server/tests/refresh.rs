@@ -91,6 +91,18 @@ async fn parallel_calls_on_two_instances_refresh_once_and_all_succeed() {
     tokio::time::sleep(Duration::from_secs(5)).await;
     assert_eq!(userinfo_calls(&[&b, &a], 6).await, [200; 6]);
     assert_eq!(refreshes(&provider).await, 2);
+
+    // The provider ends the user's sessions (the identity is deactivated): its
+    // back-channel logout reaches A, and the session ends on B too.
+    let admin = TestApp { base: a.base.clone(), client: browser() };
+    signed_in(&admin, "admin@example.com").await;
+    let list: serde_json::Value =
+        common::api_form(&admin, "admin_list_identities", &[("email", "user@example.com")]).await.json().await.unwrap();
+    let id = list["rows"][0]["id"].as_str().unwrap().to_string();
+    let r = common::api_form(&admin, "admin_set_identity_state", &[("id", &id), ("state", "inactive")]).await;
+    assert_eq!(r.status(), 200);
+    let me: serde_json::Value = api(&b, "current_user").await.json().await.unwrap();
+    assert!(me.is_null(), "a back-channel logout received by A ends the session on B: {me}");
     std::fs::remove_dir_all(&dir).ok();
 }
 

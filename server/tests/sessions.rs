@@ -100,3 +100,21 @@ async fn a_signed_in_session_survives_a_restart() {
     assert!(location(&r).contains("id_token_hint=eyJ"), "{}", location(&r));
     std::fs::remove_dir_all(&dir).ok();
 }
+
+#[tokio::test]
+async fn sign_out_revokes_the_refresh_token_at_the_provider() {
+    let app = spawn_app_with(test_settings()).await;
+    signed_in(&app, "user@example.com").await;
+    let provider = provider_base(&app).await;
+    let revoked = || async {
+        let stats: serde_json::Value =
+            reqwest::get(format!("{provider}stats/tokens")).await.unwrap().json().await.unwrap();
+        stats["revoked_refresh_token"]["gatehouse"].as_u64().unwrap_or(0)
+    };
+    assert_eq!(revoked().await, 0);
+    let me: serde_json::Value = api(&app, "current_user").await.json().await.unwrap();
+    let token = me["logout_token"].as_str().unwrap().to_string();
+    let r = app.client.post(format!("{}/logout", app.base)).form(&[("logout_token", token)]).send().await.unwrap();
+    assert!(location(&r).contains("/oauth2/sessions/logout"), "{}", location(&r));
+    assert_eq!(revoked().await, 1, "the session's refresh token was revoked at sign-out");
+}

@@ -1,0 +1,165 @@
+//! OpenID Connect Back-Channel Logout 1.0, the receiving side: the provider
+//! posts a signed `logout_token` to [`PATH`] when a user signs out there (or
+//! is deactivated); every session of that sign-in (`sid`) or user (`sub`) ends,
+//! on every instance sharing the session database.
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine as _;
+use openidconnect::core::CoreJwsSigningAlgorithm;
+use openidconnect::JsonWebKey as _;
+use serde_json::Value;
+
+use crate::oidc::RelyingParty;
+
+/// Where the provider posts logout tokens (register `<public URL>/backchannel-logout`).
+pub const PATH: &str = "/backchannel-logout";
+/// The `events` member a logout token must carry.
+pub const EVENT: &str = "http://schemas.openid.net/event/backchannel-logout";
+/// How old a logout token may be (by its `iat`).
+pub const MAX_AGE_SECS: i64 = 300;
+/// Clock skew allowed between us and the provider.
+const SKEW_SECS: i64 = 60;
+
+/// Why a logout token was refused (logged; the provider gets a 400).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum LogoutTokenError {
+    #[error("not a signed JWT: {0}")]
+    Malformed(&'static str),
+    #[error("algorithm {0:?} is not accepted")]
+    Algorithm(String),
+    #[error("typ {0:?} is not logout+jwt")]
+    Type(String),
+    #[error("signed with a key the provider does not publish")]
+    UnknownKey,
+    #[error("the signature does not verify")]
+    Signature,
+    #[error("issued by {0:?}, not this app's provider")]
+    Issuer(String),
+    #[error("not addressed to this app")]
+    Audience,
+    #[error("iat is missing, in the future or older than {MAX_AGE_SECS} s")]
+    Stale,
+    #[error("expired")]
+    Expired,
+    #[error("the back-channel logout event is missing")]
+    Events,
+    #[error("a logout token must not carry a nonce")]
+    Nonce,
+    #[error("neither sid nor sub")]
+    NoSubject,
+    #[error("jti is missing")]
+    NoJti,
+    #[error("jti was seen before (replay)")]
+    Replayed,
+}
+
+/// What a verified logout token says.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogoutClaims {
+    pub sub: Option<String>,
+    pub sid: Option<String>,
+    pub jti: String,
+    /// Until when the `jti` must be remembered (Unix seconds).
+    pub remember_until: i64,
+}
+
+fn part(s: &str) -> Result<Vec<u8>, LogoutTokenError> {
+    URL_SAFE_NO_PAD.decode(s.trim_end_matches('=')).map_err(|_| LogoutTokenError::Malformed("bad base64url"))
+}
+
+fn text(v: &Value, k: &str) -> Option<String> {
+    v.get(k).and_then(Value::as_str).filter(|s| !s.is_empty()).map(str::to_string)
+}
+
+impl RelyingParty {
+    /// Verifies a logout token: signature by a published key with an
+    /// asymmetric algorithm the provider announces, `typ`, `iss`, `aud`, `iat`
+    /// freshness, `exp`, the `events` member, no `nonce`, `sid` and/or `sub`,
+    /// `jti` present. (Replay of `jti` is checked by the caller's shared store.)
+    pub async fn verify_logout_token(&self, token: &str, now: i64) -> Result<LogoutClaims, LogoutTokenError> {
+        let mut parts = token.trim().split('.');
+        let (Some(h), Some(p), Some(sig), None) = (parts.next(), parts.next(), parts.next(), parts.next()) else {
+            return Err(LogoutTokenError::Malformed("not three parts"));
+        };
+        let header: Value =
+            serde_json::from_slice(&part(h)?).map_err(|_| LogoutTokenError::Malformed("header is not JSON"))?;
+        let alg_name = text(&header, "alg").unwrap_or_default();
+        let alg: CoreJwsSigningAlgorithm = serde_json::from_value(Value::String(alg_name.clone()))
+            .map_err(|_| LogoutTokenError::Algorithm(alg_name.clone()))?;
+        let symmetric = matches!(
+            alg,
+            CoreJwsSigningAlgorithm::HmacSha256
+                | CoreJwsSigningAlgorithm::HmacSha384
+                | CoreJwsSigningAlgorithm::HmacSha512
+                | CoreJwsSigningAlgorithm::None
+        );
+        if symmetric || !self.id_token_algorithms().contains(&alg) {
+            return Err(LogoutTokenError::Algorithm(alg_name));
+        }
+        if let Some(typ) = text(&header, "typ") {
+            let t = typ.to_ascii_lowercase();
+            if t != "logout+jwt" && t != "application/logout+jwt" {
+                return Err(LogoutTokenError::Type(typ));
+            }
+        }
+        let kid = text(&header, "kid");
+        let message = format!("{h}.{p}");
+        let signature = part(sig)?;
+        let verify = |rp: &RelyingParty| -> Result<(), LogoutTokenError> {
+            let jwks = rp.jwks();
+            let candidates: Vec<_> = jwks
+                .keys()
+                .iter()
+                .filter(|k| kid.is_none() || k.key_id().map(|id| id.as_str()) == kid.as_deref())
+                .collect();
+            if candidates.is_empty() {
+                return Err(LogoutTokenError::UnknownKey);
+            }
+            if candidates.iter().any(|k| k.verify_signature(&alg, message.as_bytes(), &signature).is_ok()) {
+                Ok(())
+            } else {
+                Err(LogoutTokenError::Signature)
+            }
+        };
+        match verify(self) {
+            Err(LogoutTokenError::UnknownKey) if self.refresh_jwks().await => verify(self)?,
+            r => r?,
+        }
+
+        let claims: Value =
+            serde_json::from_slice(&part(p)?).map_err(|_| LogoutTokenError::Malformed("payload is not JSON"))?;
+        let iss = text(&claims, "iss").unwrap_or_default();
+        if iss != self.issuer() {
+            return Err(LogoutTokenError::Issuer(iss));
+        }
+        let client_id = self.client_id();
+        let audience_ok = match claims.get("aud") {
+            Some(Value::String(a)) => a == client_id,
+            Some(Value::Array(a)) => a.iter().any(|v| v.as_str() == Some(client_id)),
+            _ => false,
+        };
+        if !audience_ok {
+            return Err(LogoutTokenError::Audience);
+        }
+        let iat = claims.get("iat").and_then(Value::as_i64).ok_or(LogoutTokenError::Stale)?;
+        if iat > now + SKEW_SECS || now - iat > MAX_AGE_SECS {
+            return Err(LogoutTokenError::Stale);
+        }
+        let exp = claims.get("exp").and_then(Value::as_i64);
+        if exp.is_some_and(|exp| exp + SKEW_SECS < now) {
+            return Err(LogoutTokenError::Expired);
+        }
+        if !claims.get("events").and_then(|e| e.get(EVENT)).is_some_and(Value::is_object) {
+            return Err(LogoutTokenError::Events);
+        }
+        if claims.get("nonce").is_some() {
+            return Err(LogoutTokenError::Nonce);
+        }
+        let (sub, sid) = (text(&claims, "sub"), text(&claims, "sid"));
+        if sub.is_none() && sid.is_none() {
+            return Err(LogoutTokenError::NoSubject);
+        }
+        let jti = text(&claims, "jti").ok_or(LogoutTokenError::NoJti)?;
+        Ok(LogoutClaims { sub, sid, jti, remember_until: exp.unwrap_or(iat + MAX_AGE_SECS).max(iat + MAX_AGE_SECS) })
+    }
+}
