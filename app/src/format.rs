@@ -1,4 +1,39 @@
-//! How values are shown: dates and times.
+//! How values are shown: dates and times, devices.
+
+/// A browser's `User-Agent` as "Firefox on Linux" (or "Unknown device").
+pub fn device(user_agent: Option<&str>) -> String {
+    let Some(ua) = user_agent.filter(|u| !u.trim().is_empty()) else { return "Unknown device".into() };
+    let browser = [
+        ("Edg/", "Edge"),
+        ("OPR/", "Opera"),
+        ("Firefox/", "Firefox"),
+        ("Chromium/", "Chromium"),
+        ("Chrome/", "Chrome"),
+        ("Safari/", "Safari"),
+        ("curl/", "curl"),
+    ]
+    .iter()
+    .find(|(needle, _)| ua.contains(needle))
+    .map(|(_, name)| *name);
+    let os = [
+        ("Android", "Android"),
+        ("iPhone", "iOS"),
+        ("iPad", "iPadOS"),
+        ("Windows", "Windows"),
+        ("Mac OS X", "macOS"),
+        ("CrOS", "ChromeOS"),
+        ("Linux", "Linux"),
+    ]
+    .iter()
+    .find(|(needle, _)| ua.contains(needle))
+    .map(|(_, name)| *name);
+    match (browser, os) {
+        (Some(b), Some(o)) => format!("{b} on {o}"),
+        (Some(b), None) => b.to_string(),
+        (None, Some(o)) => format!("A browser on {o}"),
+        (None, None) => ua.chars().take(60).collect(),
+    }
+}
 
 /// A Unix timestamp as `YYYY-MM-DD HH:MM UTC` (`—` for none).
 pub fn when(unix: i64) -> String {
@@ -22,7 +57,25 @@ pub fn when(unix: i64) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::when;
+    use super::{device, when};
+
+    #[test]
+    fn devices_are_named_from_the_user_agent() {
+        let chrome_linux =
+            "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0 Safari/537.36";
+        assert_eq!(device(Some(chrome_linux)), "Chrome on Linux");
+        let firefox_mac = "Mozilla/5.0 (Macintosh; Intel Mac OS X 14.1; rv:121.0) Gecko/20100101 Firefox/121.0";
+        assert_eq!(device(Some(firefox_mac)), "Firefox on macOS");
+        let safari_iphone = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_1 like Mac OS X) AppleWebKit/605.1.15 Version/17.1 Mobile/15E148 Safari/604.1";
+        assert_eq!(device(Some(safari_iphone)), "Safari on iOS");
+        assert_eq!(
+            device(Some("Mozilla/5.0 (Windows NT 10.0) Chrome/120.0 Safari/537.36 Edg/120.0")),
+            "Edge on Windows"
+        );
+        assert_eq!(device(Some("curl/8.5.0")), "curl");
+        assert_eq!(device(None), "Unknown device");
+        assert_eq!(device(Some("  ")), "Unknown device");
+    }
 
     #[test]
     fn timestamps_render_as_utc_dates() {

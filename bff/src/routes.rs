@@ -126,7 +126,12 @@ fn store_failure(e: impl std::fmt::Display) -> Response {
 
 /// `GET /login`: starts sign-in, or finishes it when the provider comes back
 /// with `code` + `state` (or `error`).
-async fn login(State(bff): State<Arc<Bff>>, session: Session, Query(q): Query<HashMap<String, String>>) -> Response {
+async fn login(
+    State(bff): State<Arc<Bff>>,
+    session: Session,
+    headers: axum::http::HeaderMap,
+    Query(q): Query<HashMap<String, String>>,
+) -> Response {
     let auth = AuthSession::new(session, bff.tokens.clone());
     let return_to = ReturnTo::parse_or_root(q.get("return_to").map(String::as_str));
 
@@ -176,7 +181,16 @@ async fn login(State(bff): State<Arc<Bff>>, session: Session, Query(q): Query<Ha
             Ok(u) => u,
             Err(e) => return store_failure(e),
         };
-        if let Err(e) = auth.login(&user, tokens, now(), bff.session_lifetime_secs).await {
+        if let Err(e) = auth
+            .login(
+                &user,
+                tokens,
+                now(),
+                bff.session_lifetime_secs,
+                headers.get(header::USER_AGENT).and_then(|v| v.to_str().ok()),
+            )
+            .await
+        {
             return store_failure(e);
         }
         tracing::info!(sub = %user.sub, new = local.needs_onboarding(), "signed in");

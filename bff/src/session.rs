@@ -84,6 +84,7 @@ impl AuthSession {
             self.session.flush().await?;
             return Ok(None);
         }
+        self.tokens.touch(&auth.grant, crate::unix_now()).await.map_err(crate::tokens::TokenError::from)?;
         Ok(Some(auth))
     }
 
@@ -123,10 +124,11 @@ impl AuthSession {
         tokens: TokenSet,
         now: i64,
         lifetime_secs: i64,
+        user_agent: Option<&str>,
     ) -> Result<(), SessionError> {
         self.session.cycle_id().await?;
         let expires_at = now.saturating_add(lifetime_secs);
-        let grant = self.tokens.insert(&user.sub, user.sid.as_deref(), tokens, expires_at).await?;
+        let grant = self.tokens.insert(&user.sub, user.sid.as_deref(), tokens, expires_at, user_agent).await?;
         let auth = StoredAuth {
             user: SessionUser {
                 sub: user.sub.clone(),
@@ -156,6 +158,18 @@ impl AuthSession {
         };
         self.session.flush().await?;
         Ok(tokens)
+    }
+
+    /// The signed-in user's sign-ins in this app (this one marked `current`).
+    pub async fn sign_ins(&self) -> Result<Vec<crate::tokens::SignIn>, SessionError> {
+        let Some(auth) = self.auth().await? else { return Ok(Vec::new()) };
+        Ok(self.tokens.sign_ins(&auth.user.sub, &auth.grant).await.map_err(TokenError::from)?)
+    }
+
+    /// Ends another sign-in of the signed-in user (never this one: that is sign-out).
+    pub async fn end_other_sign_in(&self, public_id: &str) -> Result<bool, SessionError> {
+        let Some(auth) = self.auth().await? else { return Ok(false) };
+        Ok(self.tokens.end_sign_in(&auth.user.sub, public_id, &auth.grant).await.map_err(TokenError::from)?)
     }
 
     /// A usable access token, refreshed if it is about to expire — for

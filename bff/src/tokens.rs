@@ -48,6 +48,18 @@ impl From<StoredTokens> for TokenSet {
     }
 }
 
+/// One sign-in of a user, as they may see it (no token, no row id).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SignIn {
+    /// A random handle for ending it.
+    pub id: String,
+    pub user_agent: Option<String>,
+    pub signed_in_at: i64,
+    pub last_seen_at: i64,
+    /// The session asking.
+    pub current: bool,
+}
+
 /// Why no usable access token could be had.
 #[derive(Debug, thiserror::Error)]
 pub enum TokenError {
@@ -88,7 +100,11 @@ const SCHEMA: &str = "CREATE TABLE IF NOT EXISTS gatehouse_tokens (
     sealed TEXT NOT NULL,
     expires_at INTEGER NOT NULL,
     lock_holder TEXT,
-    lock_until INTEGER NOT NULL DEFAULT 0
+    lock_until INTEGER NOT NULL DEFAULT 0,
+    public_id TEXT,
+    user_agent TEXT,
+    created_at INTEGER NOT NULL DEFAULT 0,
+    last_seen INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS gatehouse_tokens_sub ON gatehouse_tokens(sub);
 CREATE INDEX IF NOT EXISTS gatehouse_tokens_sid ON gatehouse_tokens(sid);
@@ -106,6 +122,22 @@ impl Tokens {
     /// Opens the token table in `db` (the session database), creating it if needed.
     pub async fn open(db: SqlitePool, keys: TokenKeys, rp: RelyingParty, skew_secs: i64) -> Result<Self, sqlx::Error> {
         sqlx::raw_sql(SCHEMA).execute(&db).await?;
+        // Tables created before the session list lack its columns.
+        let columns: Vec<(String,)> =
+            sqlx::query_as("SELECT name FROM pragma_table_info('gatehouse_tokens')").fetch_all(&db).await?;
+        for (name, ddl) in [
+            ("public_id", "ALTER TABLE gatehouse_tokens ADD COLUMN public_id TEXT"),
+            ("user_agent", "ALTER TABLE gatehouse_tokens ADD COLUMN user_agent TEXT"),
+            ("created_at", "ALTER TABLE gatehouse_tokens ADD COLUMN created_at INTEGER NOT NULL DEFAULT 0"),
+            ("last_seen", "ALTER TABLE gatehouse_tokens ADD COLUMN last_seen INTEGER NOT NULL DEFAULT 0"),
+        ] {
+            if !columns.iter().any(|(c,)| c == name) {
+                sqlx::query(ddl).execute(&db).await?;
+            }
+        }
+        sqlx::query("CREATE UNIQUE INDEX IF NOT EXISTS gatehouse_tokens_public ON gatehouse_tokens(public_id)")
+            .execute(&db)
+            .await?;
         Ok(Self {
             inner: Arc::new(Inner {
                 db,
@@ -129,18 +161,72 @@ impl Tokens {
         sid: Option<&str>,
         tokens: TokenSet,
         session_expires_at: i64,
+        user_agent: Option<&str>,
     ) -> Result<String, TokenError> {
         let id = crate::session::random_token();
         let sealed = self.seal(tokens, sub)?;
-        sqlx::query("INSERT INTO gatehouse_tokens (id, sub, sid, sealed, expires_at) VALUES (?, ?, ?, ?, ?)")
-            .bind(&id)
-            .bind(sub)
-            .bind(sid)
-            .bind(sealed)
-            .bind(session_expires_at)
+        let now = crate::unix_now();
+        let agent: Option<String> = user_agent.map(|a| a.chars().filter(|c| !c.is_control()).take(300).collect());
+        sqlx::query(
+            "INSERT INTO gatehouse_tokens (id, sub, sid, sealed, expires_at, public_id, user_agent, created_at, last_seen)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(&id)
+        .bind(sub)
+        .bind(sid)
+        .bind(sealed)
+        .bind(session_expires_at)
+        .bind(crate::session::random_token())
+        .bind(agent)
+        .bind(now)
+        .bind(now)
+        .execute(&self.inner.db)
+        .await?;
+        Ok(id)
+    }
+
+    /// Notes a request of sign-in `id` (at most once a minute, to spare writes).
+    pub(crate) async fn touch(&self, id: &str, now: i64) -> Result<(), sqlx::Error> {
+        sqlx::query("UPDATE gatehouse_tokens SET last_seen = ? WHERE id = ? AND last_seen < ?")
+            .bind(now)
+            .bind(id)
+            .bind(now - 60)
             .execute(&self.inner.db)
             .await?;
-        Ok(id)
+        Ok(())
+    }
+
+    /// The user's sign-ins in this app, newest first; `current` marks row `current_id`.
+    pub(crate) async fn sign_ins(&self, sub: &str, current_id: &str) -> Result<Vec<SignIn>, sqlx::Error> {
+        type Row = (String, Option<String>, Option<String>, i64, i64);
+        let rows: Vec<Row> = sqlx::query_as(
+            "SELECT id, public_id, user_agent, created_at, last_seen FROM gatehouse_tokens
+             WHERE sub = ? AND public_id IS NOT NULL ORDER BY created_at DESC, rowid DESC",
+        )
+        .bind(sub)
+        .fetch_all(&self.inner.db)
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(|(id, public_id, user_agent, created_at, last_seen)| SignIn {
+                id: public_id.unwrap_or_default(),
+                user_agent,
+                signed_in_at: created_at,
+                last_seen_at: last_seen,
+                current: id == current_id,
+            })
+            .collect())
+    }
+
+    /// Ends the user's sign-in `public_id` unless it is `current_id`; whether one ended.
+    pub(crate) async fn end_sign_in(&self, sub: &str, public_id: &str, current_id: &str) -> Result<bool, sqlx::Error> {
+        let r = sqlx::query("DELETE FROM gatehouse_tokens WHERE sub = ? AND public_id = ? AND id <> ?")
+            .bind(sub)
+            .bind(public_id)
+            .bind(current_id)
+            .execute(&self.inner.db)
+            .await?;
+        Ok(r.rows_affected() == 1)
     }
 
     fn seal(&self, tokens: TokenSet, sub: &str) -> Result<String, TokenError> {

@@ -28,6 +28,7 @@ const CALLS: &[(&str, &[(&str, &str)])] = &[
     ),
     ("admin_set_identity_state", &[("id", "x"), ("state", "inactive")]),
     ("admin_delete_identity", &[("id", "x"), ("confirm", "delete")]),
+    ("admin_end_sessions", &[("id", "x")]),
     ("admin_audit", &[]),
 ];
 

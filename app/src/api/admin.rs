@@ -271,6 +271,20 @@ pub async fn admin_set_identity_state(id: String, state: String) -> Result<(), A
     Ok(())
 }
 
+/// Ends every session of an identity in this app (on every instance).
+#[server(prefix = "/api", endpoint = "admin_end_sessions")]
+pub async fn admin_end_sessions(id: String) -> Result<(), AppError> {
+    use self::server::*;
+    use crate::api::server::*;
+    let (_, user) = require_user().await?;
+    let bff = bff()?;
+    let admin = authorize(&bff, &user)?;
+    let id = check_id(&id)?;
+    admin.end_sessions(&bff.tokens, id).await.map_err(|e| internal("ending sessions failed", e))?;
+    leptos_axum::redirect(&format!("/admin/identities/{id}?notice=sessions-ended"));
+    Ok(())
+}
+
 /// Deletes an identity; `confirm` must be `delete` (the confirmation step's form sends it).
 #[server(prefix = "/api", endpoint = "admin_delete_identity")]
 pub async fn admin_delete_identity(id: String, confirm: String) -> Result<(), AppError> {

@@ -135,3 +135,47 @@ pub async fn complete_onboarding(display_name: String, return_to: Option<String>
     leptos_axum::redirect(bff::ReturnTo::parse_or_root(return_to.as_deref()).as_str());
     Ok(())
 }
+
+/// One of the signed-in user's sessions in this app (no token, no session id).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SessionView {
+    /// A handle for ending it.
+    pub id: String,
+    /// E.g. "Firefox on Linux".
+    pub device: String,
+    pub signed_in_at: i64,
+    pub last_seen_at: i64,
+    /// The session asking.
+    pub current: bool,
+}
+
+/// The signed-in user's sessions in this app, newest first.
+#[server(prefix = "/api", endpoint = "my_sessions")]
+pub async fn my_sessions() -> Result<Vec<SessionView>, AppError> {
+    use crate::api::server::*;
+    let (auth, _) = require_user().await?;
+    let list = auth.sign_ins().await.map_err(|e| internal("session list failed", e))?;
+    Ok(list
+        .into_iter()
+        .map(|s| SessionView {
+            id: s.id,
+            device: crate::format::device(s.user_agent.as_deref()),
+            signed_in_at: s.signed_in_at,
+            last_seen_at: s.last_seen_at,
+            current: s.current,
+        })
+        .collect())
+}
+
+/// Ends another of the signed-in user's sessions (this one ends with sign-out).
+#[server(prefix = "/api", endpoint = "end_my_session")]
+pub async fn end_my_session(id: String) -> Result<(), AppError> {
+    use crate::api::server::*;
+    let (auth, user) = require_user().await?;
+    let ended = auth.end_other_sign_in(&id).await.map_err(|e| internal("ending a session failed", e))?;
+    if !ended {
+        return Err(fail(AppError::NotFound));
+    }
+    tracing::info!(sub = %user.sub, "the user ended one of their other sessions");
+    Ok(())
+}

@@ -10,7 +10,7 @@ use leptos_router::components::{Form, A};
 use leptos_router::hooks::{use_params_map, use_query_map};
 
 use crate::api::admin::{
-    admin_audit, admin_get_identity, admin_list_identities, AdminCreateIdentity, AdminDeleteIdentity,
+    admin_audit, admin_get_identity, admin_list_identities, AdminCreateIdentity, AdminDeleteIdentity, AdminEndSessions,
     AdminSetIdentityState, AdminUpdateIdentity, AuditList, IdentityList, IdentityRow,
 };
 use crate::api::session::UserView;
@@ -72,6 +72,7 @@ fn Notice() -> impl IntoView {
             Some("activated") => "Identity activated: it can sign in again.",
             Some("deactivated") => "Identity deactivated: it is signed out and cannot sign in.",
             Some("deleted") => "Identity deleted.",
+            Some("sessions-ended") => "Every session of this identity in this app has ended.",
             _ => return None,
         };
         Some(view! { <p class="notice" role="status" data-testid=ids::ADMIN_NOTICE>{text}</p> })
@@ -381,6 +382,7 @@ pub fn AdminIdentityPage() -> impl IntoView {
     let query = use_query_map();
     let update = ServerAction::<AdminUpdateIdentity>::new();
     let state = ServerAction::<AdminSetIdentityState>::new();
+    let end = ServerAction::<AdminEndSessions>::new();
     let identity: Loaded<IdentityRow> = Resource::new(
         move || {
             (
@@ -400,7 +402,7 @@ pub fn AdminIdentityPage() -> impl IntoView {
     );
     view! {
         <Title text="Identity" />
-        {require_admin(move |_| view! { <IdentityDetail identity update state /> }.into_any())}
+        {require_admin(move |_| view! { <IdentityDetail identity update state end /> }.into_any())}
     }
 }
 
@@ -409,6 +411,7 @@ fn IdentityDetail(
     identity: Loaded<IdentityRow>,
     update: ServerAction<AdminUpdateIdentity>,
     state: ServerAction<AdminSetIdentityState>,
+    end: ServerAction<AdminEndSessions>,
 ) -> impl IntoView {
     view! {
         <section class="panel">
@@ -424,7 +427,7 @@ fn IdentityDetail(
                             <p><a href="/admin/identities">"Back to all identities"</a></p>
                         }
                             .into_any(),
-                        Some(Ok(row)) => view! { <EditIdentity row update state /> }.into_any(),
+                        Some(Ok(row)) => view! { <EditIdentity row update state end /> }.into_any(),
                     }
                 })}
             </Suspense>
@@ -437,8 +440,11 @@ fn EditIdentity(
     row: IdentityRow,
     update: ServerAction<AdminUpdateIdentity>,
     state: ServerAction<AdminSetIdentityState>,
+    end: ServerAction<AdminEndSessions>,
 ) -> impl IntoView {
     let inputs = TraitInputs::new(Some(&row));
+    let (ending, ended) = (end.pending(), end.value());
+    let id3 = row.id.clone();
     let local = inputs.local_errors();
     let (saving, switching) = (update.pending(), state.pending());
     let (saved, switched) = (update.value(), state.value());
@@ -481,9 +487,16 @@ fn EditIdentity(
                     {move || if switching.get() { switch_pending } else { switch_label }}
                 </button>
             </ActionForm>
+            <ActionForm action=end attr:class="inline-form">
+                <input type="hidden" name="id" value=id3 />
+                <button type="submit" class="button button--light" data-testid=ids::ADMIN_END_SESSIONS disabled=move || ending.get()>
+                    {move || if ending.get() { "Ending sessions…" } else { "End all sessions in this app" }}
+                </button>
+            </ActionForm>
             <a class="button button--danger" href=delete_href data-testid=ids::ADMIN_DELETE_LINK>"Delete…"</a>
         </div>
         {move || other_error(switched.get()).map(|e| view! { <ErrorMessage error=e /> })}
+        {move || other_error(ended.get()).map(|e| view! { <ErrorMessage error=e /> })}
     }
 }
 

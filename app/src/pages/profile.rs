@@ -1,11 +1,12 @@
 //! `/profile`: who the provider says you are (ID-token claims and fresh
 //! userinfo), what this app keeps (display name, first and last visit), a
-//! link to the provider's self-service page, and sign-out.
+//! link to the provider's self-service page, the user's sessions in this app
+//! (ending any other one), and sign-out.
 
 use leptos::prelude::*;
 use leptos_meta::Title;
 
-use crate::api::session::{profile, userinfo, ProfileView, UserView};
+use crate::api::session::{my_sessions, profile, userinfo, EndMySession, ProfileView, SessionView, UserView};
 use crate::components::auth::{require_user, use_current_user, SignOutForm};
 use crate::components::error::ErrorMessage;
 use crate::error::AppError;
@@ -43,9 +44,81 @@ pub fn ProfilePage() -> impl IntoView {
             }
         },
     );
+    let end = ServerAction::<EndMySession>::new();
+    let sessions: Loaded<Vec<SessionView>> = Resource::new(
+        move || end.version().get(),
+        move |_| async move {
+            if ready().await {
+                Some(my_sessions().await)
+            } else {
+                None
+            }
+        },
+    );
     view! {
         <Title text="Your profile" />
-        {require_user(false, move |u| view! { <Profile user=u data fresh refresh /> }.into_any())}
+        {require_user(false, move |u| view! { <Profile user=u data fresh refresh sessions end /> }.into_any())}
+    }
+}
+
+/// The user's sessions in this app; any other one can be ended here.
+#[component]
+fn Sessions(sessions: Loaded<Vec<SessionView>>, end: ServerAction<EndMySession>) -> impl IntoView {
+    let ending = end.pending();
+    view! {
+        <h2>"Your sessions"</h2>
+        <p class="muted">"Where you are signed in to this app. End a session you do not recognise."</p>
+        <Transition fallback=|| view! { <p class="muted">"Loading your sessions…"</p> }>
+            {move || Suspend::new(async move {
+                match sessions.await {
+                    None => ().into_any(),
+                    Some(Err(e)) => view! { <ErrorMessage error=e /> }.into_any(),
+                    Some(Ok(rows)) => view! {
+                        <table class="table" data-testid=ids::SESSION_LIST>
+                            <thead>
+                                <tr><th>"Device"</th><th>"Signed in"</th><th>"Last active"</th><th></th></tr>
+                            </thead>
+                            <tbody>
+                                {rows
+                                    .into_iter()
+                                    .map(|s| view! {
+                                        <tr data-testid=ids::SESSION_ROW>
+                                            <td>{s.device.clone()}</td>
+                                            <td>{when(s.signed_in_at)}</td>
+                                            <td>{when(s.last_seen_at)}</td>
+                                            <td>
+                                                {if s.current {
+                                                    view! { <span class="badge" data-testid=ids::SESSION_CURRENT>"This session"</span> }.into_any()
+                                                } else {
+                                                    view! {
+                                                        <ActionForm action=end attr:class="inline-form">
+                                                            <input type="hidden" name="id" value=s.id.clone() />
+                                                            <button
+                                                                type="submit"
+                                                                class="button button--small button--light"
+                                                                data-testid=ids::SESSION_END
+                                                                disabled=move || ending.get()
+                                                            >
+                                                                {move || if ending.get() { "Ending…" } else { "End" }}
+                                                            </button>
+                                                        </ActionForm>
+                                                    }.into_any()
+                                                }}
+                                            </td>
+                                        </tr>
+                                    })
+                                    .collect_view()}
+                            </tbody>
+                        </table>
+                    }
+                        .into_any(),
+                }
+            })}
+        </Transition>
+        {move || match end.value().get() {
+            Some(Err(e)) => Some(view! { <ErrorMessage error=e /> }),
+            _ => None,
+        }}
     }
 }
 
@@ -66,6 +139,8 @@ fn Profile(
     data: Loaded<ProfileView>,
     fresh: Loaded<Vec<(String, String)>>,
     refresh: RwSignal<u32>,
+    sessions: Loaded<Vec<SessionView>>,
+    end: ServerAction<EndMySession>,
 ) -> impl IntoView {
     view! {
         <section class="panel">
@@ -111,6 +186,7 @@ fn Profile(
                     }
                 })}
             </Transition>
+            <Sessions sessions end />
             <p class="actions">
                 <button
                     type="button"

@@ -14,6 +14,7 @@ pub enum AuditAction {
     Activate,
     Deactivate,
     Delete,
+    EndSessions,
 }
 
 impl AuditAction {
@@ -24,6 +25,7 @@ impl AuditAction {
             AuditAction::Activate => "activate",
             AuditAction::Deactivate => "deactivate",
             AuditAction::Delete => "delete",
+            AuditAction::EndSessions => "end sessions",
         }
     }
 }

@@ -190,6 +190,19 @@ impl AdminIdentities<'_> {
         self.audit.page(page, per_page).await
     }
 
+    /// Ends every sign-in of identity `id` in this app, on every instance (its
+    /// `sub` at the provider is the identity id, as with Hanko/Kratos).
+    pub async fn end_sessions(&self, tokens: &crate::tokens::Tokens, id: &str) -> Result<u64, sqlx::Error> {
+        let email = self.api.get(id).await.ok().map(|i| i.traits.email);
+        let r = tokens.end_sign_ins(Some(id), None).await;
+        let outcome = match &r {
+            Ok(n) => format!("ok: {n} ended"),
+            Err(_) => "failed".to_string(),
+        };
+        self.record(AuditAction::EndSessions, Some(id), email.as_deref(), &outcome).await;
+        r
+    }
+
     async fn record(&self, action: AuditAction, target_id: Option<&str>, target_email: Option<&str>, outcome: &str) {
         let entry = NewAuditEntry {
             actor_sub: &self.actor.sub,
