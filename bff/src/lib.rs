@@ -7,6 +7,7 @@ pub mod admin;
 pub mod backchannel;
 pub mod oidc;
 pub mod pending;
+pub(crate) mod redis_store;
 pub mod return_to;
 pub mod routes;
 pub mod sealing;

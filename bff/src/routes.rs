@@ -70,7 +70,7 @@ async fn backchannel_logout(State(bff): State<Arc<Bff>>, Form(f): Form<HashMap<S
         Ok(c) => c,
         Err(e) => return refuse(e.to_string()),
     };
-    let store_error = |e: sqlx::Error| {
+    let store_error = |e: crate::tokens::TokenError| {
         tracing::error!(error = %e, "back-channel logout: token store failure");
         json(StatusCode::INTERNAL_SERVER_ERROR, serde_json::json!({"error": "server_error"}))
     };

@@ -79,12 +79,12 @@ impl AuthSession {
             self.session.flush().await?;
             return Ok(None);
         }
-        if !self.tokens.exists(&auth.grant).await.map_err(crate::tokens::TokenError::from)? {
+        if !self.tokens.exists(&auth.grant).await? {
             tracing::info!(sub = %auth.user.sub, "session ended elsewhere (sign-out at the provider, or ended by the user)");
             self.session.flush().await?;
             return Ok(None);
         }
-        self.tokens.touch(&auth.grant, crate::unix_now()).await.map_err(crate::tokens::TokenError::from)?;
+        self.tokens.touch(&auth.grant, crate::unix_now()).await?;
         Ok(Some(auth))
     }
 
@@ -163,13 +163,13 @@ impl AuthSession {
     /// The signed-in user's sign-ins in this app (this one marked `current`).
     pub async fn sign_ins(&self) -> Result<Vec<crate::tokens::SignIn>, SessionError> {
         let Some(auth) = self.auth().await? else { return Ok(Vec::new()) };
-        Ok(self.tokens.sign_ins(&auth.user.sub, &auth.grant).await.map_err(TokenError::from)?)
+        Ok(self.tokens.sign_ins(&auth.user.sub, &auth.grant).await?)
     }
 
     /// Ends another sign-in of the signed-in user (never this one: that is sign-out).
     pub async fn end_other_sign_in(&self, public_id: &str) -> Result<bool, SessionError> {
         let Some(auth) = self.auth().await? else { return Ok(false) };
-        Ok(self.tokens.end_sign_in(&auth.user.sub, public_id, &auth.grant).await.map_err(TokenError::from)?)
+        Ok(self.tokens.end_sign_in(&auth.user.sub, public_id, &auth.grant).await?)
     }
 
     /// A usable access token, refreshed if it is about to expire — for

@@ -70,9 +70,28 @@ pub enum TokenError {
     #[error("{0}")]
     Unavailable(String),
     #[error("token store failure: {0}")]
-    Store(#[from] sqlx::Error),
+    Store(String),
     #[error(transparent)]
     Seal(#[from] SealError),
+}
+
+impl From<sqlx::Error> for TokenError {
+    fn from(e: sqlx::Error) -> Self {
+        TokenError::Store(e.to_string())
+    }
+}
+
+impl From<fred::error::Error> for TokenError {
+    fn from(e: fred::error::Error) -> Self {
+        TokenError::Store(e.to_string())
+    }
+}
+
+/// Where the token rows live: the SQLite session database, or Redis.
+#[derive(Clone)]
+pub enum TokenStore {
+    Sqlite(SqlitePool),
+    Redis(crate::redis_store::Pool),
 }
 
 /// Token rows, their leases and the refresh policy.
@@ -82,7 +101,7 @@ pub struct Tokens {
 }
 
 struct Inner {
-    db: SqlitePool,
+    store: TokenStore,
     keys: TokenKeys,
     rp: RelyingParty,
     /// Refresh when the access token has less than this left.
@@ -119,28 +138,19 @@ fn now_ms() -> i64 {
 }
 
 impl Tokens {
-    /// Opens the token table in `db` (the session database), creating it if needed.
-    pub async fn open(db: SqlitePool, keys: TokenKeys, rp: RelyingParty, skew_secs: i64) -> Result<Self, sqlx::Error> {
-        sqlx::raw_sql(SCHEMA).execute(&db).await?;
-        // Tables created before the session list lack its columns.
-        let columns: Vec<(String,)> =
-            sqlx::query_as("SELECT name FROM pragma_table_info('gatehouse_tokens')").fetch_all(&db).await?;
-        for (name, ddl) in [
-            ("public_id", "ALTER TABLE gatehouse_tokens ADD COLUMN public_id TEXT"),
-            ("user_agent", "ALTER TABLE gatehouse_tokens ADD COLUMN user_agent TEXT"),
-            ("created_at", "ALTER TABLE gatehouse_tokens ADD COLUMN created_at INTEGER NOT NULL DEFAULT 0"),
-            ("last_seen", "ALTER TABLE gatehouse_tokens ADD COLUMN last_seen INTEGER NOT NULL DEFAULT 0"),
-        ] {
-            if !columns.iter().any(|(c,)| c == name) {
-                sqlx::query(ddl).execute(&db).await?;
-            }
+    /// Opens the token rows in `store`, creating the SQLite table if needed.
+    pub async fn open(
+        store: TokenStore,
+        keys: TokenKeys,
+        rp: RelyingParty,
+        skew_secs: i64,
+    ) -> Result<Self, TokenError> {
+        if let TokenStore::Sqlite(db) = &store {
+            Self::migrate(db).await?;
         }
-        sqlx::query("CREATE UNIQUE INDEX IF NOT EXISTS gatehouse_tokens_public ON gatehouse_tokens(public_id)")
-            .execute(&db)
-            .await?;
         Ok(Self {
             inner: Arc::new(Inner {
-                db,
+                store,
                 keys,
                 rp,
                 skew_secs,
@@ -148,6 +158,27 @@ impl Tokens {
                 max_wait: Duration::from_secs(15),
             }),
         })
+    }
+
+    async fn migrate(db: &SqlitePool) -> Result<(), sqlx::Error> {
+        sqlx::raw_sql(SCHEMA).execute(db).await?;
+        // Tables created before the session list lack its columns.
+        let columns: Vec<(String,)> =
+            sqlx::query_as("SELECT name FROM pragma_table_info('gatehouse_tokens')").fetch_all(db).await?;
+        for (name, ddl) in [
+            ("public_id", "ALTER TABLE gatehouse_tokens ADD COLUMN public_id TEXT"),
+            ("user_agent", "ALTER TABLE gatehouse_tokens ADD COLUMN user_agent TEXT"),
+            ("created_at", "ALTER TABLE gatehouse_tokens ADD COLUMN created_at INTEGER NOT NULL DEFAULT 0"),
+            ("last_seen", "ALTER TABLE gatehouse_tokens ADD COLUMN last_seen INTEGER NOT NULL DEFAULT 0"),
+        ] {
+            if !columns.iter().any(|(c,)| c == name) {
+                sqlx::query(ddl).execute(db).await?;
+            }
+        }
+        sqlx::query("CREATE UNIQUE INDEX IF NOT EXISTS gatehouse_tokens_public ON gatehouse_tokens(public_id)")
+            .execute(db)
+            .await?;
+        Ok(())
     }
 
     pub fn keys(&self) -> &TokenKeys {
@@ -167,6 +198,24 @@ impl Tokens {
         let sealed = self.seal(tokens, sub)?;
         let now = crate::unix_now();
         let agent: Option<String> = user_agent.map(|a| a.chars().filter(|c| !c.is_control()).take(300).collect());
+        let public_id = crate::session::random_token();
+        let db = match &self.inner.store {
+            TokenStore::Sqlite(db) => db,
+            TokenStore::Redis(pool) => {
+                let row = crate::redis_store::NewRow {
+                    id: &id,
+                    sub,
+                    sid,
+                    sealed: &sealed,
+                    expires_at: session_expires_at,
+                    public_id: &public_id,
+                    user_agent: agent.as_deref(),
+                    now,
+                };
+                crate::redis_store::insert(pool, row).await?;
+                return Ok(id);
+            }
+        };
         sqlx::query(
             "INSERT INTO gatehouse_tokens (id, sub, sid, sealed, expires_at, public_id, user_agent, created_at, last_seen)
              VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -176,35 +225,56 @@ impl Tokens {
         .bind(sid)
         .bind(sealed)
         .bind(session_expires_at)
-        .bind(crate::session::random_token())
+        .bind(public_id)
         .bind(agent)
         .bind(now)
         .bind(now)
-        .execute(&self.inner.db)
+        .execute(db)
         .await?;
         Ok(id)
     }
 
     /// Notes a request of sign-in `id` (at most once a minute, to spare writes).
-    pub(crate) async fn touch(&self, id: &str, now: i64) -> Result<(), sqlx::Error> {
+    pub(crate) async fn touch(&self, id: &str, now: i64) -> Result<(), TokenError> {
+        let db = match &self.inner.store {
+            TokenStore::Sqlite(db) => db,
+            TokenStore::Redis(pool) => return Ok(crate::redis_store::touch(pool, id, now).await?),
+        };
         sqlx::query("UPDATE gatehouse_tokens SET last_seen = ? WHERE id = ? AND last_seen < ?")
             .bind(now)
             .bind(id)
             .bind(now - 60)
-            .execute(&self.inner.db)
+            .execute(db)
             .await?;
         Ok(())
     }
 
     /// The user's sign-ins in this app, newest first; `current` marks row `current_id`.
-    pub(crate) async fn sign_ins(&self, sub: &str, current_id: &str) -> Result<Vec<SignIn>, sqlx::Error> {
+    pub(crate) async fn sign_ins(&self, sub: &str, current_id: &str) -> Result<Vec<SignIn>, TokenError> {
         type Row = (String, Option<String>, Option<String>, i64, i64);
+        let db = match &self.inner.store {
+            TokenStore::Sqlite(db) => db,
+            TokenStore::Redis(pool) => {
+                let mut rows = crate::redis_store::sign_ins(pool, sub).await?;
+                rows.sort_by(|a, b| b.3.cmp(&a.3).then_with(|| b.0.cmp(&a.0)));
+                return Ok(rows
+                    .into_iter()
+                    .map(|(id, public_id, user_agent, created_at, last_seen)| SignIn {
+                        id: public_id,
+                        user_agent,
+                        signed_in_at: created_at,
+                        last_seen_at: last_seen,
+                        current: id == current_id,
+                    })
+                    .collect());
+            }
+        };
         let rows: Vec<Row> = sqlx::query_as(
             "SELECT id, public_id, user_agent, created_at, last_seen FROM gatehouse_tokens
              WHERE sub = ? AND public_id IS NOT NULL ORDER BY created_at DESC, rowid DESC",
         )
         .bind(sub)
-        .fetch_all(&self.inner.db)
+        .fetch_all(db)
         .await?;
         Ok(rows
             .into_iter()
@@ -219,12 +289,22 @@ impl Tokens {
     }
 
     /// Ends the user's sign-in `public_id` unless it is `current_id`; whether one ended.
-    pub(crate) async fn end_sign_in(&self, sub: &str, public_id: &str, current_id: &str) -> Result<bool, sqlx::Error> {
+    pub(crate) async fn end_sign_in(&self, sub: &str, public_id: &str, current_id: &str) -> Result<bool, TokenError> {
+        let db = match &self.inner.store {
+            TokenStore::Sqlite(db) => db,
+            TokenStore::Redis(pool) => {
+                let Some(id) = crate::redis_store::by_public_id(pool, public_id).await? else { return Ok(false) };
+                if id == current_id || !crate::redis_store::ids_for(pool, Some(sub), None).await?.contains(&id) {
+                    return Ok(false);
+                }
+                return Ok(crate::redis_store::delete(pool, &id).await?);
+            }
+        };
         let r = sqlx::query("DELETE FROM gatehouse_tokens WHERE sub = ? AND public_id = ? AND id <> ?")
             .bind(sub)
             .bind(public_id)
             .bind(current_id)
-            .execute(&self.inner.db)
+            .execute(db)
             .await?;
         Ok(r.rows_affected() == 1)
     }
@@ -235,10 +315,15 @@ impl Tokens {
     }
 
     async fn read(&self, id: &str, sub: &str) -> Result<Option<TokenSet>, TokenError> {
-        let row: Option<(String, String)> = sqlx::query_as("SELECT sub, sealed FROM gatehouse_tokens WHERE id = ?")
-            .bind(id)
-            .fetch_optional(&self.inner.db)
-            .await?;
+        let row: Option<(String, String)> = match &self.inner.store {
+            TokenStore::Sqlite(db) => {
+                sqlx::query_as("SELECT sub, sealed FROM gatehouse_tokens WHERE id = ?")
+                    .bind(id)
+                    .fetch_optional(db)
+                    .await?
+            }
+            TokenStore::Redis(pool) => crate::redis_store::read(pool, id).await?.map(|r| (r.sub, r.sealed)),
+        };
         let Some((row_sub, sealed)) = row else { return Ok(None) };
         if row_sub != sub {
             return Err(TokenError::Ended("the token row belongs to another user".into()));
@@ -253,39 +338,52 @@ impl Tokens {
     }
 
     pub(crate) async fn delete(&self, id: &str) -> Result<(), TokenError> {
-        sqlx::query("DELETE FROM gatehouse_tokens WHERE id = ?").bind(id).execute(&self.inner.db).await?;
+        match &self.inner.store {
+            TokenStore::Sqlite(db) => {
+                sqlx::query("DELETE FROM gatehouse_tokens WHERE id = ?").bind(id).execute(db).await?;
+            }
+            TokenStore::Redis(pool) => {
+                crate::redis_store::delete(pool, id).await?;
+            }
+        }
         Ok(())
     }
 
     /// Deletes the rows of sign-ins that have reached their absolute end, and
     /// logout-token ids no longer worth remembering.
-    pub async fn delete_expired(&self, now: i64) -> Result<u64, sqlx::Error> {
-        sqlx::query("DELETE FROM gatehouse_logout_jtis WHERE remember_until <= ?")
-            .bind(now)
-            .execute(&self.inner.db)
-            .await?;
+    pub async fn delete_expired(&self, now: i64) -> Result<u64, TokenError> {
+        // Redis expires its keys itself.
+        let TokenStore::Sqlite(db) = &self.inner.store else { return Ok(0) };
+        sqlx::query("DELETE FROM gatehouse_logout_jtis WHERE remember_until <= ?").bind(now).execute(db).await?;
         Ok(sqlx::query("DELETE FROM gatehouse_tokens WHERE expires_at <= ?")
             .bind(now)
-            .execute(&self.inner.db)
+            .execute(db)
             .await?
             .rows_affected())
     }
 
     /// Whether the sign-in of row `id` is still on (a back-channel logout deletes rows).
-    pub(crate) async fn exists(&self, id: &str) -> Result<bool, sqlx::Error> {
-        let row: Option<(i64,)> = sqlx::query_as("SELECT 1 FROM gatehouse_tokens WHERE id = ?")
-            .bind(id)
-            .fetch_optional(&self.inner.db)
-            .await?;
-        Ok(row.is_some())
+    pub(crate) async fn exists(&self, id: &str) -> Result<bool, TokenError> {
+        match &self.inner.store {
+            TokenStore::Sqlite(db) => {
+                let row: Option<(i64,)> =
+                    sqlx::query_as("SELECT 1 FROM gatehouse_tokens WHERE id = ?").bind(id).fetch_optional(db).await?;
+                Ok(row.is_some())
+            }
+            TokenStore::Redis(pool) => Ok(crate::redis_store::exists(pool, id).await?),
+        }
     }
 
     /// Records a logout token's `jti`; `false` if it was seen before (a replay).
-    pub async fn remember_logout_jti(&self, jti: &str, until: i64) -> Result<bool, sqlx::Error> {
+    pub async fn remember_logout_jti(&self, jti: &str, until: i64) -> Result<bool, TokenError> {
+        let db = match &self.inner.store {
+            TokenStore::Sqlite(db) => db,
+            TokenStore::Redis(pool) => return Ok(crate::redis_store::remember_jti(pool, jti, until).await?),
+        };
         let r = sqlx::query("INSERT OR IGNORE INTO gatehouse_logout_jtis (jti, remember_until) VALUES (?, ?)")
             .bind(jti)
             .bind(until)
-            .execute(&self.inner.db)
+            .execute(db)
             .await?;
         Ok(r.rows_affected() == 1)
     }
@@ -293,7 +391,17 @@ impl Tokens {
     /// Ends every sign-in of provider session `sid` (of user `sub`, when both
     /// are given) or, with only `sub`, every sign-in of that user. Their
     /// sessions end at their next request, on any instance.
-    pub async fn end_sign_ins(&self, sub: Option<&str>, sid: Option<&str>) -> Result<u64, sqlx::Error> {
+    pub async fn end_sign_ins(&self, sub: Option<&str>, sid: Option<&str>) -> Result<u64, TokenError> {
+        let db = match &self.inner.store {
+            TokenStore::Sqlite(db) => db,
+            TokenStore::Redis(pool) => {
+                let mut n = 0;
+                for id in crate::redis_store::ids_for(pool, sub, sid).await? {
+                    n += u64::from(crate::redis_store::delete(pool, &id).await?);
+                }
+                return Ok(n);
+            }
+        };
         let q = match (sub, sid) {
             (Some(sub), Some(sid)) => {
                 sqlx::query("DELETE FROM gatehouse_tokens WHERE sid = ? AND sub = ?").bind(sid).bind(sub)
@@ -302,7 +410,7 @@ impl Tokens {
             (Some(sub), None) => sqlx::query("DELETE FROM gatehouse_tokens WHERE sub = ?").bind(sub),
             (None, None) => return Ok(0),
         };
-        Ok(q.execute(&self.inner.db).await?.rows_affected())
+        Ok(q.execute(db).await?.rows_affected())
     }
 
     fn fresh(&self, t: &TokenSet, now: i64) -> bool {
@@ -370,12 +478,19 @@ impl Tokens {
             Ok(new) => {
                 let access = new.access_token.clone();
                 let sealed = self.seal(new, sub)?;
-                sqlx::query("UPDATE gatehouse_tokens SET sealed = ? WHERE id = ? AND lock_holder = ?")
-                    .bind(sealed)
-                    .bind(id)
-                    .bind(holder)
-                    .execute(&self.inner.db)
-                    .await?;
+                match &self.inner.store {
+                    TokenStore::Sqlite(db) => {
+                        sqlx::query("UPDATE gatehouse_tokens SET sealed = ? WHERE id = ? AND lock_holder = ?")
+                            .bind(sealed)
+                            .bind(id)
+                            .bind(holder)
+                            .execute(db)
+                            .await?;
+                    }
+                    TokenStore::Redis(pool) => {
+                        crate::redis_store::replace_sealed(pool, id, holder, &sealed).await?;
+                    }
+                }
                 tracing::info!(sub = %sub, "tokens refreshed");
                 Ok(access)
             }
@@ -391,7 +506,14 @@ impl Tokens {
         }
     }
 
-    async fn try_lock(&self, id: &str, holder: &str) -> Result<bool, sqlx::Error> {
+    async fn try_lock(&self, id: &str, holder: &str) -> Result<bool, TokenError> {
+        let db = match &self.inner.store {
+            TokenStore::Sqlite(db) => db,
+            TokenStore::Redis(pool) => {
+                let lease = self.inner.lease.as_millis() as i64;
+                return Ok(crate::redis_store::try_lock(pool, id, holder, lease).await?);
+            }
+        };
         let now = now_ms();
         let until = now + self.inner.lease.as_millis() as i64;
         let r = sqlx::query(
@@ -401,27 +523,38 @@ impl Tokens {
         .bind(until)
         .bind(id)
         .bind(now)
-        .execute(&self.inner.db)
+        .execute(db)
         .await?;
         Ok(r.rows_affected() == 1)
     }
 
-    async fn renew(&self, id: &str, holder: &str) -> Result<bool, sqlx::Error> {
+    async fn renew(&self, id: &str, holder: &str) -> Result<bool, TokenError> {
+        let db = match &self.inner.store {
+            TokenStore::Sqlite(db) => db,
+            TokenStore::Redis(pool) => {
+                let lease = self.inner.lease.as_millis() as i64;
+                return Ok(crate::redis_store::renew(pool, id, holder, lease).await?);
+            }
+        };
         let until = now_ms() + self.inner.lease.as_millis() as i64;
         let r = sqlx::query("UPDATE gatehouse_tokens SET lock_until = ? WHERE id = ? AND lock_holder = ?")
             .bind(until)
             .bind(id)
             .bind(holder)
-            .execute(&self.inner.db)
+            .execute(db)
             .await?;
         Ok(r.rows_affected() == 1)
     }
 
-    async fn unlock(&self, id: &str, holder: &str) -> Result<(), sqlx::Error> {
+    async fn unlock(&self, id: &str, holder: &str) -> Result<(), TokenError> {
+        let db = match &self.inner.store {
+            TokenStore::Sqlite(db) => db,
+            TokenStore::Redis(pool) => return Ok(crate::redis_store::unlock(pool, id, holder).await?),
+        };
         sqlx::query("UPDATE gatehouse_tokens SET lock_holder = NULL, lock_until = 0 WHERE id = ? AND lock_holder = ?")
             .bind(id)
             .bind(holder)
-            .execute(&self.inner.db)
+            .execute(db)
             .await?;
         Ok(())
     }

@@ -34,6 +34,9 @@ pub struct Settings {
     pub token_keys: Option<bff::sealing::TokenKeys>,
     /// `GATEHOUSE_REFRESH_SKEW_SECONDS`: refresh the access token when it has less than this left.
     pub refresh_skew_secs: i64,
+    /// `GATEHOUSE_REDIS_URL`: keep sessions and their tokens in Redis (several
+    /// instances); `None` keeps them in SQLite.
+    pub redis_url: Option<String>,
 }
 
 /// Who may manage identities, and the Admin API they are managed through.
@@ -372,6 +375,19 @@ impl Settings {
             session_idle_minutes,
             session_lifetime_secs: session_lifetime_minutes * 60,
             admin,
+            redis_url: match get("GATEHOUSE_REDIS_URL") {
+                None => None,
+                Some(raw) if raw.trim().starts_with("redis://") => Some(raw.trim().to_string()),
+                Some(raw) => {
+                    return Err(ConfigError::Secret {
+                        var: "GATEHOUSE_REDIS_URL",
+                        reason: format!(
+                            "use redis://[user:password@]host:port[/db] (got a value starting with {:?}; TLS is not built in)",
+                            raw.trim().split("://").next().unwrap_or_default()
+                        ),
+                    })
+                }
+            },
             refresh_skew_secs: match get("GATEHOUSE_REFRESH_SKEW_SECONDS") {
                 None => 60,
                 Some(raw) => {
@@ -426,6 +442,18 @@ mod tests {
         let msg = from(&[("GATEHOUSE_TOKEN_KEYS", secret)]).unwrap_err().to_string();
         assert!(msg.starts_with("GATEHOUSE_TOKEN_KEYS is not valid") && msg.contains("32 bytes"), "{msg}");
         assert!(!msg.contains("c2VjcmV0"), "the secret is not repeated: {msg}");
+    }
+
+    #[test]
+    fn redis_urls_are_checked_without_echoing_them() {
+        assert_eq!(
+            from(&[("GATEHOUSE_REDIS_URL", " redis://127.0.0.1:6379/0 ")]).unwrap().redis_url.as_deref(),
+            Some("redis://127.0.0.1:6379/0")
+        );
+        assert!(from(&[]).unwrap().redis_url.is_none());
+        let msg = from(&[("GATEHOUSE_REDIS_URL", "rediss://user:hunter2@example.com")]).unwrap_err().to_string();
+        assert!(msg.starts_with("GATEHOUSE_REDIS_URL is not valid") && msg.contains("redis://"), "{msg}");
+        assert!(!msg.contains("hunter2"), "the password is not repeated: {msg}");
     }
 
     #[test]

@@ -3,5 +3,6 @@
 //! the whole server on a free port.
 
 pub mod config;
+pub mod sessions;
 pub mod startup;
 pub mod telemetry;

@@ -87,18 +87,20 @@ impl Application {
         let account_url =
             account_url.or_else(|| settings.oidc.is_none().then(|| join_str(&rp_config.issuer, "profile")));
         tracing::info!(issuer = %rp_config.issuer, client_id = %rp_config.client_id, "OpenID provider discovered");
-        let session_db = session_db(&settings).await?;
-        let sessions = session_layer(&settings, &public_url, session_db.clone()).await?;
+        let (token_store, session_store) = session_stores(&settings).await?;
+        let sessions = session_layer(&settings, &public_url, session_store);
         let users_path = settings.data_dir.as_ref().map(|d| d.join("app.sqlite3"));
         let users =
             bff::users::UserStore::open(users_path.as_deref()).await.map_err(|e| StartupError::Users(e.to_string()))?;
         let admin = build_admin(&settings, embedded_admin_api, &rp, &users)?;
         let token_keys = token_keys(&settings)?;
         tracing::info!(key = %token_keys.current_id(), "session tokens are sealed");
-        let tokens = bff::tokens::Tokens::open(session_db.clone(), token_keys, rp.clone(), settings.refresh_skew_secs)
+        let tokens = bff::tokens::Tokens::open(token_store.clone(), token_keys, rp.clone(), settings.refresh_skew_secs)
             .await
             .map_err(|e| StartupError::Sessions(e.to_string()))?;
-        spawn_cleanup(session_db, tokens.clone());
+        if let bff::tokens::TokenStore::Sqlite(db) = token_store {
+            spawn_cleanup(db, tokens.clone());
+        }
         let bff = Arc::new(bff::routes::Bff {
             rp,
             public_url,
@@ -324,23 +326,41 @@ fn spawn_cleanup(db: sqlx::SqlitePool, tokens: bff::tokens::Tokens) {
     });
 }
 
-/// Sessions in the session database: an opaque id in an HttpOnly,
+/// The session store and the token store: both in Redis when
+/// `GATEHOUSE_REDIS_URL` is set, else both in the SQLite session database.
+async fn session_stores(
+    settings: &Settings,
+) -> Result<(bff::tokens::TokenStore, crate::sessions::SessionBackend), StartupError> {
+    use crate::sessions::SessionBackend;
+    if let Some(url) = &settings.redis_url {
+        let pool = crate::sessions::connect_redis(url, std::time::Duration::from_secs(10)).await.map_err(|e| {
+            StartupError::Sessions(format!("{e}. Check GATEHOUSE_REDIS_URL and that Redis is running."))
+        })?;
+        tracing::info!("sessions are kept in Redis");
+        let store = tower_sessions_redis_store::RedisStore::new(pool.clone());
+        return Ok((bff::tokens::TokenStore::Redis(pool), SessionBackend::Redis(store)));
+    }
+    let db = session_db(settings).await?;
+    let store = tower_sessions_sqlx_store::SqliteStore::new(db.clone());
+    store.migrate().await.map_err(|e| StartupError::Sessions(e.to_string()))?;
+    Ok((bff::tokens::TokenStore::Sqlite(db), SessionBackend::Sqlite(store)))
+}
+
+/// Sessions in the session store: an opaque id in an HttpOnly,
 /// SameSite=Lax cookie; `Secure` and `__Host-` on https.
-async fn session_layer(
+fn session_layer(
     settings: &Settings,
     public_url: &url::Url,
-    pool: sqlx::SqlitePool,
-) -> Result<tower_sessions::SessionManagerLayer<tower_sessions_sqlx_store::SqliteStore>, StartupError> {
-    let store = tower_sessions_sqlx_store::SqliteStore::new(pool);
-    store.migrate().await.map_err(|e| StartupError::Sessions(e.to_string()))?;
+    store: crate::sessions::SessionBackend,
+) -> tower_sessions::SessionManagerLayer<crate::sessions::SessionBackend> {
     let secure = public_url.scheme() == "https";
-    Ok(tower_sessions::SessionManagerLayer::new(store)
+    tower_sessions::SessionManagerLayer::new(store)
         .with_name(if secure { "__Host-gatehouse" } else { "gatehouse" })
         .with_secure(secure)
         .with_http_only(true)
         .with_same_site(tower_sessions::cookie::SameSite::Lax)
         .with_path("/")
-        .with_expiry(tower_sessions::Expiry::OnInactivity(time::Duration::minutes(settings.session_idle_minutes))))
+        .with_expiry(tower_sessions::Expiry::OnInactivity(time::Duration::minutes(settings.session_idle_minutes)))
 }
 
 /// The full router: health check, the Leptos app and its server functions,

@@ -103,3 +103,64 @@ pub async fn machine_tokens_issued(provider: &str, client_id: &str) -> u64 {
         reqwest::get(format!("{provider}stats/tokens")).await.expect("stats").json().await.expect("stats JSON");
     stats["client_credentials"][client_id].as_u64().unwrap_or(0)
 }
+
+/// A throwaway `redis-server` on a free loopback port, keeping nothing on
+/// disk; stopped when dropped. (`scripts/setup` installs Debian's `redis-server`.)
+pub struct RedisServer {
+    child: std::process::Child,
+    pub port: u16,
+    pub url: String,
+}
+
+impl RedisServer {
+    pub async fn start() -> Self {
+        let port = std::net::TcpListener::bind("127.0.0.1:0").expect("free port").local_addr().expect("addr").port();
+        let mut child = std::process::Command::new("redis-server")
+            .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("redis-server is needed for these tests: run scripts/setup (or apt install redis-server)");
+        for _ in 0..100 {
+            if tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_ok() {
+                return Self { child, port, url: format!("redis://127.0.0.1:{port}") };
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+        panic!("redis-server did not start on port {port}");
+    }
+
+    /// `redis-cli` against this server; returns its output.
+    pub fn cli(&self, args: &[&str]) -> String {
+        let out = std::process::Command::new("redis-cli")
+            .args(["-p", &self.port.to_string()])
+            .args(args)
+            .output()
+            .expect("redis-cli (from redis-tools, installed with redis-server)");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// Every key with its value(s), as text: what a dump of the store would show.
+    pub fn dump(&self) -> String {
+        let mut all = String::new();
+        for key in self.cli(&["--scan"]).lines().filter(|l| !l.is_empty()) {
+            let value = match self.cli(&["TYPE", key]).trim() {
+                "string" => self.cli(&["--raw", "GET", key]),
+                "hash" => self.cli(&["--raw", "HGETALL", key]),
+                "set" => self.cli(&["--raw", "SMEMBERS", key]),
+                other => format!("<{other}>"),
+            };
+            all.push_str(&format!("{key} = {value}\n"));
+        }
+        all
+    }
+}
+
+impl Drop for RedisServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

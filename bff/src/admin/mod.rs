@@ -192,7 +192,11 @@ impl AdminIdentities<'_> {
 
     /// Ends every sign-in of identity `id` in this app, on every instance (its
     /// `sub` at the provider is the identity id, as with Hanko/Kratos).
-    pub async fn end_sessions(&self, tokens: &crate::tokens::Tokens, id: &str) -> Result<u64, sqlx::Error> {
+    pub async fn end_sessions(
+        &self,
+        tokens: &crate::tokens::Tokens,
+        id: &str,
+    ) -> Result<u64, crate::tokens::TokenError> {
         let email = self.api.get(id).await.ok().map(|i| i.traits.email);
         let r = tokens.end_sign_ins(Some(id), None).await;
         let outcome = match &r {

@@ -1,0 +1,186 @@
+//! The token table's operations on Redis, for several instances sharing one
+//! Redis (sessions themselves go to `tower-sessions-redis-store` on the same
+//! connection pool). Every multi-key change is one Lua script, so it is atomic.
+//!
+//! Keys (prefix `gatehouse:`): `tok:<id>` hash (sub, sid, sealed, public_id,
+//! user_agent, created_at, last_seen), expiring with the sign-in;
+//! `lock:<id>` the refresh lease; `sub:<sub>` and `sid:<sid>` sets of ids;
+//! `pub:<public_id>` → id; `jti:<jti>` remembered logout-token ids.
+
+use fred::prelude::*;
+
+pub(crate) type Pool = fred::clients::Pool;
+
+const P: &str = "gatehouse:";
+
+fn k(kind: &str, id: &str) -> String {
+    format!("{P}{kind}:{id}")
+}
+
+/// Deletes row `tok:<id>` and its index entries. KEYS[1] = tok key; ARGV[1] = id, ARGV[2] = prefix.
+const DELETE: &str = r#"
+local f = redis.call('HMGET', KEYS[1], 'sub', 'sid', 'public_id')
+if not f[1] then return 0 end
+redis.call('DEL', KEYS[1])
+redis.call('SREM', ARGV[2] .. 'sub:' .. f[1], ARGV[1])
+if f[2] then redis.call('SREM', ARGV[2] .. 'sid:' .. f[2], ARGV[1]) end
+if f[3] then redis.call('DEL', ARGV[2] .. 'pub:' .. f[3]) end
+return 1
+"#;
+
+pub(crate) struct Row {
+    pub sub: String,
+    pub sealed: String,
+}
+
+/// A new token row.
+pub(crate) struct NewRow<'a> {
+    pub id: &'a str,
+    pub sub: &'a str,
+    pub sid: Option<&'a str>,
+    pub sealed: &'a str,
+    pub expires_at: i64,
+    pub public_id: &'a str,
+    pub user_agent: Option<&'a str>,
+    pub now: i64,
+}
+
+pub(crate) async fn insert(pool: &Pool, row: NewRow<'_>) -> Result<(), Error> {
+    let NewRow { id, sub, sid, sealed, expires_at, public_id, user_agent, now } = row;
+    let script = r#"
+redis.call('HSET', KEYS[1], 'sub', ARGV[1], 'sealed', ARGV[3], 'public_id', ARGV[5],
+  'user_agent', ARGV[6], 'created_at', ARGV[7], 'last_seen', ARGV[7])
+if ARGV[2] ~= '' then redis.call('HSET', KEYS[1], 'sid', ARGV[2]) end
+redis.call('EXPIREAT', KEYS[1], ARGV[4])
+redis.call('SADD', KEYS[2], ARGV[8])
+redis.call('EXPIREAT', KEYS[2], ARGV[4], 'GT')
+redis.call('EXPIREAT', KEYS[2], ARGV[4], 'NX')
+if ARGV[2] ~= '' then
+  redis.call('SADD', KEYS[3], ARGV[8])
+  redis.call('EXPIREAT', KEYS[3], ARGV[4], 'GT')
+  redis.call('EXPIREAT', KEYS[3], ARGV[4], 'NX')
+end
+redis.call('SET', KEYS[4], ARGV[8], 'EXAT', ARGV[4])
+return 1
+"#;
+    let keys = vec![k("tok", id), k("sub", sub), k("sid", sid.unwrap_or("-")), k("pub", public_id)];
+    let args: Vec<String> = vec![
+        sub.into(),
+        sid.unwrap_or_default().into(),
+        sealed.into(),
+        expires_at.to_string(),
+        public_id.into(),
+        user_agent.unwrap_or_default().into(),
+        now.to_string(),
+        id.into(),
+    ];
+    let _: i64 = pool.eval(script, keys, args).await?;
+    Ok(())
+}
+
+pub(crate) async fn read(pool: &Pool, id: &str) -> Result<Option<Row>, Error> {
+    let f: Vec<Option<String>> = pool.hmget(k("tok", id), vec!["sub", "sealed"]).await?;
+    Ok(match (f.first().cloned().flatten(), f.get(1).cloned().flatten()) {
+        (Some(sub), Some(sealed)) => Some(Row { sub, sealed }),
+        _ => None,
+    })
+}
+
+pub(crate) async fn exists(pool: &Pool, id: &str) -> Result<bool, Error> {
+    let n: i64 = pool.exists(k("tok", id)).await?;
+    Ok(n == 1)
+}
+
+pub(crate) async fn delete(pool: &Pool, id: &str) -> Result<bool, Error> {
+    let n: i64 = pool.eval(DELETE, vec![k("tok", id)], vec![id.to_string(), P.to_string()]).await?;
+    Ok(n == 1)
+}
+
+pub(crate) async fn touch(pool: &Pool, id: &str, now: i64) -> Result<(), Error> {
+    let script = r#"
+local seen = tonumber(redis.call('HGET', KEYS[1], 'last_seen') or '0')
+if seen and seen < tonumber(ARGV[1]) - 60 and redis.call('EXISTS', KEYS[1]) == 1 then
+  redis.call('HSET', KEYS[1], 'last_seen', ARGV[1])
+end
+return 1
+"#;
+    let _: i64 = pool.eval(script, vec![k("tok", id)], vec![now.to_string()]).await?;
+    Ok(())
+}
+
+/// (id, public_id, user_agent, created_at, last_seen) of every live sign-in of `sub`.
+pub(crate) async fn sign_ins(pool: &Pool, sub: &str) -> Result<Vec<(String, String, Option<String>, i64, i64)>, Error> {
+    let ids: Vec<String> = pool.smembers(k("sub", sub)).await?;
+    let mut out = Vec::new();
+    for id in ids {
+        let f: Vec<Option<String>> =
+            pool.hmget(k("tok", &id), vec!["sub", "public_id", "user_agent", "created_at", "last_seen"]).await?;
+        let get = |i: usize| f.get(i).cloned().flatten();
+        if get(0).as_deref() != Some(sub) {
+            let _: i64 = pool.srem(k("sub", sub), id.clone()).await?;
+            continue;
+        }
+        let num = |i: usize| get(i).and_then(|v| v.parse().ok()).unwrap_or(0);
+        out.push((id, get(1).unwrap_or_default(), get(2).filter(|u| !u.is_empty()), num(3), num(4)));
+    }
+    Ok(out)
+}
+
+/// The row id behind a public id.
+pub(crate) async fn by_public_id(pool: &Pool, public_id: &str) -> Result<Option<String>, Error> {
+    pool.get(k("pub", public_id)).await
+}
+
+/// Ids of the sign-ins of `sid` (of `sub` when both) or of `sub`.
+pub(crate) async fn ids_for(pool: &Pool, sub: Option<&str>, sid: Option<&str>) -> Result<Vec<String>, Error> {
+    let ids: Vec<String> = match (sub, sid) {
+        (_, Some(sid)) => pool.smembers(k("sid", sid)).await?,
+        (Some(sub), None) => pool.smembers(k("sub", sub)).await?,
+        (None, None) => Vec::new(),
+    };
+    let mut out = Vec::new();
+    for id in ids {
+        let owner: Option<String> = pool.hget(k("tok", &id), "sub").await?;
+        if owner.is_some() && (sub.is_none() || owner.as_deref() == sub) {
+            out.push(id);
+        }
+    }
+    Ok(out)
+}
+
+pub(crate) async fn try_lock(pool: &Pool, id: &str, holder: &str, lease_ms: i64) -> Result<bool, Error> {
+    let r: Option<String> =
+        pool.set(k("lock", id), holder, Some(Expiration::PX(lease_ms)), Some(SetOptions::NX), false).await?;
+    Ok(r.is_some())
+}
+
+pub(crate) async fn renew(pool: &Pool, id: &str, holder: &str, lease_ms: i64) -> Result<bool, Error> {
+    let script = "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) else return 0 end";
+    let n: i64 = pool.eval(script, vec![k("lock", id)], vec![holder.to_string(), lease_ms.to_string()]).await?;
+    Ok(n == 1)
+}
+
+pub(crate) async fn unlock(pool: &Pool, id: &str, holder: &str) -> Result<(), Error> {
+    let script = "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) else return 0 end";
+    let _: i64 = pool.eval(script, vec![k("lock", id)], vec![holder.to_string()]).await?;
+    Ok(())
+}
+
+/// Stores rotated tokens, only while holding the lease.
+pub(crate) async fn replace_sealed(pool: &Pool, id: &str, holder: &str, sealed: &str) -> Result<bool, Error> {
+    let script = r#"
+if redis.call('GET', KEYS[1]) == ARGV[1] and redis.call('EXISTS', KEYS[2]) == 1 then
+  redis.call('HSET', KEYS[2], 'sealed', ARGV[2]) return 1
+end
+return 0
+"#;
+    let n: i64 =
+        pool.eval(script, vec![k("lock", id), k("tok", id)], vec![holder.to_string(), sealed.to_string()]).await?;
+    Ok(n == 1)
+}
+
+pub(crate) async fn remember_jti(pool: &Pool, jti: &str, until: i64) -> Result<bool, Error> {
+    let r: Option<String> =
+        pool.set(k("jti", jti), "1", Some(Expiration::EXAT(until)), Some(SetOptions::NX), false).await?;
+    Ok(r.is_some())
+}
