@@ -129,6 +129,12 @@ async fn a_session_survives_a_restart_and_redis_holds_no_usable_token() {
         assert_eq!(v["active"], false, "a live token in Redis: {}…", &token[..12]);
     }
 
+    // Everything expires by itself (no cleanup job needed in Redis).
+    for key in redis.cli(&["--scan"]).lines().filter(|k| !k.is_empty()) {
+        let ttl: i64 = redis.cli(&["TTL", key]).trim().parse().unwrap();
+        assert!(ttl > 0, "{key} has no expiry ({ttl})");
+    }
+
     running.abort();
     assert!(running.await.unwrap_err().is_cancelled());
     let again = spawn_app_with(settings_with(&redis, &keys)).await;

@@ -118,3 +118,40 @@ async fn sign_out_revokes_the_refresh_token_at_the_provider() {
     assert!(location(&r).contains("/oauth2/sessions/logout"), "{}", location(&r));
     assert_eq!(revoked().await, 1, "the session's refresh token was revoked at sign-out");
 }
+
+async fn token_rows(dir: &std::path::Path) -> i64 {
+    let url = format!("sqlite://{}?mode=ro", dir.join("sessions.sqlite3").display());
+    let pool = sqlx::SqlitePool::connect(&url).await.unwrap();
+    let (n,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM gatehouse_tokens").fetch_one(&pool).await.unwrap();
+    pool.close().await;
+    n
+}
+
+#[tokio::test]
+async fn expired_sign_ins_are_cleaned_up() {
+    let dir = temp_dir("cleanup");
+    let mut settings = test_settings();
+    settings.data_dir = Some(dir.clone());
+    settings.session_lifetime_secs = 1;
+    let first = server::startup::Application::build(settings.clone()).await.unwrap();
+    let app = TestApp { base: format!("http://{}", first.addr()), client: browser() };
+    let running = tokio::spawn(first.run_until_stopped());
+    signed_in(&app, "user@example.com").await;
+    assert_eq!(token_rows(&dir).await, 1);
+    tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
+    running.abort();
+    let _ = running.await;
+
+    // The cleanup runs at start and every ten minutes: the expired sign-in's tokens are gone.
+    let _again = spawn_app_with(settings).await;
+    let mut left = token_rows(&dir).await;
+    for _ in 0..40 {
+        if left == 0 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        left = token_rows(&dir).await;
+    }
+    assert_eq!(left, 0, "expired token rows are deleted");
+    std::fs::remove_dir_all(&dir).ok();
+}
