@@ -7,9 +7,7 @@
 
 mod common;
 
-use common::{
-    api_form, browser, location, machine_tokens_issued, onboard, provider_base, sign_in_as, spawn_app, TestApp,
-};
+use common::*;
 
 const ADMIN_CLIENT: &str = "gatehouse-admin";
 const ADMIN_SECRET: &str = "gatehouse-admin-dev-secret-not-for-production";
@@ -31,13 +29,6 @@ const CALLS: &[(&str, &[(&str, &str)])] = &[
     ("admin_end_sessions", &[("id", "x")]),
     ("admin_audit", &[]),
 ];
-
-async fn signed_in(app: &TestApp, email: &str) {
-    let r = sign_in_as(app, email, "/").await;
-    if location(&r).starts_with("/onboarding") {
-        assert!(onboard(app, "Someone", "/").await.status().is_redirection());
-    }
-}
 
 fn as_browser(app: &TestApp) -> TestApp {
     TestApp { base: app.base.clone(), client: browser() }

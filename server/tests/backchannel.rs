@@ -6,39 +6,18 @@
 
 mod common;
 
-use std::path::PathBuf;
-
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 use common::TestApp;
-use common::{api, api_form, browser, location, onboard, provider_base, sign_in_as, spawn_app_with, test_settings};
+use common::*;
 use serde_json::{json, Value};
 
 const EVENT: &str = "http://schemas.openid.net/event/backchannel-logout";
-
-fn temp_dir(tag: &str) -> PathBuf {
-    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos();
-    let dir = std::env::temp_dir().join(format!("gatehouse-test-{tag}-{}-{nanos}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
-async fn signed_in(app: &TestApp, email: &str) {
-    let r = sign_in_as(app, email, "/").await;
-    if location(&r).starts_with("/onboarding") {
-        assert!(onboard(app, "Someone", "/").await.status().is_redirection());
-    }
-}
 
 async fn claim(app: &TestApp, name: &str) -> String {
     let p: Value = api(app, "profile").await.json().await.unwrap();
     let pairs = p["id_claims"].as_array().unwrap();
     pairs.iter().find(|kv| kv[0] == name).map(|kv| kv[1].as_str().unwrap().to_string()).unwrap()
-}
-
-async fn is_signed_in(app: &TestApp) -> bool {
-    let me: Value = api(app, "current_user").await.json().await.unwrap();
-    !me.is_null()
 }
 
 fn b64(v: &Value) -> String {

@@ -164,3 +164,75 @@ impl Drop for RedisServer {
         let _ = self.child.wait();
     }
 }
+
+/// The app's registration at the embedded provider (`idp/dev.toml`).
+pub const APP_CLIENT: &str = "gatehouse";
+pub const APP_SECRET: &str = "gatehouse-dev-secret-not-for-production";
+
+/// A fresh directory under the system's temp dir.
+pub fn temp_dir(tag: &str) -> std::path::PathBuf {
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("clock").as_nanos();
+    let dir = std::env::temp_dir().join(format!("gatehouse-test-{tag}-{}-{nanos}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    dir
+}
+
+/// Signs `email` in (finishing onboarding the first time); ends signed in.
+pub async fn signed_in(app: &TestApp, email: &str) {
+    let r = sign_in_as(app, email, "/").await;
+    if location(&r).starts_with("/onboarding") {
+        assert!(onboard(app, "Someone", "/").await.status().is_redirection());
+    }
+}
+
+/// The signed-in user as the app reports it (`null` when signed out).
+pub async fn current_user(app: &TestApp) -> serde_json::Value {
+    api(app, "current_user").await.json().await.expect("current_user JSON")
+}
+
+pub async fn is_signed_in(app: &TestApp) -> bool {
+    !current_user(app).await.is_null()
+}
+
+/// Settings for a second instance that signs in at `provider` (another
+/// instance's embedded provider) as an external one, as this app's client.
+pub fn external_to(mut settings: Settings, provider: &str) -> Settings {
+    settings.oidc = Some(server::config::OidcSettings {
+        issuer: provider.to_string(),
+        client_id: APP_CLIENT.into(),
+        client_secret: Some(APP_SECRET.into()),
+        auth: bff::oidc::ClientAuth::ClientSecretBasic,
+        scopes: ["openid", "email", "profile", "offline_access"].map(String::from).to_vec(),
+        account_url: None,
+    });
+    settings
+}
+
+/// Asserts that no token-like string in `text` is a token the provider considers live.
+pub async fn assert_no_live_token(provider: &str, text: &str) {
+    let candidates: std::collections::BTreeSet<&str> =
+        text.split(|c: char| !(c.is_ascii_alphanumeric() || "._~+/-=".contains(c))).filter(|s| s.len() >= 20).collect();
+    assert!(!candidates.is_empty(), "nothing token-like to check");
+    for token in candidates {
+        let v: serde_json::Value = reqwest::Client::new()
+            .post(format!("{provider}oauth2/introspect"))
+            .basic_auth(APP_CLIENT, Some(APP_SECRET))
+            .form(&[("token", token)])
+            .send()
+            .await
+            .expect("introspect")
+            .json()
+            .await
+            .expect("introspection JSON");
+        assert_eq!(v["active"], false, "a live token: {}…", &token[..12]);
+    }
+}
+
+/// Deactivates the identity with `email` through the admin server functions, as `admin`.
+pub async fn deactivate(admin: &TestApp, email: &str) {
+    let list: serde_json::Value =
+        api_form(admin, "admin_list_identities", &[("email", email)]).await.json().await.expect("identity list");
+    let id = list["rows"][0]["id"].as_str().expect("identity id").to_string();
+    let r = api_form(admin, "admin_set_identity_state", &[("id", &id), ("state", "inactive")]).await;
+    assert_eq!(r.status(), 200);
+}

@@ -9,13 +9,10 @@ mod common;
 
 use std::time::Duration;
 
-use common::{api, api_form, browser, location, onboard, provider_base, sign_in_as, spawn_app_with, test_settings};
-use common::{RedisServer, TestApp};
+use common::*;
 use serde_json::Value;
 
 const SKEW: i64 = 3600 - 4;
-const APP_CLIENT: &str = "gatehouse";
-const APP_SECRET: &str = "gatehouse-dev-secret-not-for-production";
 
 fn settings_with(redis: &RedisServer, keys: &str) -> server::config::Settings {
     let mut s = test_settings();
@@ -23,17 +20,6 @@ fn settings_with(redis: &RedisServer, keys: &str) -> server::config::Settings {
     s.token_keys = Some(bff::sealing::TokenKeys::parse(keys).unwrap());
     s.refresh_skew_secs = SKEW;
     s
-}
-
-async fn signed_in(app: &TestApp, email: &str) {
-    let r = sign_in_as(app, email, "/").await;
-    if location(&r).starts_with("/onboarding") {
-        assert!(onboard(app, "Someone", "/").await.status().is_redirection());
-    }
-}
-
-async fn me(app: &TestApp) -> Value {
-    api(app, "current_user").await.json().await.unwrap()
 }
 
 async fn refreshes(provider: &str) -> u64 {
@@ -47,20 +33,11 @@ async fn two_instances_share_sessions_refresh_once_and_hear_back_channel_logout(
     let keys = bff::sealing::TokenKeys::generate_line("shared");
     let a = spawn_app_with(settings_with(&redis, &keys)).await;
     let provider = provider_base(&a).await;
-    let mut b_settings = settings_with(&redis, &keys);
-    b_settings.oidc = Some(server::config::OidcSettings {
-        issuer: provider.clone(),
-        client_id: APP_CLIENT.into(),
-        client_secret: Some(APP_SECRET.into()),
-        auth: bff::oidc::ClientAuth::ClientSecretBasic,
-        scopes: ["openid", "email", "profile", "offline_access"].map(String::from).to_vec(),
-        account_url: None,
-    });
-    let b = spawn_app_with(b_settings).await;
+    let b = spawn_app_with(external_to(settings_with(&redis, &keys), &provider)).await;
     let b = TestApp { base: b.base, client: a.client.clone() };
 
     signed_in(&a, "user@example.com").await;
-    assert_eq!(me(&b).await["email"], "user@example.com", "a session started on A works on B");
+    assert_eq!(current_user(&b).await["email"], "user@example.com", "a session started on A works on B");
     let other = TestApp { base: a.base.clone(), client: browser() };
     signed_in(&other, "user@example.com").await;
     let list: Vec<Value> = api(&b, "my_sessions").await.json().await.unwrap();
@@ -69,7 +46,7 @@ async fn two_instances_share_sessions_refresh_once_and_hear_back_channel_logout(
     let other_id = list.iter().find(|s| s["current"] == false).unwrap()["id"].as_str().unwrap().to_string();
     assert_eq!(api_form(&a, "end_my_session", &[("id", &other_id)]).await.status(), 200);
     let other_on_b = TestApp { base: b.base.clone(), client: other.client.clone() };
-    assert!(me(&other_on_b).await.is_null(), "ended from A, signed out on B");
+    assert!(current_user(&other_on_b).await.is_null(), "ended from A, signed out on B");
 
     tokio::time::sleep(Duration::from_secs(5)).await; // the access token is now due
     let calls: Vec<_> = (0..20)
@@ -87,16 +64,13 @@ async fn two_instances_share_sessions_refresh_once_and_hear_back_channel_logout(
     }
     assert!(statuses.iter().all(|s| *s == 200), "{statuses:?}");
     assert_eq!(refreshes(&provider).await, 1, "20 parallel calls over two instances, one refresh");
-    assert_eq!(me(&a).await["email"], "user@example.com", "still signed in");
+    assert_eq!(current_user(&a).await["email"], "user@example.com", "still signed in");
 
     // The provider's back-channel logout (the identity is deactivated) reaches A; B sees it.
     let admin = TestApp { base: a.base.clone(), client: browser() };
     signed_in(&admin, "admin@example.com").await;
-    let list: Value =
-        api_form(&admin, "admin_list_identities", &[("email", "user@example.com")]).await.json().await.unwrap();
-    let id = list["rows"][0]["id"].as_str().unwrap().to_string();
-    assert_eq!(api_form(&admin, "admin_set_identity_state", &[("id", &id), ("state", "inactive")]).await.status(), 200);
-    assert!(me(&b).await.is_null(), "a back-channel logout received by A ends the session on B");
+    deactivate(&admin, "user@example.com").await;
+    assert!(current_user(&b).await.is_null(), "a back-channel logout received by A ends the session on B");
 }
 
 #[tokio::test]
@@ -113,21 +87,7 @@ async fn a_session_survives_a_restart_and_redis_holds_no_usable_token() {
     assert!(dump.contains("user@example.com"), "the dump holds the session:\n{dump}");
     assert!(dump.contains("gatehouse:tok:"), "and its sealed token row:\n{dump}");
     assert!(!dump.contains("eyJ"), "no JWT in Redis");
-    let candidates: std::collections::BTreeSet<&str> =
-        dump.split(|c: char| !(c.is_ascii_alphanumeric() || "._~+/-=".contains(c))).filter(|s| s.len() >= 20).collect();
-    for token in candidates {
-        let v: Value = reqwest::Client::new()
-            .post(format!("{provider}oauth2/introspect"))
-            .basic_auth(APP_CLIENT, Some(APP_SECRET))
-            .form(&[("token", token)])
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        assert_eq!(v["active"], false, "a live token in Redis: {}…", &token[..12]);
-    }
+    assert_no_live_token(&provider, &dump).await;
 
     // Everything expires by itself (no cleanup job needed in Redis).
     for key in redis.cli(&["--scan"]).lines().filter(|k| !k.is_empty()) {
@@ -139,7 +99,7 @@ async fn a_session_survives_a_restart_and_redis_holds_no_usable_token() {
     assert!(running.await.unwrap_err().is_cancelled());
     let again = spawn_app_with(settings_with(&redis, &keys)).await;
     let app = TestApp { base: again.base, client: app.client.clone() };
-    let user = me(&app).await;
+    let user = current_user(&app).await;
     assert_eq!(user["email"], "user@example.com", "still signed in after the restart");
     let token = user["logout_token"].as_str().unwrap().to_string();
     let r = app.client.post(format!("{}/logout", app.base)).form(&[("logout_token", token)]).send().await.unwrap();

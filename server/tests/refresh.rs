@@ -5,30 +5,13 @@
 
 mod common;
 
-use std::path::PathBuf;
 use std::time::Duration;
 
-use common::{api, browser, location, onboard, provider_base, sign_in_as, spawn_app_with, test_settings, TestApp};
+use common::*;
 
 /// The embedded provider's access tokens live 3600 s (`idp/dev.toml`); with
 /// this skew a fresh one counts as due for refresh after 4 s.
 const SKEW: i64 = 3600 - 4;
-const APP_CLIENT: &str = "gatehouse";
-const APP_SECRET: &str = "gatehouse-dev-secret-not-for-production";
-
-fn temp_dir(tag: &str) -> PathBuf {
-    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos();
-    let dir = std::env::temp_dir().join(format!("gatehouse-test-{tag}-{}-{nanos}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
-async fn signed_in(app: &TestApp, email: &str) {
-    let r = sign_in_as(app, email, "/").await;
-    if location(&r).starts_with("/onboarding") {
-        assert!(onboard(app, "Someone", "/").await.status().is_redirection());
-    }
-}
 
 async fn refreshes(provider: &str) -> u64 {
     let stats: serde_json::Value = reqwest::get(format!("{provider}stats/tokens")).await.unwrap().json().await.unwrap();
@@ -62,16 +45,7 @@ async fn parallel_calls_on_two_instances_refresh_once_and_all_succeed() {
     let provider = provider_base(&a).await;
 
     // Instance B: the same session database and keys, the same provider (as an external one).
-    let mut b_settings = settings;
-    b_settings.oidc = Some(server::config::OidcSettings {
-        issuer: provider.clone(),
-        client_id: APP_CLIENT.into(),
-        client_secret: Some(APP_SECRET.into()),
-        auth: bff::oidc::ClientAuth::ClientSecretBasic,
-        scopes: ["openid", "email", "profile", "offline_access"].map(String::from).to_vec(),
-        account_url: None,
-    });
-    let b = spawn_app_with(b_settings).await;
+    let b = spawn_app_with(external_to(settings, &provider)).await;
     let b = TestApp { base: b.base, client: a.client.clone() };
 
     signed_in(&a, "user@example.com").await;
@@ -96,11 +70,7 @@ async fn parallel_calls_on_two_instances_refresh_once_and_all_succeed() {
     // back-channel logout reaches A, and the session ends on B too.
     let admin = TestApp { base: a.base.clone(), client: browser() };
     signed_in(&admin, "admin@example.com").await;
-    let list: serde_json::Value =
-        common::api_form(&admin, "admin_list_identities", &[("email", "user@example.com")]).await.json().await.unwrap();
-    let id = list["rows"][0]["id"].as_str().unwrap().to_string();
-    let r = common::api_form(&admin, "admin_set_identity_state", &[("id", &id), ("state", "inactive")]).await;
-    assert_eq!(r.status(), 200);
+    deactivate(&admin, "user@example.com").await;
     let me: serde_json::Value = api(&b, "current_user").await.json().await.unwrap();
     assert!(me.is_null(), "a back-channel logout received by A ends the session on B: {me}");
     std::fs::remove_dir_all(&dir).ok();

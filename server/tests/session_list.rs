@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{api, api_form, location, onboard, sign_in_as, spawn_app, TestApp};
+use common::*;
 use serde_json::Value;
 
 const FIREFOX: &str = "Mozilla/5.0 (X11; Linux x86_64; rv:121.0) Gecko/20100101 Firefox/121.0";
@@ -22,17 +22,6 @@ fn browser_as(base: &str, user_agent: &str) -> TestApp {
         .build()
         .unwrap();
     TestApp { base: base.to_string(), client }
-}
-
-async fn signed_in(app: &TestApp, email: &str) {
-    let r = sign_in_as(app, email, "/").await;
-    if location(&r).starts_with("/onboarding") {
-        assert!(onboard(app, "Someone", "/").await.status().is_redirection());
-    }
-}
-
-async fn is_signed_in(app: &TestApp) -> bool {
-    !api(app, "current_user").await.json::<Value>().await.unwrap().is_null()
 }
 
 async fn sessions(app: &TestApp) -> Vec<Value> {

@@ -4,25 +4,9 @@
 
 mod common;
 
-use std::path::PathBuf;
-
-use common::{api, browser, location, onboard, provider_base, sign_in_as, spawn_app_with, test_settings, TestApp};
+use common::*;
 
 /// A fresh directory under the system's temp dir.
-fn temp_dir(tag: &str) -> PathBuf {
-    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos();
-    let dir = std::env::temp_dir().join(format!("gatehouse-test-{tag}-{}-{nanos}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
-async fn signed_in(app: &TestApp, email: &str) {
-    let r = sign_in_as(app, email, "/").await;
-    if location(&r).starts_with("/onboarding") {
-        assert!(onboard(app, "Someone", "/").await.status().is_redirection());
-    }
-}
-
 /// Every session record and token row, as the bytes the store keeps.
 async fn dump_sessions(dir: &std::path::Path) -> Vec<u8> {
     let url = format!("sqlite://{}?mode=ro", dir.join("sessions.sqlite3").display());
@@ -52,21 +36,7 @@ async fn the_session_store_holds_no_usable_token() {
     assert!(text.contains("user@example.com"), "the dump is of the signed-in session");
     assert!(!text.contains("eyJ"), "no JWT (access or ID token) in the store");
     // No string in the store is a token the provider considers live (the refresh token is opaque).
-    let candidates: std::collections::BTreeSet<&str> =
-        text.split(|c: char| !(c.is_ascii_alphanumeric() || "._~+/-=".contains(c))).filter(|s| s.len() >= 20).collect();
-    assert!(!candidates.is_empty());
-    let introspect = format!("{}oauth2/introspect", provider_base(&app).await);
-    for token in candidates {
-        let r = reqwest::Client::new()
-            .post(&introspect)
-            .basic_auth("gatehouse", Some("gatehouse-dev-secret-not-for-production"))
-            .form(&[("token", token)])
-            .send()
-            .await
-            .unwrap();
-        let v: serde_json::Value = r.json().await.unwrap();
-        assert_eq!(v["active"], false, "a live token in the store: {}…", &token[..12]);
-    }
+    assert_no_live_token(&provider_base(&app).await, &text).await;
     std::fs::remove_dir_all(&dir).ok();
 }
 
