@@ -5,6 +5,7 @@
 
 pub mod admin;
 pub mod backchannel;
+pub mod bearer;
 pub mod oidc;
 pub mod pending;
 pub(crate) mod redis_store;

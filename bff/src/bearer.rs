@@ -1,0 +1,349 @@
+//! Bearer access tokens (RFC 9068 JWTs) verified against the provider's JWKS,
+//! for the JSON API that services and native apps call.
+//!
+//! - Keys come from `jwks_uri` and are cached for the response's
+//!   `Cache-Control: max-age`, clamped to configured bounds. A token with an
+//!   unknown `kid` triggers one refetch, single-flight and at most once per
+//!   cooldown, so a flood of made-up `kid`s cannot hammer the provider. When the
+//!   provider is unreachable, the cached keys keep working.
+//! - Only RS256 and ES256; `typ` `at+jwt` (configurable); exact `iss`; the
+//!   configured audience inside `aud`; `exp` / `nbf` with a small leeway.
+//! - Strict base64url (no padding, no other alphabet); bounded sizes; every
+//!   failure is a typed error whose message names the claim, never a key.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::RwLock;
+use std::time::{Duration, Instant};
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine as _;
+use openidconnect::core::{CoreJsonWebKeySet, CoreJwsSigningAlgorithm};
+use openidconnect::JsonWebKey as _;
+use serde_json::Value;
+use url::Url;
+
+/// The largest token accepted (bytes); anything longer is refused unread.
+pub const MAX_TOKEN_BYTES: usize = 8 * 1024;
+/// The largest JOSE header accepted (bytes, decoded).
+const MAX_HEADER_BYTES: usize = 1024;
+
+/// What a verifier checks, and how it caches keys.
+#[derive(Debug, Clone)]
+pub struct BearerConfig {
+    /// The exact `iss` (the provider's issuer identifier).
+    pub issuer: String,
+    pub jwks_uri: Url,
+    /// Must be one of the token's `aud` values, when set.
+    pub audience: Option<String>,
+    /// Require the header `typ` `at+jwt` (RFC 9068).
+    pub require_at_jwt: bool,
+    /// Leeway for `exp` and `nbf`.
+    pub leeway_secs: i64,
+    /// Bounds for the cache lifetime the provider's `Cache-Control` asks for.
+    pub min_cache: Duration,
+    pub max_cache: Duration,
+    /// At most one refetch for unknown `kid`s per this long.
+    pub refetch_cooldown: Duration,
+}
+
+impl BearerConfig {
+    /// Sensible defaults for `issuer` and `jwks_uri`: RFC 9068 tokens, 30 s
+    /// leeway, cache between 1 minute and 1 hour, 30 s refetch cooldown.
+    pub fn new(issuer: impl Into<String>, jwks_uri: Url) -> Self {
+        Self {
+            issuer: issuer.into(),
+            jwks_uri,
+            audience: None,
+            require_at_jwt: true,
+            leeway_secs: 30,
+            min_cache: Duration::from_secs(60),
+            max_cache: Duration::from_secs(3600),
+            refetch_cooldown: Duration::from_secs(30),
+        }
+    }
+}
+
+/// Why a token was refused. Messages are safe to return to the caller.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum BearerError {
+    #[error("no bearer token")]
+    Missing,
+    #[error("malformed token: {0}")]
+    Malformed(&'static str),
+    #[error("signing algorithm {0:?} is not accepted")]
+    Algorithm(String),
+    #[error("not an access token (typ must be at+jwt)")]
+    Type,
+    #[error("signed with an unknown key")]
+    UnknownKey,
+    #[error("bad signature")]
+    Signature,
+    #[error("wrong issuer")]
+    Issuer,
+    #[error("wrong audience")]
+    Audience,
+    #[error("expired")]
+    Expired,
+    #[error("not valid yet")]
+    NotYetValid,
+    #[error("missing scope {0:?}")]
+    InsufficientScope(String),
+}
+
+impl BearerError {
+    /// The HTTP status: 403 for a missing scope, else 401.
+    pub fn status(&self) -> u16 {
+        match self {
+            BearerError::InsufficientScope(_) => 403,
+            _ => 401,
+        }
+    }
+
+    /// The `WWW-Authenticate` value (RFC 6750 section 3).
+    pub fn www_authenticate(&self) -> String {
+        match self {
+            BearerError::Missing => "Bearer".to_string(),
+            BearerError::InsufficientScope(scope) => {
+                format!("Bearer error=\"insufficient_scope\", error_description=\"{self}\", scope=\"{scope}\"")
+            }
+            _ => format!("Bearer error=\"invalid_token\", error_description=\"{self}\""),
+        }
+    }
+}
+
+/// A verified access token.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AccessClaims {
+    pub sub: String,
+    pub client_id: Option<String>,
+    pub scopes: Vec<String>,
+    /// Every claim, as sent.
+    pub claims: serde_json::Map<String, Value>,
+}
+
+impl AccessClaims {
+    pub fn has_scope(&self, scope: &str) -> bool {
+        self.scopes.iter().any(|s| s == scope)
+    }
+
+    /// [`BearerError::InsufficientScope`] unless the token carries `scope`.
+    pub fn require_scope(&self, scope: &str) -> Result<(), BearerError> {
+        if self.has_scope(scope) {
+            Ok(())
+        } else {
+            Err(BearerError::InsufficientScope(scope.to_string()))
+        }
+    }
+
+    /// A client-credentials token: its subject is the client itself.
+    pub fn is_service(&self) -> bool {
+        self.client_id.as_deref() == Some(self.sub.as_str())
+    }
+}
+
+struct Cached {
+    keys: CoreJsonWebKeySet,
+    fresh_until: Instant,
+}
+
+/// Verifies bearer tokens for one provider. Share one per process.
+pub struct BearerVerifier {
+    cfg: BearerConfig,
+    http: reqwest::Client,
+    cache: RwLock<Option<Cached>>,
+    /// Serialises fetches; holds when the last refetch for an unknown `kid` happened.
+    refetch: tokio::sync::Mutex<Option<Instant>>,
+    fetches: AtomicU64,
+}
+
+fn decode(part: &str, max: usize) -> Result<Vec<u8>, BearerError> {
+    if part.len() > max.div_ceil(3) * 4 {
+        return Err(BearerError::Malformed("a part is too large"));
+    }
+    URL_SAFE_NO_PAD.decode(part).map_err(|_| BearerError::Malformed("not base64url"))
+}
+
+/// `max-age` from a `Cache-Control` value.
+fn max_age(cache_control: Option<&str>) -> Option<Duration> {
+    cache_control?.split(',').find_map(|d| {
+        let (k, v) = d.trim().split_once('=')?;
+        k.trim().eq_ignore_ascii_case("max-age").then(|| v.trim().parse().ok().map(Duration::from_secs))?
+    })
+}
+
+impl BearerVerifier {
+    /// A verifier; the keys are fetched on first use.
+    pub fn new(cfg: BearerConfig) -> Result<Self, String> {
+        let http = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .timeout(Duration::from_secs(5))
+            .build()
+            .map_err(|e| e.to_string())?;
+        Ok(Self {
+            cfg,
+            http,
+            cache: RwLock::new(None),
+            refetch: tokio::sync::Mutex::new(None),
+            fetches: AtomicU64::new(0),
+        })
+    }
+
+    /// How many times the JWKS was fetched.
+    pub fn jwks_fetches(&self) -> u64 {
+        self.fetches.load(Ordering::Relaxed)
+    }
+
+    fn cached(&self) -> Option<(CoreJsonWebKeySet, bool)> {
+        let guard = self.cache.read().unwrap_or_else(|p| p.into_inner());
+        guard.as_ref().map(|c| (c.keys.clone(), Instant::now() < c.fresh_until))
+    }
+
+    /// Fetches the JWKS; on failure the cached keys stay.
+    async fn fetch(&self) {
+        self.fetches.fetch_add(1, Ordering::Relaxed);
+        let result = async {
+            let r = self.http.get(self.cfg.jwks_uri.clone()).send().await.map_err(|e| e.to_string())?;
+            if !r.status().is_success() {
+                return Err(format!("status {}", r.status()));
+            }
+            let age = max_age(r.headers().get(reqwest::header::CACHE_CONTROL).and_then(|v| v.to_str().ok()));
+            let keys: CoreJsonWebKeySet = r.json().await.map_err(|e| e.to_string())?;
+            Ok((keys, age.unwrap_or(self.cfg.min_cache).clamp(self.cfg.min_cache, self.cfg.max_cache)))
+        }
+        .await;
+        match result {
+            Ok((keys, ttl)) => {
+                let mut guard = self.cache.write().unwrap_or_else(|p| p.into_inner());
+                *guard = Some(Cached { keys, fresh_until: Instant::now() + ttl });
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, jwks = %self.cfg.jwks_uri, "JWKS fetch failed; keeping the cached keys")
+            }
+        }
+    }
+
+    /// Keys to verify with: the cache, refreshed when stale; with
+    /// `unknown_kid`, refetched at most once per cooldown.
+    async fn keys(&self, unknown_kid: bool) -> Option<CoreJsonWebKeySet> {
+        match self.cached() {
+            Some((keys, true)) if !unknown_kid => return Some(keys),
+            _ => {}
+        }
+        let mut last = self.refetch.lock().await;
+        // Someone may have fetched while we waited.
+        if let Some((keys, fresh)) = self.cached() {
+            let cooling = last.is_some_and(|at| at.elapsed() < self.cfg.refetch_cooldown);
+            if (fresh && !unknown_kid) || (unknown_kid && cooling) {
+                return Some(keys);
+            }
+        }
+        if unknown_kid {
+            *last = Some(Instant::now());
+        }
+        self.fetch().await;
+        self.cached().map(|(k, _)| k)
+    }
+
+    /// Verifies `token` at Unix time `now`.
+    pub async fn verify(&self, token: &str, now: i64) -> Result<AccessClaims, BearerError> {
+        if token.len() > MAX_TOKEN_BYTES {
+            return Err(BearerError::Malformed("too long"));
+        }
+        let mut parts = token.split('.');
+        let (Some(h), Some(p), Some(s), None) = (parts.next(), parts.next(), parts.next(), parts.next()) else {
+            return Err(BearerError::Malformed("not three parts"));
+        };
+        let header: Value = serde_json::from_slice(&decode(h, MAX_HEADER_BYTES)?)
+            .map_err(|_| BearerError::Malformed("header is not JSON"))?;
+        let alg_name = header.get("alg").and_then(Value::as_str).unwrap_or_default().to_string();
+        let alg = match alg_name.as_str() {
+            "RS256" => CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha256,
+            "ES256" => CoreJwsSigningAlgorithm::EcdsaP256Sha256,
+            _ => return Err(BearerError::Algorithm(alg_name)),
+        };
+        if self.cfg.require_at_jwt {
+            let typ = header.get("typ").and_then(Value::as_str).unwrap_or_default().to_ascii_lowercase();
+            if typ != "at+jwt" && typ != "application/at+jwt" {
+                return Err(BearerError::Type);
+            }
+        }
+        let kid = header.get("kid").and_then(Value::as_str).map(str::to_string);
+        let signature = decode(s, 1024)?;
+        let message = format!("{h}.{p}");
+        let check = |keys: &CoreJsonWebKeySet| -> Result<(), BearerError> {
+            let candidates: Vec<_> = keys
+                .keys()
+                .iter()
+                .filter(|k| kid.is_none() || k.key_id().map(|id| id.as_str()) == kid.as_deref())
+                .collect();
+            if candidates.is_empty() {
+                return Err(BearerError::UnknownKey);
+            }
+            if candidates.iter().any(|k| k.verify_signature(&alg, message.as_bytes(), &signature).is_ok()) {
+                Ok(())
+            } else {
+                Err(BearerError::Signature)
+            }
+        };
+        let keys = self.keys(false).await.ok_or(BearerError::UnknownKey)?;
+        match check(&keys) {
+            Err(BearerError::UnknownKey) => check(&self.keys(true).await.ok_or(BearerError::UnknownKey)?)?,
+            r => r?,
+        }
+
+        let claims: serde_json::Map<String, Value> = serde_json::from_slice(&decode(p, MAX_TOKEN_BYTES)?)
+            .map_err(|_| BearerError::Malformed("claims are not a JSON object"))?;
+        let text = |k: &str| claims.get(k).and_then(Value::as_str).map(str::to_string);
+        if text("iss").as_deref() != Some(self.cfg.issuer.as_str()) {
+            return Err(BearerError::Issuer);
+        }
+        if let Some(audience) = &self.cfg.audience {
+            let ok = match claims.get("aud") {
+                Some(Value::String(a)) => a == audience,
+                Some(Value::Array(a)) => a.iter().any(|v| v.as_str() == Some(audience)),
+                _ => false,
+            };
+            if !ok {
+                return Err(BearerError::Audience);
+            }
+        }
+        let exp = claims.get("exp").and_then(Value::as_i64).ok_or(BearerError::Expired)?;
+        if exp + self.cfg.leeway_secs <= now {
+            return Err(BearerError::Expired);
+        }
+        if claims.get("nbf").and_then(Value::as_i64).is_some_and(|nbf| nbf - self.cfg.leeway_secs > now) {
+            return Err(BearerError::NotYetValid);
+        }
+        let sub = text("sub").ok_or(BearerError::Malformed("no sub"))?;
+        let scopes = text("scope").map(|s| s.split_whitespace().map(str::to_string).collect()).unwrap_or_default();
+        Ok(AccessClaims { sub, client_id: text("client_id"), scopes, claims })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn max_age_is_read_from_cache_control() {
+        assert_eq!(max_age(Some("public, max-age=600")), Some(Duration::from_secs(600)));
+        assert_eq!(max_age(Some("MAX-AGE = 5")), Some(Duration::from_secs(5)));
+        assert_eq!(max_age(Some("no-store")), None);
+        assert_eq!(max_age(None), None);
+    }
+
+    #[test]
+    fn errors_say_what_to_do_in_the_header() {
+        assert_eq!(BearerError::Missing.www_authenticate(), "Bearer");
+        assert_eq!(
+            BearerError::Expired.www_authenticate(),
+            "Bearer error=\"invalid_token\", error_description=\"expired\""
+        );
+        let scope = BearerError::InsufficientScope("settings:write".into());
+        assert_eq!(scope.status(), 403);
+        assert!(
+            scope.www_authenticate().contains("insufficient_scope")
+                && scope.www_authenticate().contains("settings:write")
+        );
+    }
+}
