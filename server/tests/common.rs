@@ -10,7 +10,8 @@ pub struct TestApp {
 }
 
 /// A browser-like client: keeps cookies, does not follow redirects, and
-/// accepts HTML as a browser navigating (or posting a form) does.
+/// accepts HTML as a browser navigating (or posting a form) does. A request
+/// that gets no complete answer in 30 s fails instead of hanging the suite.
 pub fn browser() -> reqwest::Client {
     let mut headers = reqwest::header::HeaderMap::new();
     headers.insert(reqwest::header::ACCEPT, reqwest::header::HeaderValue::from_static("text/html,*/*;q=0.8"));
@@ -18,6 +19,7 @@ pub fn browser() -> reqwest::Client {
         .default_headers(headers)
         .redirect(reqwest::redirect::Policy::none())
         .cookie_store(true)
+        .timeout(std::time::Duration::from_secs(30))
         .build()
         .expect("http client")
 }

@@ -19,6 +19,7 @@ fn browser_as(base: &str, user_agent: &str) -> TestApp {
         .user_agent(user_agent)
         .redirect(reqwest::redirect::Policy::none())
         .cookie_store(true)
+        .timeout(std::time::Duration::from_secs(30))
         .build()
         .unwrap();
     TestApp { base: base.to_string(), client }
