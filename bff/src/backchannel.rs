@@ -6,7 +6,6 @@
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 use openidconnect::core::CoreJwsSigningAlgorithm;
-use openidconnect::JsonWebKey as _;
 use serde_json::Value;
 
 use crate::oidc::RelyingParty;
@@ -77,10 +76,7 @@ impl RelyingParty {
     /// freshness, `exp`, the `events` member, no `nonce`, `sid` and/or `sub`,
     /// `jti` present. (Replay of `jti` is checked by the caller's shared store.)
     pub async fn verify_logout_token(&self, token: &str, now: i64) -> Result<LogoutClaims, LogoutTokenError> {
-        let mut parts = token.trim().split('.');
-        let (Some(h), Some(p), Some(sig), None) = (parts.next(), parts.next(), parts.next(), parts.next()) else {
-            return Err(LogoutTokenError::Malformed("not three parts"));
-        };
+        let (h, p, sig) = crate::jws::split(token.trim()).ok_or(LogoutTokenError::Malformed("not three parts"))?;
         let header: Value =
             serde_json::from_slice(&part(h)?).map_err(|_| LogoutTokenError::Malformed("header is not JSON"))?;
         let alg_name = text(&header, "alg").unwrap_or_default();
@@ -105,21 +101,11 @@ impl RelyingParty {
         let kid = text(&header, "kid");
         let message = format!("{h}.{p}");
         let signature = part(sig)?;
-        let verify = |rp: &RelyingParty| -> Result<(), LogoutTokenError> {
-            let jwks = rp.jwks();
-            let candidates: Vec<_> = jwks
-                .keys()
-                .iter()
-                .filter(|k| kid.is_none() || k.key_id().map(|id| id.as_str()) == kid.as_deref())
-                .collect();
-            if candidates.is_empty() {
-                return Err(LogoutTokenError::UnknownKey);
-            }
-            if candidates.iter().any(|k| k.verify_signature(&alg, message.as_bytes(), &signature).is_ok()) {
-                Ok(())
-            } else {
-                Err(LogoutTokenError::Signature)
-            }
+        let verify = |rp: &RelyingParty| {
+            crate::jws::verify(&rp.jwks(), kid.as_deref(), &alg, message.as_bytes(), &signature).map_err(|e| match e {
+                crate::jws::KeyCheck::UnknownKey => LogoutTokenError::UnknownKey,
+                crate::jws::KeyCheck::Signature => LogoutTokenError::Signature,
+            })
         };
         match verify(self) {
             Err(LogoutTokenError::UnknownKey) if self.refresh_jwks().await => verify(self)?,

@@ -18,7 +18,6 @@ use std::time::{Duration, Instant};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 use openidconnect::core::{CoreJsonWebKeySet, CoreJwsSigningAlgorithm};
-use openidconnect::JsonWebKey as _;
 use serde_json::Value;
 use url::Url;
 
@@ -249,10 +248,7 @@ impl BearerVerifier {
         if token.len() > MAX_TOKEN_BYTES {
             return Err(BearerError::Malformed("too long"));
         }
-        let mut parts = token.split('.');
-        let (Some(h), Some(p), Some(s), None) = (parts.next(), parts.next(), parts.next(), parts.next()) else {
-            return Err(BearerError::Malformed("not three parts"));
-        };
+        let (h, p, s) = crate::jws::split(token).ok_or(BearerError::Malformed("not three parts"))?;
         let header: Value = serde_json::from_slice(&decode(h, MAX_HEADER_BYTES)?)
             .map_err(|_| BearerError::Malformed("header is not JSON"))?;
         let alg_name = header.get("alg").and_then(Value::as_str).unwrap_or_default().to_string();
@@ -270,20 +266,11 @@ impl BearerVerifier {
         let kid = header.get("kid").and_then(Value::as_str).map(str::to_string);
         let signature = decode(s, 1024)?;
         let message = format!("{h}.{p}");
-        let check = |keys: &CoreJsonWebKeySet| -> Result<(), BearerError> {
-            let candidates: Vec<_> = keys
-                .keys()
-                .iter()
-                .filter(|k| kid.is_none() || k.key_id().map(|id| id.as_str()) == kid.as_deref())
-                .collect();
-            if candidates.is_empty() {
-                return Err(BearerError::UnknownKey);
-            }
-            if candidates.iter().any(|k| k.verify_signature(&alg, message.as_bytes(), &signature).is_ok()) {
-                Ok(())
-            } else {
-                Err(BearerError::Signature)
-            }
+        let check = |keys: &CoreJsonWebKeySet| {
+            crate::jws::verify(keys, kid.as_deref(), &alg, message.as_bytes(), &signature).map_err(|e| match e {
+                crate::jws::KeyCheck::UnknownKey => BearerError::UnknownKey,
+                crate::jws::KeyCheck::Signature => BearerError::Signature,
+            })
         };
         let keys = self.keys(false).await.ok_or(BearerError::UnknownKey)?;
         match check(&keys) {

@@ -6,6 +6,7 @@
 pub mod admin;
 pub mod backchannel;
 pub mod bearer;
+pub(crate) mod jws;
 pub mod oidc;
 pub mod pending;
 pub(crate) mod redis_store;

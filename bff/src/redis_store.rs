@@ -86,26 +86,21 @@ pub(crate) async fn read(pool: &Pool, id: &str) -> Result<Option<Row>, Error> {
     })
 }
 
-pub(crate) async fn exists(pool: &Pool, id: &str) -> Result<bool, Error> {
-    let n: i64 = pool.exists(k("tok", id)).await?;
-    Ok(n == 1)
-}
-
 pub(crate) async fn delete(pool: &Pool, id: &str) -> Result<bool, Error> {
     let n: i64 = pool.eval(DELETE, vec![k("tok", id)], vec![id.to_string(), P.to_string()]).await?;
     Ok(n == 1)
 }
 
-pub(crate) async fn touch(pool: &Pool, id: &str, now: i64) -> Result<(), Error> {
+/// Whether row `id` still exists; notes the activity at most once a minute.
+pub(crate) async fn check_in(pool: &Pool, id: &str, now: i64) -> Result<bool, Error> {
     let script = r#"
-local seen = tonumber(redis.call('HGET', KEYS[1], 'last_seen') or '0')
-if seen and seen < tonumber(ARGV[1]) - 60 and redis.call('EXISTS', KEYS[1]) == 1 then
-  redis.call('HSET', KEYS[1], 'last_seen', ARGV[1])
-end
+local seen = redis.call('HGET', KEYS[1], 'last_seen')
+if not seen then return 0 end
+if tonumber(seen) < tonumber(ARGV[1]) - 60 then redis.call('HSET', KEYS[1], 'last_seen', ARGV[1]) end
 return 1
 "#;
-    let _: i64 = pool.eval(script, vec![k("tok", id)], vec![now.to_string()]).await?;
-    Ok(())
+    let n: i64 = pool.eval(script, vec![k("tok", id)], vec![now.to_string()]).await?;
+    Ok(n == 1)
 }
 
 /// (id, public_id, user_agent, created_at, last_seen) of every live sign-in of `sub`.

@@ -79,12 +79,11 @@ impl AuthSession {
             self.session.flush().await?;
             return Ok(None);
         }
-        if !self.tokens.exists(&auth.grant).await? {
+        if !self.tokens.check_in(&auth.grant, crate::unix_now()).await? {
             tracing::info!(sub = %auth.user.sub, "session ended elsewhere (sign-out at the provider, or ended by the user)");
             self.session.flush().await?;
             return Ok(None);
         }
-        self.tokens.touch(&auth.grant, crate::unix_now()).await?;
         Ok(Some(auth))
     }
 

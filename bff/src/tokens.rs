@@ -234,19 +234,25 @@ impl Tokens {
         Ok(id)
     }
 
-    /// Notes a request of sign-in `id` (at most once a minute, to spare writes).
-    pub(crate) async fn touch(&self, id: &str, now: i64) -> Result<(), TokenError> {
+    /// A request of sign-in `id`: whether it is still on (a back-channel
+    /// logout or an ended session deletes its row), noting the activity at most
+    /// once a minute — one read per request, a write only when due.
+    pub(crate) async fn check_in(&self, id: &str, now: i64) -> Result<bool, TokenError> {
         let db = match &self.inner.store {
             TokenStore::Sqlite(db) => db,
-            TokenStore::Redis(pool) => return Ok(crate::redis_store::touch(pool, id, now).await?),
+            TokenStore::Redis(pool) => return Ok(crate::redis_store::check_in(pool, id, now).await?),
         };
-        sqlx::query("UPDATE gatehouse_tokens SET last_seen = ? WHERE id = ? AND last_seen < ?")
-            .bind(now)
-            .bind(id)
-            .bind(now - 60)
-            .execute(db)
-            .await?;
-        Ok(())
+        let seen: Option<(i64,)> =
+            sqlx::query_as("SELECT last_seen FROM gatehouse_tokens WHERE id = ?").bind(id).fetch_optional(db).await?;
+        let Some((last_seen,)) = seen else { return Ok(false) };
+        if last_seen < now - 60 {
+            sqlx::query("UPDATE gatehouse_tokens SET last_seen = ? WHERE id = ?")
+                .bind(now)
+                .bind(id)
+                .execute(db)
+                .await?;
+        }
+        Ok(true)
     }
 
     /// The user's sign-ins in this app, newest first; `current` marks row `current_id`.
@@ -360,18 +366,6 @@ impl Tokens {
             .execute(db)
             .await?
             .rows_affected())
-    }
-
-    /// Whether the sign-in of row `id` is still on (a back-channel logout deletes rows).
-    pub(crate) async fn exists(&self, id: &str) -> Result<bool, TokenError> {
-        match &self.inner.store {
-            TokenStore::Sqlite(db) => {
-                let row: Option<(i64,)> =
-                    sqlx::query_as("SELECT 1 FROM gatehouse_tokens WHERE id = ?").bind(id).fetch_optional(db).await?;
-                Ok(row.is_some())
-            }
-            TokenStore::Redis(pool) => Ok(crate::redis_store::exists(pool, id).await?),
-        }
     }
 
     /// Records a logout token's `jti`; `false` if it was seen before (a replay).
