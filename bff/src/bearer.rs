@@ -43,6 +43,10 @@ pub struct BearerConfig {
     pub max_cache: Duration,
     /// At most one refetch for unknown `kid`s per this long.
     pub refetch_cooldown: Duration,
+    /// Also take the token from this cookie when there is no `Authorization`
+    /// header (open-source Hanko sends its session JWT in a cookie named
+    /// `hanko`). Off by default; a query parameter is never read.
+    pub cookie: Option<String>,
 }
 
 impl BearerConfig {
@@ -58,6 +62,7 @@ impl BearerConfig {
             min_cache: Duration::from_secs(60),
             max_cache: Duration::from_secs(3600),
             refetch_cooldown: Duration::from_secs(30),
+            cookie: None,
         }
     }
 }
@@ -87,13 +92,15 @@ pub enum BearerError {
     NotYetValid,
     #[error("missing scope {0:?}")]
     InsufficientScope(String),
+    #[error("this route needs a user's token, not a service's")]
+    UserRequired,
 }
 
 impl BearerError {
     /// The HTTP status: 403 for a missing scope, else 401.
     pub fn status(&self) -> u16 {
         match self {
-            BearerError::InsufficientScope(_) => 403,
+            BearerError::InsufficientScope(_) | BearerError::UserRequired => 403,
             _ => 401,
         }
     }
@@ -105,6 +112,7 @@ impl BearerError {
             BearerError::InsufficientScope(scope) => {
                 format!("Bearer error=\"insufficient_scope\", error_description=\"{self}\", scope=\"{scope}\"")
             }
+            BearerError::UserRequired => format!("Bearer error=\"insufficient_scope\", error_description=\"{self}\""),
             _ => format!("Bearer error=\"invalid_token\", error_description=\"{self}\""),
         }
     }
@@ -137,6 +145,15 @@ impl AccessClaims {
     /// A client-credentials token: its subject is the client itself.
     pub fn is_service(&self) -> bool {
         self.client_id.as_deref() == Some(self.sub.as_str())
+    }
+
+    /// [`BearerError::UserRequired`] for a service's token.
+    pub fn require_user(&self) -> Result<(), BearerError> {
+        if self.is_service() {
+            Err(BearerError::UserRequired)
+        } else {
+            Ok(())
+        }
     }
 }
 
@@ -307,6 +324,128 @@ impl BearerVerifier {
     }
 }
 
+/// The bearer token of a request: `Authorization: Bearer …`, else (when
+/// configured) the cookie. Never the query string (RFC 6750 section 2.3 is
+/// not supported: URLs end up in logs and `Referer`s).
+pub fn token_of<'a>(headers: &'a axum::http::HeaderMap, cookie: Option<&str>) -> Result<&'a str, BearerError> {
+    use axum::http::header;
+    if let Some(v) = headers.get(header::AUTHORIZATION) {
+        let v = v.to_str().map_err(|_| BearerError::Malformed("the Authorization header is not ASCII"))?;
+        let (scheme, token) = v.split_once(' ').ok_or(BearerError::Missing)?;
+        if !scheme.eq_ignore_ascii_case("bearer") {
+            return Err(BearerError::Missing);
+        }
+        let token = token.trim_matches(' ');
+        return if token.is_empty() { Err(BearerError::Missing) } else { Ok(token) };
+    }
+    let name = cookie.ok_or(BearerError::Missing)?;
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .find_map(|c| c.trim().strip_prefix(name)?.strip_prefix('='))
+        .filter(|t| !t.is_empty())
+        .ok_or(BearerError::Missing)
+}
+
+impl BearerVerifier {
+    /// Verifies the token a request carries (see [`token_of`]) now.
+    pub async fn verify_request(&self, headers: &axum::http::HeaderMap) -> Result<AccessClaims, BearerError> {
+        let token = token_of(headers, self.cfg.cookie.as_deref())?;
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs() as i64)
+            .unwrap_or_default();
+        self.verify(token, now).await
+    }
+}
+
+impl axum::response::IntoResponse for BearerError {
+    /// RFC 6750: 401 (or 403 for a missing scope) with `WWW-Authenticate` and
+    /// a JSON body `{"error", "error_description"}`.
+    fn into_response(self) -> axum::response::Response {
+        use axum::http::{header, HeaderValue, StatusCode};
+        let status = StatusCode::from_u16(self.status()).unwrap_or(StatusCode::UNAUTHORIZED);
+        let error = match &self {
+            BearerError::Missing => "unauthorized",
+            BearerError::InsufficientScope(_) | BearerError::UserRequired => "insufficient_scope",
+            _ => "invalid_token",
+        };
+        let body = serde_json::json!({ "error": error, "error_description": self.to_string() });
+        let mut r = (status, axum::Json(body)).into_response();
+        if let Ok(v) = HeaderValue::from_str(&self.www_authenticate()) {
+            r.headers_mut().insert(header::WWW_AUTHENTICATE, v);
+        }
+        r.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        r
+    }
+}
+
+/// The verifier an app shares with its API routes (axum state or extension).
+pub type SharedVerifier = std::sync::Arc<BearerVerifier>;
+
+/// Extractor: the verified token of the request. Reads what
+/// [`require_bearer`] put in the request's extensions, else verifies with the
+/// [`SharedVerifier`] from the state.
+#[derive(Debug, Clone)]
+pub struct Bearer(pub AccessClaims);
+
+/// Extractor: like [`Bearer`], but a service's (client-credentials) token is
+/// refused with 403: the route acts for a user.
+#[derive(Debug, Clone)]
+pub struct UserBearer(pub AccessClaims);
+
+impl<S> axum::extract::FromRequestParts<S> for Bearer
+where
+    SharedVerifier: axum::extract::FromRef<S>,
+    S: Send + Sync,
+{
+    type Rejection = BearerError;
+
+    async fn from_request_parts(parts: &mut axum::http::request::Parts, state: &S) -> Result<Self, Self::Rejection> {
+        if let Some(c) = parts.extensions.get::<AccessClaims>() {
+            return Ok(Bearer(c.clone()));
+        }
+        let verifier = <SharedVerifier as axum::extract::FromRef<S>>::from_ref(state);
+        let claims = verifier.verify_request(&parts.headers).await?;
+        parts.extensions.insert(claims.clone());
+        Ok(Bearer(claims))
+    }
+}
+
+impl<S> axum::extract::FromRequestParts<S> for UserBearer
+where
+    SharedVerifier: axum::extract::FromRef<S>,
+    S: Send + Sync,
+{
+    type Rejection = BearerError;
+
+    async fn from_request_parts(parts: &mut axum::http::request::Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let Bearer(claims) = Bearer::from_request_parts(parts, state).await?;
+        claims.require_user()?;
+        Ok(UserBearer(claims))
+    }
+}
+
+/// Middleware (a tower layer through `axum::middleware::from_fn_with_state`):
+/// refuses requests without a valid token and hands the claims to handlers
+/// as a request extension.
+pub async fn require_bearer(
+    axum::extract::State(verifier): axum::extract::State<SharedVerifier>,
+    mut req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    match verifier.verify_request(req.headers()).await {
+        Ok(claims) => {
+            req.extensions_mut().insert(claims);
+            next.run(req).await
+        }
+        Err(e) => e.into_response(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -317,6 +456,30 @@ mod tests {
         assert_eq!(max_age(Some("MAX-AGE = 5")), Some(Duration::from_secs(5)));
         assert_eq!(max_age(Some("no-store")), None);
         assert_eq!(max_age(None), None);
+    }
+
+    #[test]
+    fn the_token_comes_from_the_header_or_the_configured_cookie_only() {
+        use axum::http::{HeaderMap, HeaderValue};
+        let h = |pairs: &[(&'static str, &'static str)]| {
+            let mut m = HeaderMap::new();
+            for (k, v) in pairs {
+                m.append(*k, HeaderValue::from_static(v));
+            }
+            m
+        };
+        assert_eq!(token_of(&h(&[("authorization", "Bearer abc")]), None), Ok("abc"));
+        assert_eq!(token_of(&h(&[("authorization", "bearer  abc ")]), None), Ok("abc"));
+        assert_eq!(token_of(&h(&[("authorization", "Basic abc")]), None), Err(BearerError::Missing));
+        assert_eq!(token_of(&h(&[("authorization", "Bearer ")]), None), Err(BearerError::Missing));
+        assert_eq!(token_of(&h(&[("cookie", "hanko=abc")]), None), Err(BearerError::Missing), "cookie not enabled");
+        assert_eq!(token_of(&h(&[("cookie", "x=1; hanko=abc")]), Some("hanko")), Ok("abc"));
+        assert_eq!(token_of(&h(&[("cookie", "hankoX=abc")]), Some("hanko")), Err(BearerError::Missing));
+        assert_eq!(
+            token_of(&h(&[("authorization", "Bearer hdr"), ("cookie", "hanko=c")]), Some("hanko")),
+            Ok("hdr"),
+            "the header wins"
+        );
     }
 
     #[test]

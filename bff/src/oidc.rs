@@ -270,6 +270,11 @@ impl RelyingParty {
         self.inner.metadata.issuer().as_str()
     }
 
+    /// Where the provider publishes its signing keys.
+    pub fn jwks_uri(&self) -> &Url {
+        self.inner.metadata.jwks_uri().url()
+    }
+
     /// This app's client id at the provider.
     pub fn client_id(&self) -> &str {
         &self.inner.config.client_id

@@ -217,6 +217,25 @@ impl UserStore {
                 .await?;
         Ok(r.rows_affected() == 1)
     }
+
+    /// Saves the display name (already validated) for `sub`, creating the
+    /// user when they have only used the JSON API so far. Onboarding counts as
+    /// done. Returns the stored user.
+    pub async fn set_display_name(&self, sub: &str, display_name: &str, now: i64) -> Result<LocalUser, UserStoreError> {
+        let row = sqlx::query(
+            "INSERT INTO users (sub, display_name, onboarded_at, first_seen_at, last_seen_at)
+             VALUES ($1, $2, $3, $3, $3)
+             ON CONFLICT (sub) DO UPDATE SET display_name = excluded.display_name,
+                 onboarded_at = COALESCE(users.onboarded_at, excluded.onboarded_at)
+             RETURNING sub, email, first_name, last_name, display_name, onboarded_at, first_seen_at, last_seen_at",
+        )
+        .bind(sub)
+        .bind(display_name)
+        .bind(now)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(from_row(&row))
+    }
 }
 
 fn from_row(row: &sqlx::sqlite::SqliteRow) -> LocalUser {
@@ -257,6 +276,11 @@ mod tests {
         assert_eq!(u.email.as_deref(), Some("new@example.com"), "provider data is refreshed");
         assert_eq!((u.first_seen_at, u.last_seen_at, u.onboarded_at), (100, 200, Some(150)));
         assert!(!store.complete_onboarding("nobody", "X", 1).await.unwrap());
+        let api_only = store.set_display_name("api", "Api User", 300).await.unwrap();
+        assert_eq!((api_only.display_name.as_deref(), api_only.onboarded_at), (Some("Api User"), Some(300)));
+        let u = store.set_display_name("a", "Ada L", 400).await.unwrap();
+        assert_eq!((u.display_name.as_deref(), u.onboarded_at), (Some("Ada L"), Some(150)), "first onboarding kept");
+        assert_eq!(u.email.as_deref(), Some("new@example.com"));
     }
 
     #[tokio::test]

@@ -59,6 +59,9 @@ pub struct AuthRequest {
     pub code_challenge: Option<String>,
     #[serde(default)]
     pub login_hint: Option<String>,
+    /// Resource servers the access token is for (`audience`, space-separated, as Hydra takes it).
+    #[serde(default)]
+    pub audience: Vec<String>,
 }
 
 /// A provider session (the SSO cookie).
@@ -180,6 +183,7 @@ pub async fn authorize(State(provider): State<Provider>, headers: HeaderMap, Raw
         nonce: get("nonce").map(str::to_string),
         code_challenge: None,
         login_hint: get("login_hint").map(str::to_string),
+        audience: Vec::new(),
     };
     let iss = provider.issuer.to_string();
     let fail = |req: &AuthRequest, e: &str, d: &str| redirect_error(req, &iss, e, d);
@@ -214,6 +218,14 @@ pub async fn authorize(State(provider): State<Provider>, headers: HeaderMap, Raw
         }
     }
     req.scope = unique.join(" ");
+    for a in get("audience").unwrap_or_default().split_whitespace() {
+        if !client.audiences.iter().any(|c| c == a) {
+            return fail(&req, "invalid_request", &format!("the audience {a} is not allowed for this client"));
+        }
+        if !req.audience.iter().any(|r| r == a) {
+            req.audience.push(a.to_string());
+        }
+    }
 
     match (get("code_challenge"), get("code_challenge_method")) {
         (Some(c), Some("S256")) => {
@@ -302,6 +314,7 @@ async fn issue_code(provider: &Provider, req: &AuthRequest, session: &Session) -
         &req.scope,
         Some(&session.sid),
         Some(session.auth_time),
+        &req.audience,
     )
     .await
     {

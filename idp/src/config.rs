@@ -46,7 +46,8 @@ pub struct ClientConfig {
     pub grant_types: Vec<String>,
     #[serde(default = "default_scopes")]
     pub scopes: Vec<String>,
-    /// Audiences this client may request with `client_credentials`.
+    /// Audiences (resource servers) this client may ask for: `audience` at the
+    /// token endpoint (`client_credentials`) and at `/oauth2/auth`.
     #[serde(default)]
     pub audiences: Vec<String>,
 }

@@ -31,7 +31,8 @@ CREATE TABLE IF NOT EXISTS login_requests (
     attempts INTEGER NOT NULL DEFAULT 0, sends INTEGER NOT NULL DEFAULT 0, created_at INTEGER NOT NULL, expires_at INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS grants (
     id TEXT PRIMARY KEY, client_id TEXT NOT NULL, identity_id TEXT, scope TEXT NOT NULL,
-    sid TEXT, auth_time INTEGER, revoked INTEGER NOT NULL DEFAULT 0, created_at INTEGER NOT NULL);
+    sid TEXT, auth_time INTEGER, revoked INTEGER NOT NULL DEFAULT 0, created_at INTEGER NOT NULL,
+    audience TEXT NOT NULL DEFAULT '');
 CREATE INDEX IF NOT EXISTS grants_sid ON grants(sid);
 CREATE TABLE IF NOT EXISTS codes (
     hash TEXT PRIMARY KEY, grant_id TEXT NOT NULL, redirect_uri TEXT NOT NULL, nonce TEXT,
@@ -87,8 +88,21 @@ pub async fn open(storage: &Storage) -> Result<Db, DbError> {
         .connect_with(opts)
         .await
         .map_err(|source| DbError::Open { path: label.clone(), source })?;
-    sqlx::raw_sql(SCHEMA).execute(&pool).await.map_err(|source| DbError::Open { path: label, source })?;
+    sqlx::raw_sql(SCHEMA).execute(&pool).await.map_err(|source| DbError::Open { path: label.clone(), source })?;
+    upgrade(&pool).await.map_err(|source| DbError::Open { path: label, source })?;
     Ok(pool)
+}
+
+/// Brings a database created by an earlier version up to the schema above.
+async fn upgrade(pool: &Db) -> Result<(), sqlx::Error> {
+    let (has_audience,): (i64,) =
+        sqlx::query_as("SELECT COUNT(*) FROM pragma_table_info('grants') WHERE name = 'audience'")
+            .fetch_one(pool)
+            .await?;
+    if has_audience == 0 {
+        sqlx::query("ALTER TABLE grants ADD COLUMN audience TEXT NOT NULL DEFAULT ''").execute(pool).await?;
+    }
+    Ok(())
 }
 
 /// Deletes expired short-lived records. Called periodically.

@@ -141,6 +141,8 @@ pub struct Grant {
     pub sid: Option<String>,
     pub auth_time: Option<i64>,
     pub revoked: bool,
+    /// Audiences (resource servers) the grant's access tokens are for, besides the client.
+    pub audience: Vec<String>,
 }
 
 pub async fn create_grant(
@@ -150,18 +152,23 @@ pub async fn create_grant(
     scope: &str,
     sid: Option<&str>,
     auth_time: Option<i64>,
+    audience: &[String],
 ) -> Result<Grant, sqlx::Error> {
     let id = uuid::Uuid::new_v4().to_string();
-    sqlx::query("INSERT INTO grants (id, client_id, identity_id, scope, sid, auth_time, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)")
-        .bind(&id)
-        .bind(client_id)
-        .bind(identity_id)
-        .bind(scope)
-        .bind(sid)
-        .bind(auth_time)
-        .bind(db::now())
-        .execute(&provider.db)
-        .await?;
+    sqlx::query(
+        "INSERT INTO grants (id, client_id, identity_id, scope, sid, auth_time, created_at, audience) \
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+    )
+    .bind(&id)
+    .bind(client_id)
+    .bind(identity_id)
+    .bind(scope)
+    .bind(sid)
+    .bind(auth_time)
+    .bind(db::now())
+    .bind(audience.join(" "))
+    .execute(&provider.db)
+    .await?;
     Ok(Grant {
         id,
         client_id: client_id.into(),
@@ -170,16 +177,18 @@ pub async fn create_grant(
         sid: sid.map(Into::into),
         auth_time,
         revoked: false,
+        audience: audience.to_vec(),
     })
 }
 
 pub async fn load_grant(provider: &Provider, id: &str) -> Result<Option<Grant>, sqlx::Error> {
-    type Row = (String, String, Option<String>, String, Option<String>, Option<i64>, i64);
-    let row: Option<Row> =
-        sqlx::query_as("SELECT id, client_id, identity_id, scope, sid, auth_time, revoked FROM grants WHERE id = ?")
-            .bind(id)
-            .fetch_optional(&provider.db)
-            .await?;
+    type Row = (String, String, Option<String>, String, Option<String>, Option<i64>, i64, String);
+    let row: Option<Row> = sqlx::query_as(
+        "SELECT id, client_id, identity_id, scope, sid, auth_time, revoked, audience FROM grants WHERE id = ?",
+    )
+    .bind(id)
+    .fetch_optional(&provider.db)
+    .await?;
     Ok(row.map(|r| Grant {
         id: r.0,
         client_id: r.1,
@@ -188,6 +197,7 @@ pub async fn load_grant(provider: &Provider, id: &str) -> Result<Option<Grant>, 
         sid: r.4,
         auth_time: r.5,
         revoked: r.6 != 0,
+        audience: r.7.split_whitespace().map(String::from).collect(),
     }))
 }
 
@@ -298,7 +308,10 @@ pub async fn issue_user_tokens(
     identity: &Identity,
     nonce: Option<&str>,
 ) -> Result<TokenResponse, sqlx::Error> {
-    let (access_token, expires_in) = issue_access_token(provider, grant, vec![client.id.clone()]).await?;
+    // The client itself, plus the resource servers the authorization request named.
+    let mut aud = vec![client.id.clone()];
+    aud.extend(grant.audience.iter().filter(|a| **a != client.id).cloned());
+    let (access_token, expires_in) = issue_access_token(provider, grant, aud).await?;
     let now = db::now();
     let mut id = identity_claims(identity, &grant.scope);
     id.insert("iss".into(), json!(provider.issuer.as_ref()));

@@ -37,7 +37,22 @@ pub struct Settings {
     /// `GATEHOUSE_REDIS_URL`: keep sessions and their tokens in Redis (several
     /// instances); `None` keeps them in SQLite.
     pub redis_url: Option<String>,
+    /// The JSON API (`/api/v1`) for services and native apps.
+    pub api: ApiSettings,
 }
+
+/// `GATEHOUSE_API_*`: how `/api/v1` checks Bearer tokens.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiSettings {
+    /// `GATEHOUSE_API_AUDIENCE`: a token's `aud` must contain it (default `gatehouse-api`).
+    pub audience: String,
+    /// `GATEHOUSE_API_TOKEN_COOKIE`: also read the token from this cookie
+    /// (e.g. `hanko`, as open-source Hanko's frontends send it). Unset: header only.
+    pub cookie: Option<String>,
+}
+
+/// The audience the embedded provider issues API tokens for.
+pub const DEFAULT_API_AUDIENCE: &str = "gatehouse-api";
 
 /// Who may manage identities, and the Admin API they are managed through.
 #[derive(Debug, Clone, Default)]
@@ -398,6 +413,24 @@ impl Settings {
                     })?
                 }
             },
+            api: ApiSettings {
+                audience: get("GATEHOUSE_API_AUDIENCE")
+                    .map(|a| a.trim().to_string())
+                    .filter(|a| !a.is_empty())
+                    .unwrap_or_else(|| DEFAULT_API_AUDIENCE.into()),
+                cookie: match get("GATEHOUSE_API_TOKEN_COOKIE").map(|c| c.trim().to_string()) {
+                    None => None,
+                    Some(c) if c.is_empty() => None,
+                    Some(c) if c.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b)) => Some(c),
+                    Some(c) => {
+                        return Err(ConfigError::Invalid {
+                            var: "GATEHOUSE_API_TOKEN_COOKIE",
+                            value: c,
+                            hint: "use a cookie name of letters, digits, '-', '_' or '.', e.g. hanko",
+                        })
+                    }
+                },
+            },
             token_keys: match get("GATEHOUSE_TOKEN_KEYS") {
                 None => None,
                 Some(raw) => Some(
@@ -429,6 +462,18 @@ mod tests {
     fn from(pairs: &[(&str, &str)]) -> Result<Settings, ConfigError> {
         let map: HashMap<String, String> = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
         Settings::from_lookup(|k| map.get(k).cloned())
+    }
+
+    #[test]
+    fn api_settings_default_to_the_embedded_audience_and_no_cookie() {
+        let s = from(&[]).unwrap();
+        assert_eq!(s.api, ApiSettings { audience: "gatehouse-api".into(), cookie: None });
+        let s =
+            from(&[("GATEHOUSE_API_AUDIENCE", " https://api.example.com "), ("GATEHOUSE_API_TOKEN_COOKIE", "hanko")])
+                .unwrap();
+        assert_eq!(s.api, ApiSettings { audience: "https://api.example.com".into(), cookie: Some("hanko".into()) });
+        let msg = from(&[("GATEHOUSE_API_TOKEN_COOKIE", "a=b; c")]).unwrap_err().to_string();
+        assert!(msg.contains("GATEHOUSE_API_TOKEN_COOKIE"), "{msg}");
     }
 
     #[test]

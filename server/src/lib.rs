@@ -2,6 +2,7 @@
 //! graceful shutdown. `main.rs` only calls into this library, so tests can start
 //! the whole server on a free port.
 
+pub mod api_v1;
 pub mod config;
 pub mod sessions;
 pub mod startup;

@@ -41,6 +41,8 @@ pub enum StartupError {
     Admin(String),
     #[error("the session token keys cannot be loaded: {0}")]
     Keys(String),
+    #[error("the JSON API cannot be set up: {0}")]
+    Api(String),
 }
 
 /// A bound, not yet running server.
@@ -101,6 +103,10 @@ impl Application {
         if let bff::tokens::TokenStore::Sqlite(db) = token_store {
             spawn_cleanup(db, tokens.clone());
         }
+        let api = crate::api_v1::ApiState {
+            verifier: crate::api_v1::verifier(&rp, &settings.api).map_err(StartupError::Api)?,
+            users: users.clone(),
+        };
         let bff = Arc::new(bff::routes::Bff {
             rp,
             public_url,
@@ -111,7 +117,9 @@ impl Application {
             tokens,
         });
         let state = AppState { leptos_options: settings.leptos, server: Arc::new(ServerContext::new(bff.clone())) };
-        let router = router(state).merge(bff::routes::router(bff)).layer(sessions);
+        // The JSON API authenticates with Bearer tokens only: no session layer.
+        let api = crate::api_v1::router(api).layer(axum::middleware::from_fn(no_store_unless_static));
+        let router = router(state).merge(bff::routes::router(bff)).layer(sessions).merge(api);
         Ok(Self { listener, addr, router })
     }
 

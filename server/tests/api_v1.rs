@@ -1,0 +1,277 @@
+//! `/api/v1` over HTTP against the embedded provider: a native app's user
+//! token (authorization code + PKCE, `audience=gatehouse-api`) and a service's
+//! client-credentials token, each where it is allowed and where it is not;
+//! missing scopes, wrong audiences, tokens in the query string or an unenabled
+//! cookie; JSON errors with `WWW-Authenticate`; the OpenAPI document.
+#![expect(clippy::unwrap_used)]
+
+mod common;
+
+use common::*;
+use serde_json::Value;
+
+const CLI: &str = "gatehouse-cli";
+const CLI_REDIRECT: &str = "http://127.0.0.1:8976/callback";
+const VERIFIER: &str = "native-app-test-verifier-0123456789-abcdefghijklmnop";
+const CHALLENGE: &str = "1kzUrT_Zmwgt8JDa1lSsIaZL5qUYCxj7UxlayfHZVPE";
+const SERVICE: &str = "gatehouse-service";
+const SERVICE_SECRET: &str = "gatehouse-service-dev-secret-not-for-production";
+
+/// Signs `email` in at the provider as the native app would and returns the
+/// token response (`Err` with the error redirect when the provider refuses).
+async fn native_tokens(provider: &str, email: &str, scope: &str, audience: &str) -> Result<Value, String> {
+    let mut auth = url::Url::parse(&format!("{provider}oauth2/auth")).unwrap();
+    auth.query_pairs_mut()
+        .append_pair("response_type", "code")
+        .append_pair("client_id", CLI)
+        .append_pair("redirect_uri", CLI_REDIRECT)
+        .append_pair("scope", scope)
+        .append_pair("state", "s1")
+        .append_pair("code_challenge", CHALLENGE)
+        .append_pair("code_challenge_method", "S256");
+    if !audience.is_empty() {
+        auth.query_pairs_mut().append_pair("audience", audience);
+    }
+    let back = idp::testkit::sign_in(&browser(), auth.as_str(), email).await?;
+    let back = url::Url::parse(&back).unwrap();
+    let code = back.query_pairs().find(|(k, _)| k == "code").map(|(_, v)| v.into_owned()).ok_or(back.to_string())?;
+    let r = reqwest::Client::new()
+        .post(format!("{provider}oauth2/token"))
+        .form(&[
+            ("grant_type", "authorization_code"),
+            ("code", &code),
+            ("redirect_uri", CLI_REDIRECT),
+            ("client_id", CLI),
+            ("code_verifier", VERIFIER),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    Ok(r.json().await.unwrap())
+}
+
+async fn user_token(provider: &str, email: &str, scope: &str) -> String {
+    let t = native_tokens(provider, email, scope, "gatehouse-api").await.unwrap();
+    t["access_token"].as_str().unwrap().to_string()
+}
+
+async fn service_token(provider: &str, scope: &str) -> String {
+    let r = reqwest::Client::new()
+        .post(format!("{provider}oauth2/token"))
+        .basic_auth(SERVICE, Some(SERVICE_SECRET))
+        .form(&[("grant_type", "client_credentials"), ("audience", "gatehouse-api"), ("scope", scope)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    r.json::<Value>().await.unwrap()["access_token"].as_str().unwrap().to_string()
+}
+
+async fn get(app: &TestApp, path: &str, token: Option<&str>) -> reqwest::Response {
+    let mut r = reqwest::Client::new().get(format!("{}{path}", app.base));
+    if let Some(t) = token {
+        r = r.bearer_auth(t);
+    }
+    r.send().await.unwrap()
+}
+
+async fn put_settings(app: &TestApp, token: &str, body: &str) -> reqwest::Response {
+    reqwest::Client::new()
+        .put(format!("{}/api/v1/settings", app.base))
+        .bearer_auth(token)
+        .header("content-type", "application/json")
+        .body(body.to_string())
+        .send()
+        .await
+        .unwrap()
+}
+
+/// Status, `WWW-Authenticate` and the JSON `error` of a refusal.
+async fn refusal(r: reqwest::Response) -> (u16, String, String) {
+    let status = r.status().as_u16();
+    let www = r.headers().get("www-authenticate").map(|v| v.to_str().unwrap().to_string()).unwrap_or_default();
+    assert_eq!(r.headers()["cache-control"], "no-store");
+    assert!(r.headers().get("set-cookie").is_none());
+    let body: Value = r.json().await.unwrap();
+    assert!(body["error_description"].is_string(), "{body}");
+    (status, www, body["error"].as_str().unwrap().to_string())
+}
+
+#[tokio::test]
+async fn a_native_app_reads_and_changes_its_users_settings_which_the_web_app_shares() {
+    let app = spawn_app().await;
+    let provider = provider_base(&app).await;
+    let token = user_token(&provider, "user@example.com", "openid email settings:read settings:write").await;
+
+    let r = get(&app, "/api/v1/me", Some(&token)).await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["cache-control"], "no-store");
+    let me: Value = r.json().await.unwrap();
+    let sub = me["sub"].as_str().unwrap().to_string();
+    assert_eq!(me["client_id"], CLI);
+    assert_eq!(me["settings"], serde_json::json!({ "display_name": null, "onboarded": false }));
+    assert!(me["claims"]["aud"].as_array().unwrap().iter().any(|a| a == "gatehouse-api"), "{me}");
+
+    let r = put_settings(&app, &token, r#"{"display_name": "  Uma   API "}"#).await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.json::<Value>().await.unwrap(), serde_json::json!({ "display_name": "Uma API", "onboarded": true }));
+    let r = get(&app, "/api/v1/settings", Some(&token)).await;
+    assert_eq!(r.json::<Value>().await.unwrap()["display_name"], "Uma API");
+    let r = get(&app, &format!("/api/v1/users/{sub}/settings"), Some(&token)).await;
+    assert_eq!(r.status(), 200, "a user may read their own settings by subject");
+
+    // The web app sees the same settings: no onboarding, the API's name.
+    let r = sign_in_as(&app, "user@example.com", "/profile").await;
+    assert_eq!(location(&r), "/profile", "onboarding was done through the API");
+    assert_eq!(current_user(&app).await["display_name"], "Uma API");
+
+    // Bad input: a clear 422 in JSON, nothing saved.
+    for body in
+        [r#"{"display_name": "<b>"}"#, r#"{"display_name": ""}"#, "not json", r#"{"display_name": 5}"#, r#"{"x":1}"#]
+    {
+        let r = put_settings(&app, &token, body).await;
+        assert_eq!(r.status(), 422, "{body}");
+        let e: Value = r.json().await.unwrap();
+        assert_eq!(e["error"], "invalid_request", "{body}: {e}");
+    }
+    let r = get(&app, "/api/v1/settings", Some(&token)).await;
+    assert_eq!(r.json::<Value>().await.unwrap()["display_name"], "Uma API");
+}
+
+#[tokio::test]
+async fn scopes_and_token_kinds_are_enforced_per_route() {
+    let app = spawn_app().await;
+    let provider = provider_base(&app).await;
+    let read_only = user_token(&provider, "user@example.com", "openid settings:read").await;
+    let r = put_settings(&app, &read_only, r#"{"display_name": "X"}"#).await;
+    let (status, www, error) = refusal(r).await;
+    assert_eq!((status, error.as_str()), (403, "insufficient_scope"));
+    assert!(www.contains("error=\"insufficient_scope\"") && www.contains("scope=\"settings:write\""), "{www}");
+    let no_scope = user_token(&provider, "user@example.com", "openid").await;
+    assert_eq!(refusal(get(&app, "/api/v1/settings", Some(&no_scope)).await).await.0, 403);
+    assert_eq!(get(&app, "/api/v1/me", Some(&no_scope)).await.status(), 200, "/me needs a user, no scope");
+
+    // A service's token: refused where a user is required, accepted where services are.
+    let service = service_token(&provider, "settings:read").await;
+    for path in ["/api/v1/me", "/api/v1/settings"] {
+        let (status, www, error) = refusal(get(&app, path, Some(&service)).await).await;
+        assert_eq!((status, error.as_str()), (403, "insufficient_scope"), "{path}");
+        assert!(www.contains("user"), "{www}");
+    }
+    let r = put_settings(&app, &service, r#"{"display_name": "Bot"}"#).await;
+    assert_eq!(r.status(), 403);
+    let sub = get(&app, "/api/v1/me", Some(&read_only)).await.json::<Value>().await.unwrap()["sub"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let r = get(&app, &format!("/api/v1/users/{sub}/settings"), Some(&service)).await;
+    assert_eq!(r.status(), 404, "the app does not know the user yet");
+    signed_in(&app, "user@example.com").await;
+    let r = get(&app, &format!("/api/v1/users/{sub}/settings"), Some(&service)).await;
+    assert_eq!(r.status(), 200);
+    // A user's token may not read another user's settings.
+    let other = user_token(&provider, "admin@example.com", "openid settings:read").await;
+    let r = get(&app, &format!("/api/v1/users/{sub}/settings"), Some(&other)).await;
+    assert_eq!(r.status(), 403);
+    assert_eq!(r.json::<Value>().await.unwrap()["error"], "forbidden");
+}
+
+#[tokio::test]
+async fn tokens_without_the_api_audience_or_outside_the_header_are_refused() {
+    let app = spawn_app().await;
+    let provider = provider_base(&app).await;
+    // The native app's token without `audience`: for the app only.
+    let t = native_tokens(&provider, "user@example.com", "openid settings:read", "").await.unwrap();
+    let own = t["access_token"].as_str().unwrap();
+    let (status, www, error) = refusal(get(&app, "/api/v1/me", Some(own)).await).await;
+    assert_eq!((status, error.as_str()), (401, "invalid_token"));
+    assert_eq!(www, "Bearer error=\"invalid_token\", error_description=\"wrong audience\"");
+    // The ID token is not an access token.
+    let id_token = t["id_token"].as_str().unwrap();
+    assert_eq!(refusal(get(&app, "/api/v1/me", Some(id_token)).await).await.0, 401);
+    // An audience the client may not ask for is refused by the provider.
+    let e = native_tokens(&provider, "user@example.com", "openid", "admin-api").await.unwrap_err();
+    assert!(e.contains("error=invalid_request") && e.contains("audience"), "{e}");
+
+    let token = user_token(&provider, "user@example.com", "openid settings:read").await;
+    let (status, www, error) = refusal(get(&app, "/api/v1/me", None).await).await;
+    assert_eq!((status, www.as_str(), error.as_str()), (401, "Bearer", "unauthorized"));
+    let r = get(&app, &format!("/api/v1/me?access_token={token}"), None).await;
+    assert_eq!(r.status(), 401, "a token in the query string is ignored");
+    let r = reqwest::Client::new()
+        .get(format!("{}/api/v1/me", app.base))
+        .header("cookie", format!("hanko={token}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401, "the cookie is read only when configured");
+    for auth in [format!("Basic {token}"), format!("Token {token}"), "Bearer".into(), format!("Bearer {token}x")] {
+        let r = reqwest::Client::new()
+            .get(format!("{}/api/v1/me", app.base))
+            .header("authorization", &auth)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 401, "{auth:.20}");
+    }
+
+    // A refresh keeps the audience.
+    let t = native_tokens(&provider, "user@example.com", "openid offline_access settings:read", "gatehouse-api")
+        .await
+        .unwrap();
+    let r = reqwest::Client::new()
+        .post(format!("{provider}oauth2/token"))
+        .form(&[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", t["refresh_token"].as_str().unwrap()),
+            ("client_id", CLI),
+        ])
+        .send()
+        .await
+        .unwrap();
+    let refreshed: Value = r.json().await.unwrap();
+    let r = get(&app, "/api/v1/settings", refreshed["access_token"].as_str()).await;
+    assert_eq!(r.status(), 200);
+}
+
+#[tokio::test]
+async fn the_hanko_cookie_is_accepted_when_configured() {
+    let mut settings = test_settings();
+    settings.api.cookie = Some("hanko".into());
+    let app = spawn_app_with(settings).await;
+    let provider = provider_base(&app).await;
+    let token = user_token(&provider, "user@example.com", "openid").await;
+    let r = reqwest::Client::new()
+        .get(format!("{}/api/v1/me", app.base))
+        .header("cookie", format!("theme=dark; hanko={token}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+}
+
+#[tokio::test]
+async fn the_openapi_document_describes_every_route_and_unknown_routes_are_json_404s() {
+    let app = spawn_app().await;
+    let r = get(&app, "/api/v1/openapi.json", None).await;
+    assert_eq!(r.status(), 200);
+    let doc: Value = r.json().await.unwrap();
+    assert!(doc["openapi"].as_str().unwrap().starts_with("3."), "{doc}");
+    for (path, method) in [
+        ("/api/v1/me", "get"),
+        ("/api/v1/settings", "get"),
+        ("/api/v1/settings", "put"),
+        ("/api/v1/users/{sub}/settings", "get"),
+    ] {
+        let op = &doc["paths"][path][method];
+        assert!(op.is_object(), "{method} {path} is missing");
+        assert!(op["responses"]["401"].is_object(), "{method} {path} documents its 401");
+    }
+    assert_eq!(doc["components"]["securitySchemes"]["bearer"]["scheme"], "bearer");
+    assert_eq!(doc["paths"]["/api/v1/settings"]["put"]["security"][0]["bearer"][0], "settings:write");
+
+    let r = get(&app, "/api/v1/nope", None).await;
+    assert_eq!(r.status(), 404);
+    assert_eq!(r.json::<Value>().await.unwrap()["error"], "not_found");
+}
