@@ -6,67 +6,11 @@
 #![expect(clippy::unwrap_used)]
 
 mod common;
+#[path = "../examples/service_client.rs"]
+mod service_client;
 
 use common::*;
 use serde_json::Value;
-
-const CLI: &str = "gatehouse-cli";
-const CLI_REDIRECT: &str = "http://127.0.0.1:8976/callback";
-const VERIFIER: &str = "native-app-test-verifier-0123456789-abcdefghijklmnop";
-const CHALLENGE: &str = "1kzUrT_Zmwgt8JDa1lSsIaZL5qUYCxj7UxlayfHZVPE";
-const SERVICE: &str = "gatehouse-service";
-const SERVICE_SECRET: &str = "gatehouse-service-dev-secret-not-for-production";
-
-/// Signs `email` in at the provider as the native app would and returns the
-/// token response (`Err` with the error redirect when the provider refuses).
-async fn native_tokens(provider: &str, email: &str, scope: &str, audience: &str) -> Result<Value, String> {
-    let mut auth = url::Url::parse(&format!("{provider}oauth2/auth")).unwrap();
-    auth.query_pairs_mut()
-        .append_pair("response_type", "code")
-        .append_pair("client_id", CLI)
-        .append_pair("redirect_uri", CLI_REDIRECT)
-        .append_pair("scope", scope)
-        .append_pair("state", "s1")
-        .append_pair("code_challenge", CHALLENGE)
-        .append_pair("code_challenge_method", "S256");
-    if !audience.is_empty() {
-        auth.query_pairs_mut().append_pair("audience", audience);
-    }
-    let back = idp::testkit::sign_in(&browser(), auth.as_str(), email).await?;
-    let back = url::Url::parse(&back).unwrap();
-    let code = back.query_pairs().find(|(k, _)| k == "code").map(|(_, v)| v.into_owned()).ok_or(back.to_string())?;
-    let r = reqwest::Client::new()
-        .post(format!("{provider}oauth2/token"))
-        .form(&[
-            ("grant_type", "authorization_code"),
-            ("code", &code),
-            ("redirect_uri", CLI_REDIRECT),
-            ("client_id", CLI),
-            ("code_verifier", VERIFIER),
-        ])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200);
-    Ok(r.json().await.unwrap())
-}
-
-async fn user_token(provider: &str, email: &str, scope: &str) -> String {
-    let t = native_tokens(provider, email, scope, "gatehouse-api").await.unwrap();
-    t["access_token"].as_str().unwrap().to_string()
-}
-
-async fn service_token(provider: &str, scope: &str) -> String {
-    let r = reqwest::Client::new()
-        .post(format!("{provider}oauth2/token"))
-        .basic_auth(SERVICE, Some(SERVICE_SECRET))
-        .form(&[("grant_type", "client_credentials"), ("audience", "gatehouse-api"), ("scope", scope)])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200);
-    r.json::<Value>().await.unwrap()["access_token"].as_str().unwrap().to_string()
-}
 
 async fn get(app: &TestApp, path: &str, token: Option<&str>) -> reqwest::Response {
     let mut r = reqwest::Client::new().get(format!("{}{path}", app.base));
@@ -274,4 +218,29 @@ async fn the_openapi_document_describes_every_route_and_unknown_routes_are_json_
     let r = get(&app, "/api/v1/nope", None).await;
     assert_eq!(r.status(), 404);
     assert_eq!(r.json::<Value>().await.unwrap()["error"], "not_found");
+}
+
+#[tokio::test]
+async fn the_service_client_example_reads_a_users_settings_and_is_refused_on_user_routes() {
+    let app = spawn_app().await;
+    let provider = provider_base(&app).await;
+    signed_in(&app, "user@example.com").await;
+    let sub = current_user(&app).await["sub"].as_str().unwrap().to_string();
+    let cfg = service_client::Config {
+        app: app.base.clone(),
+        issuer: provider.clone(),
+        client_id: SERVICE.into(),
+        secret: SERVICE_SECRET.into(),
+        audience: "gatehouse-api".into(),
+        sub: Some(sub),
+    };
+    let report = service_client::run(&cfg).await.unwrap();
+    assert_eq!(report.me.0, 403);
+    assert_eq!(report.me.1["error"], "insufficient_scope");
+    let (status, settings) = report.settings.unwrap();
+    assert_eq!(status, 200);
+    assert_eq!(settings["onboarded"], true);
+    let wrong = service_client::Config { secret: "wrong".into(), ..cfg };
+    let e = service_client::run(&wrong).await.err().unwrap();
+    assert!(e.contains("invalid_client"), "{e}");
 }
