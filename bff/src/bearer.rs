@@ -25,6 +25,9 @@ use url::Url;
 pub const MAX_TOKEN_BYTES: usize = 8 * 1024;
 /// The largest JOSE header accepted (bytes, decoded).
 const MAX_HEADER_BYTES: usize = 1024;
+/// Verified tokens remembered (by SHA-256), so a client reusing its token
+/// costs a hash and a lookup instead of an RSA verification.
+const MAX_VERIFIED: usize = 10_000;
 
 /// What a verifier checks, and how it caches keys.
 #[derive(Debug, Clone)]
@@ -158,8 +161,16 @@ impl AccessClaims {
 }
 
 struct Cached {
-    keys: CoreJsonWebKeySet,
+    keys: std::sync::Arc<CoreJsonWebKeySet>,
     fresh_until: Instant,
+}
+
+/// A token that passed every check but time, with the key set it was checked against.
+struct Verified {
+    claims: AccessClaims,
+    exp: i64,
+    nbf: Option<i64>,
+    generation: u64,
 }
 
 /// Verifies bearer tokens for one provider. Share one per process.
@@ -170,6 +181,9 @@ pub struct BearerVerifier {
     /// Serialises fetches; holds when the last refetch for an unknown `kid` happened.
     refetch: tokio::sync::Mutex<Option<Instant>>,
     fetches: AtomicU64,
+    /// Bumped whenever new keys arrive: older verdicts no longer count.
+    generation: AtomicU64,
+    verified: RwLock<std::collections::HashMap<[u8; 32], Verified>>,
 }
 
 fn decode(part: &str, max: usize) -> Result<Vec<u8>, BearerError> {
@@ -201,6 +215,8 @@ impl BearerVerifier {
             cache: RwLock::new(None),
             refetch: tokio::sync::Mutex::new(None),
             fetches: AtomicU64::new(0),
+            generation: AtomicU64::new(0),
+            verified: RwLock::new(std::collections::HashMap::new()),
         })
     }
 
@@ -209,7 +225,7 @@ impl BearerVerifier {
         self.fetches.load(Ordering::Relaxed)
     }
 
-    fn cached(&self) -> Option<(CoreJsonWebKeySet, bool)> {
+    fn cached(&self) -> Option<(std::sync::Arc<CoreJsonWebKeySet>, bool)> {
         let guard = self.cache.read().unwrap_or_else(|p| p.into_inner());
         guard.as_ref().map(|c| (c.keys.clone(), Instant::now() < c.fresh_until))
     }
@@ -230,7 +246,9 @@ impl BearerVerifier {
         match result {
             Ok((keys, ttl)) => {
                 let mut guard = self.cache.write().unwrap_or_else(|p| p.into_inner());
-                *guard = Some(Cached { keys, fresh_until: Instant::now() + ttl });
+                *guard = Some(Cached { keys: std::sync::Arc::new(keys), fresh_until: Instant::now() + ttl });
+                // A key may have been withdrawn: every token is checked again against the new set.
+                self.generation.fetch_add(1, Ordering::Relaxed);
             }
             Err(e) => {
                 tracing::warn!(error = %e, jwks = %self.cfg.jwks_uri, "JWKS fetch failed; keeping the cached keys")
@@ -240,7 +258,7 @@ impl BearerVerifier {
 
     /// Keys to verify with: the cache, refreshed when stale; with
     /// `unknown_kid`, refetched at most once per cooldown.
-    async fn keys(&self, unknown_kid: bool) -> Option<CoreJsonWebKeySet> {
+    async fn keys(&self, unknown_kid: bool) -> Option<std::sync::Arc<CoreJsonWebKeySet>> {
         match self.cached() {
             Some((keys, true)) if !unknown_kid => return Some(keys),
             _ => {}
@@ -260,11 +278,56 @@ impl BearerVerifier {
         self.cached().map(|(k, _)| k)
     }
 
-    /// Verifies `token` at Unix time `now`.
+    /// `exp` / `nbf` at `now`, with the leeway.
+    fn check_time(&self, exp: i64, nbf: Option<i64>, now: i64) -> Result<(), BearerError> {
+        if exp + self.cfg.leeway_secs <= now {
+            return Err(BearerError::Expired);
+        }
+        if nbf.is_some_and(|nbf| nbf - self.cfg.leeway_secs > now) {
+            return Err(BearerError::NotYetValid);
+        }
+        Ok(())
+    }
+
+    /// Verifies `token` at Unix time `now`. A token verified before against
+    /// the current keys is only checked for time again.
     pub async fn verify(&self, token: &str, now: i64) -> Result<AccessClaims, BearerError> {
+        use sha2::Digest as _;
         if token.len() > MAX_TOKEN_BYTES {
             return Err(BearerError::Malformed("too long"));
         }
+        // Keys are refreshed (and the generation bumped) before remembered verdicts are trusted.
+        let fresh = self.cached().is_some_and(|(_, fresh)| fresh);
+        let digest: [u8; 32] = sha2::Sha256::digest(token.as_bytes()).into();
+        if fresh {
+            let generation = self.generation.load(Ordering::Relaxed);
+            let known = self
+                .verified
+                .read()
+                .unwrap_or_else(|p| p.into_inner())
+                .get(&digest)
+                .and_then(|v| (v.generation == generation).then(|| (v.exp, v.nbf, v.claims.clone())));
+            if let Some((exp, nbf, claims)) = known {
+                self.check_time(exp, nbf, now)?;
+                return Ok(claims);
+            }
+        }
+        let generation = self.generation.load(Ordering::Relaxed);
+        let (claims, exp, nbf) = self.verify_fully(token, now).await?;
+        let mut verified = self.verified.write().unwrap_or_else(|p| p.into_inner());
+        if verified.len() >= MAX_VERIFIED {
+            let current = self.generation.load(Ordering::Relaxed);
+            verified.retain(|_, v| v.generation == current && v.exp + self.cfg.leeway_secs > now);
+            if verified.len() >= MAX_VERIFIED {
+                verified.clear();
+            }
+        }
+        verified.insert(digest, Verified { claims: claims.clone(), exp, nbf, generation });
+        Ok(claims)
+    }
+
+    /// Every check, with a signature verification.
+    async fn verify_fully(&self, token: &str, now: i64) -> Result<(AccessClaims, i64, Option<i64>), BearerError> {
         let (h, p, s) = crate::jws::split(token).ok_or(BearerError::Malformed("not three parts"))?;
         let header: Value = serde_json::from_slice(&decode(h, MAX_HEADER_BYTES)?)
             .map_err(|_| BearerError::Malformed("header is not JSON"))?;
@@ -290,8 +353,8 @@ impl BearerVerifier {
             })
         };
         let keys = self.keys(false).await.ok_or(BearerError::UnknownKey)?;
-        match check(&keys) {
-            Err(BearerError::UnknownKey) => check(&self.keys(true).await.ok_or(BearerError::UnknownKey)?)?,
+        match check(keys.as_ref()) {
+            Err(BearerError::UnknownKey) => check(self.keys(true).await.ok_or(BearerError::UnknownKey)?.as_ref())?,
             r => r?,
         }
 
@@ -312,15 +375,11 @@ impl BearerVerifier {
             }
         }
         let exp = claims.get("exp").and_then(Value::as_i64).ok_or(BearerError::Expired)?;
-        if exp + self.cfg.leeway_secs <= now {
-            return Err(BearerError::Expired);
-        }
-        if claims.get("nbf").and_then(Value::as_i64).is_some_and(|nbf| nbf - self.cfg.leeway_secs > now) {
-            return Err(BearerError::NotYetValid);
-        }
+        let nbf = claims.get("nbf").and_then(Value::as_i64);
+        self.check_time(exp, nbf, now)?;
         let sub = text("sub").ok_or(BearerError::Malformed("no sub"))?;
         let scopes = text("scope").map(|s| s.split_whitespace().map(str::to_string).collect()).unwrap_or_default();
-        Ok(AccessClaims { sub, client_id: text("client_id"), scopes, claims })
+        Ok((AccessClaims { sub, client_id: text("client_id"), scopes, claims }, exp, nbf))
     }
 }
 
@@ -353,11 +412,7 @@ impl BearerVerifier {
     /// Verifies the token a request carries (see [`token_of`]) now.
     pub async fn verify_request(&self, headers: &axum::http::HeaderMap) -> Result<AccessClaims, BearerError> {
         let token = token_of(headers, self.cfg.cookie.as_deref())?;
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_secs() as i64)
-            .unwrap_or_default();
-        self.verify(token, now).await
+        self.verify(token, crate::unix_now()).await
     }
 }
 

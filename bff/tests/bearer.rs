@@ -232,3 +232,84 @@ async fn cached_keys_keep_working_when_the_provider_is_down() {
     assert!(v.verify(&token, now()).await.is_ok(), "cached keys still verify");
     assert!(v.jwks_fetches() >= 2, "it did try to refresh");
 }
+
+#[tokio::test]
+async fn a_concurrent_flood_of_unknown_kids_costs_one_fetch_per_cooldown() {
+    let p = provider().await;
+    let v = std::sync::Arc::new(verifier(&p, |c| c.refetch_cooldown = Duration::from_millis(300)));
+    assert!(v.verify(&signed(&p, "at+jwt", |_| {}), now()).await.is_ok());
+    let (_, rest) = signed(&p, "at+jwt", |_| {}).split_once('.').map(|(a, b)| (a.to_string(), b.to_string())).unwrap();
+    for round in 1..=2u64 {
+        let flood: Vec<_> = (0..100)
+            .map(|i| {
+                let (v, rest) = (v.clone(), rest.clone());
+                tokio::spawn(async move {
+                    let kid = format!("made-up-{round}-{i}");
+                    let forged = format!("{}.{rest}", b64(&json!({"alg": "RS256", "typ": "at+jwt", "kid": kid})));
+                    v.verify(&forged, now()).await.unwrap_err()
+                })
+            })
+            .collect();
+        for f in flood {
+            assert_eq!(f.await.unwrap(), BearerError::UnknownKey);
+        }
+        assert_eq!(v.jwks_fetches(), 1 + round, "one fetch for 100 concurrent unknown kids (round {round})");
+        tokio::time::sleep(Duration::from_millis(350)).await;
+    }
+}
+
+#[tokio::test]
+async fn the_tower_layer_and_the_extractors_guard_axum_routes() {
+    use axum::routing::get;
+    use bff::bearer::{require_bearer, Bearer, SharedVerifier, UserBearer};
+    let p = provider().await;
+    let v: SharedVerifier = std::sync::Arc::new(verifier(&p, |_| {}));
+    let layered = axum::Router::new()
+        .route("/layer", get(|axum::Extension(c): axum::Extension<bff::bearer::AccessClaims>| async move { c.sub }))
+        .route_layer(axum::middleware::from_fn_with_state(v.clone(), require_bearer));
+    let extracted = axum::Router::new()
+        .route("/any", get(|Bearer(c): Bearer| async move { c.sub }))
+        .route("/user", get(|UserBearer(c): UserBearer| async move { c.sub }))
+        .with_state(v.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, layered.merge(extracted)).await });
+
+    let token = service_token(&p).await;
+    let http = reqwest::Client::new();
+    for path in ["/layer", "/any"] {
+        let r = http.get(format!("{base}{path}")).bearer_auth(&token).send().await.unwrap();
+        assert_eq!(r.status(), 200, "{path}");
+        assert_eq!(r.text().await.unwrap(), "svc");
+        let r = http.get(format!("{base}{path}?access_token={token}")).send().await.unwrap();
+        assert_eq!(r.status(), 401, "{path}: the query string is never read");
+        assert_eq!(r.headers()["www-authenticate"], "Bearer");
+        let r = http.get(format!("{base}{path}")).bearer_auth("a.b.c").send().await.unwrap();
+        assert_eq!(r.status(), 401);
+        assert!(r.headers()["www-authenticate"].to_str().unwrap().starts_with("Bearer error=\"invalid_token\""));
+        let body: Value = r.json().await.unwrap();
+        assert_eq!(body["error"], "invalid_token");
+    }
+    let r = http.get(format!("{base}/user")).bearer_auth(&token).send().await.unwrap();
+    assert_eq!(r.status(), 403, "a service's token where a user is required");
+    assert_eq!(r.json::<Value>().await.unwrap()["error"], "insufficient_scope");
+}
+
+#[tokio::test]
+async fn a_remembered_token_is_still_checked_for_time() {
+    let p = provider().await;
+    let v = verifier(&p, |_| {});
+    let t = signed(&p, "at+jwt", |c| {
+        c.insert("exp".into(), json!(now() + 120));
+        c.insert("nbf".into(), json!(now()));
+    });
+    assert!(v.verify(&t, now()).await.is_ok());
+    assert!(v.verify(&t, now()).await.is_ok(), "the second time from memory");
+    assert_eq!(v.verify(&t, now() + 3600).await.unwrap_err(), BearerError::Expired);
+    assert_eq!(v.verify(&t, now() - 3600).await.unwrap_err(), BearerError::NotYetValid);
+    let (rest, sig) = t.rsplit_once('.').unwrap();
+    let other = if sig.starts_with('A') { "B" } else { "A" };
+    let tampered = format!("{rest}.{other}{}", &sig[1..]);
+    assert_eq!(v.verify(&tampered, now()).await.unwrap_err(), BearerError::Signature, "a different token is verified");
+    assert_eq!(v.jwks_fetches(), 1);
+}

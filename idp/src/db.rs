@@ -127,3 +127,37 @@ pub async fn cleanup(db: &Db, now: i64) -> Result<(), sqlx::Error> {
 pub fn now() -> i64 {
     chrono::Utc::now().timestamp()
 }
+
+#[cfg(test)]
+mod tests {
+    #![expect(clippy::unwrap_used)]
+    use super::*;
+
+    #[tokio::test]
+    async fn a_database_of_an_earlier_version_gains_grant_audiences_and_keeps_its_grants() {
+        let dir = std::env::temp_dir().join(format!("idp-upgrade-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        {
+            let opts = SqliteConnectOptions::new().filename(dir.join("idp.sqlite3")).create_if_missing(true);
+            let old = SqlitePoolOptions::new().connect_with(opts).await.unwrap();
+            sqlx::raw_sql(
+                "CREATE TABLE grants (id TEXT PRIMARY KEY, client_id TEXT NOT NULL, identity_id TEXT, scope TEXT NOT NULL,
+                 sid TEXT, auth_time INTEGER, revoked INTEGER NOT NULL DEFAULT 0, created_at INTEGER NOT NULL);
+                 INSERT INTO grants (id, client_id, scope, created_at) VALUES ('g1', 'c', 'openid', 1);",
+            )
+            .execute(&old)
+            .await
+            .unwrap();
+            old.close().await;
+        }
+        for _ in 0..2 {
+            let db = open(&Storage::Dir(dir.clone())).await.unwrap();
+            let (audience,): (String,) =
+                sqlx::query_as("SELECT audience FROM grants WHERE id = 'g1'").fetch_one(&db).await.unwrap();
+            assert_eq!(audience, "", "an old grant has no extra audience");
+            db.close().await;
+        }
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}

@@ -166,10 +166,6 @@ pub struct Me {
     pub settings: Settings,
 }
 
-fn now() -> i64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or_default()
-}
-
 /// The caller: subject, token claims and local settings. User tokens only.
 #[utoipa::path(
     get, path = "/api/v1/me", tag = "users",
@@ -225,7 +221,7 @@ async fn put_settings(
         Failure::Invalid(format!("Send a JSON object like {{\"display_name\": \"Ada\"}} ({})", e.body_text()))
     })?;
     let name = bff::users::validate_display_name(&update.display_name).map_err(|e| Failure::Invalid(e.to_string()))?;
-    Ok(Json(Some(users.set_display_name(&token.sub, &name, now()).await?).into()))
+    Ok(Json(Some(users.set_display_name(&token.sub, &name, bff::unix_now()).await?).into()))
 }
 
 /// A user's settings, for services (client credentials) with `settings:read`;

@@ -118,7 +118,9 @@ impl Application {
         });
         let state = AppState { leptos_options: settings.leptos, server: Arc::new(ServerContext::new(bff.clone())) };
         // The JSON API authenticates with Bearer tokens only: no session layer.
-        let api = crate::api_v1::router(api).layer(axum::middleware::from_fn(no_store_unless_static));
+        let api = crate::api_v1::router(api)
+            .layer(axum::middleware::from_fn(no_store_unless_static))
+            .layer(TraceLayer::new_for_http().make_span_with(request_span));
         let router = router(state).merge(bff::routes::router(bff)).layer(sessions).merge(api);
         Ok(Self { listener, addr, router })
     }
@@ -388,15 +390,15 @@ pub fn router(state: AppState) -> Router {
             shell,
         ))
         .layer(axum::middleware::from_fn(no_store_unless_static))
-        .layer(TraceLayer::new_for_http().make_span_with(|req: &Request| {
-            let route = req
-                .extensions()
-                .get::<MatchedPath>()
-                .map(|p| p.as_str().to_owned())
-                .unwrap_or_else(|| "unmatched".to_owned());
-            tracing::info_span!("request", method = %req.method(), route = %route)
-        }))
+        .layer(TraceLayer::new_for_http().make_span_with(request_span))
         .with_state(state)
+}
+
+/// One span per request, named by the matched route (never the raw path).
+fn request_span(req: &Request) -> tracing::Span {
+    let route =
+        req.extensions().get::<MatchedPath>().map(|p| p.as_str().to_owned()).unwrap_or_else(|| "unmatched".to_owned());
+    tracing::info_span!("request", method = %req.method(), route = %route)
 }
 
 /// Pages and API answers depend on who is signed in: no cache may keep them.
