@@ -109,7 +109,24 @@ pub fn validate_display_name(raw: &str) -> Result<String, DisplayNameError> {
 #[derive(Clone, Debug)]
 pub struct UserStore {
     pool: SqlitePool,
+    /// Recent reads by `sub`. Every write goes through this store and replaces
+    /// or drops its entry, so a read never sees an older row than the last
+    /// write of this process; the lifetime bounds staleness should another
+    /// process write the same file.
+    recent: std::sync::Arc<std::sync::RwLock<Recent>>,
 }
+
+/// Recent reads, and a count of writes so a read that raced a write is not kept.
+#[derive(Debug, Default)]
+struct Recent {
+    users: std::collections::HashMap<String, (std::time::Instant, Option<LocalUser>)>,
+    writes: u64,
+}
+
+/// How long a read of a user is reused.
+const RECENT_TTL: std::time::Duration = std::time::Duration::from_secs(5);
+/// At most this many users are remembered.
+const RECENT_MAX: usize = 10_000;
 
 impl UserStore {
     /// Opens `path` (creating it), or an in-memory database when `None`, and migrates it.
@@ -133,7 +150,7 @@ impl UserStore {
             .connect_with(opts)
             .await
             .map_err(|source| UserStoreError::Open { path: label, source })?;
-        let store = Self { pool };
+        let store = Self { pool, recent: Default::default() };
         store.migrate().await?;
         Ok(store)
     }
@@ -191,10 +208,43 @@ impl UserStore {
         .bind(now)
         .fetch_one(&self.pool)
         .await?;
+        self.forget(&p.sub);
         Ok(from_row(&row))
     }
 
+    /// Keeps a read made when `writes` was the write count, unless a write came since.
+    fn keep(&self, sub: &str, user: Option<LocalUser>, writes: u64) {
+        let mut recent = self.recent.write().unwrap_or_else(|p| p.into_inner());
+        if recent.writes != writes {
+            return;
+        }
+        if recent.users.len() >= RECENT_MAX && !recent.users.contains_key(sub) {
+            recent.users.retain(|_, (at, _)| at.elapsed() < RECENT_TTL);
+            if recent.users.len() >= RECENT_MAX {
+                recent.users.clear();
+            }
+        }
+        recent.users.insert(sub.to_string(), (std::time::Instant::now(), user));
+    }
+
+    /// After a write of `sub`: its next read goes to the database.
+    fn forget(&self, sub: &str) {
+        let mut recent = self.recent.write().unwrap_or_else(|p| p.into_inner());
+        recent.writes += 1;
+        recent.users.remove(sub);
+    }
+
+    /// The user with `sub`; a read of the last few seconds is reused.
     pub async fn get(&self, sub: &str) -> Result<Option<LocalUser>, UserStoreError> {
+        let writes = {
+            let recent = self.recent.read().unwrap_or_else(|p| p.into_inner());
+            if let Some((at, user)) = recent.users.get(sub) {
+                if at.elapsed() < RECENT_TTL {
+                    return Ok(user.clone());
+                }
+            }
+            recent.writes
+        };
         let row = sqlx::query(
             "SELECT sub, email, first_name, last_name, display_name, onboarded_at, first_seen_at, last_seen_at
              FROM users WHERE sub = $1",
@@ -202,7 +252,9 @@ impl UserStore {
         .bind(sub)
         .fetch_optional(&self.pool)
         .await?;
-        Ok(row.as_ref().map(from_row))
+        let user = row.as_ref().map(from_row);
+        self.keep(sub, user.clone(), writes);
+        Ok(user)
     }
 
     /// Saves the display name (already validated) and marks onboarding done.
@@ -214,8 +266,9 @@ impl UserStore {
                 .bind(now)
                 .bind(sub)
                 .execute(&self.pool)
-                .await?;
-        Ok(r.rows_affected() == 1)
+                .await;
+        self.forget(sub);
+        Ok(r?.rows_affected() == 1)
     }
 
     /// Saves the display name (already validated) for `sub`, creating the
@@ -233,8 +286,9 @@ impl UserStore {
         .bind(display_name)
         .bind(now)
         .fetch_one(&self.pool)
-        .await?;
-        Ok(from_row(&row))
+        .await;
+        self.forget(sub);
+        Ok(from_row(&row?))
     }
 }
 
@@ -276,9 +330,13 @@ mod tests {
         assert_eq!(u.email.as_deref(), Some("new@example.com"), "provider data is refreshed");
         assert_eq!((u.first_seen_at, u.last_seen_at, u.onboarded_at), (100, 200, Some(150)));
         assert!(!store.complete_onboarding("nobody", "X", 1).await.unwrap());
+        assert_eq!(store.get("api").await.unwrap(), None);
         let api_only = store.set_display_name("api", "Api User", 300).await.unwrap();
+        assert_eq!(store.get("api").await.unwrap(), Some(api_only.clone()), "a remembered absence is dropped");
         assert_eq!((api_only.display_name.as_deref(), api_only.onboarded_at), (Some("Api User"), Some(300)));
+        assert_eq!(store.get("a").await.unwrap().unwrap().display_name.as_deref(), Some("Ada"));
         let u = store.set_display_name("a", "Ada L", 400).await.unwrap();
+        assert_eq!(store.get("a").await.unwrap().unwrap().display_name.as_deref(), Some("Ada L"), "a write is seen");
         assert_eq!((u.display_name.as_deref(), u.onboarded_at), (Some("Ada L"), Some(150)), "first onboarding kept");
         assert_eq!(u.email.as_deref(), Some("new@example.com"));
     }

@@ -163,7 +163,11 @@ async fn main() {
     let provider = idp::Idp::build(cfg).await.unwrap();
     let issuer = provider.issuer().to_string();
     tokio::spawn(provider.run_until_stopped());
-    let app = common::spawn_app_with(common::external_to(common::test_settings(), &issuer)).await;
+    // The app as deployed: its user table in a file (WAL), not in memory.
+    let mut settings = common::external_to(common::test_settings(), &issuer);
+    let data_dir = common::temp_dir("bench-data");
+    settings.data_dir = Some(data_dir.clone());
+    let app = common::spawn_app_with(settings).await;
     let token = common::native_tokens(&issuer, "user@example.com", "openid settings:read", "gatehouse-api localhost")
         .await
         .unwrap()["access_token"]
@@ -222,6 +226,7 @@ async fn main() {
     ];
     drop((seed, cached));
     let _ = std::fs::remove_dir_all(&venv);
+    let _ = std::fs::remove_dir_all(&data_dir);
 
     println!("{:<40} {:>10} {:>8} {:>12} {:>10} {:>10}", "case", "requests", "errors", "req/s", "p50 µs", "p99 µs");
     for r in &results {
