@@ -14,6 +14,7 @@
 //! (`http://127.0.0.1:3001/`), `SERVICE_CLIENT_ID` (`gatehouse-service`),
 //! `SERVICE_CLIENT_SECRET` (its development secret), `GATEHOUSE_API_AUDIENCE`
 //! (`gatehouse-api`). The token is never printed.
+#![allow(clippy::print_stdout, clippy::print_stderr)] // a command-line example reports on the terminal
 
 use std::process::ExitCode;
 
@@ -124,6 +125,10 @@ pub(crate) async fn run(cfg: &Config) -> Result<Report, String> {
 #[tokio::main]
 async fn main() -> ExitCode {
     match run(&Config::from_env()).await {
+        Ok(Report { me: (status, _), .. }) if status != 403 => {
+            eprintln!("service_client: /api/v1/me should refuse a service's token, but answered {status}");
+            ExitCode::FAILURE
+        }
         Ok(Report { settings: Some((status, _)), .. }) if status != 200 => {
             eprintln!("service_client: the API answered {status}");
             ExitCode::FAILURE
