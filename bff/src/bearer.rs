@@ -44,8 +44,11 @@ pub struct BearerConfig {
     /// Bounds for the cache lifetime the provider's `Cache-Control` asks for.
     pub min_cache: Duration,
     pub max_cache: Duration,
-    /// At most one refetch for unknown `kid`s per this long.
+    /// At most one refetch for unknown `kid`s per this long; also how long
+    /// a failed fetch waits before the next try.
     pub refetch_cooldown: Duration,
+    /// Bound on one JWKS fetch.
+    pub fetch_timeout: Duration,
     /// Also take the token from this cookie when there is no `Authorization`
     /// header (open-source Hanko sends its session JWT in a cookie named
     /// `hanko`). Off by default; a query parameter is never read.
@@ -65,6 +68,7 @@ impl BearerConfig {
             min_cache: Duration::from_secs(60),
             max_cache: Duration::from_secs(3600),
             refetch_cooldown: Duration::from_secs(30),
+            fetch_timeout: Duration::from_secs(5),
             cookie: None,
         }
     }
@@ -77,7 +81,8 @@ pub enum BearerError {
     Missing,
     #[error("malformed token: {0}")]
     Malformed(&'static str),
-    #[error("signing algorithm {0:?} is not accepted")]
+    /// The token's `alg` (kept for logs and tests, never echoed to the caller).
+    #[error("signing algorithm not accepted (RS256 or ES256 only)")]
     Algorithm(String),
     #[error("not an access token (typ must be at+jwt)")]
     Type,
@@ -93,17 +98,22 @@ pub enum BearerError {
     Expired,
     #[error("not valid yet")]
     NotYetValid,
-    #[error("missing scope {0:?}")]
+    #[error("missing scope {0}")]
     InsufficientScope(String),
     #[error("this route needs a user's token, not a service's")]
     UserRequired,
+    /// The provider's keys could not be fetched yet (503: try again).
+    #[error("the provider's signing keys cannot be fetched; try again later")]
+    KeysUnavailable,
 }
 
 impl BearerError {
-    /// The HTTP status: 403 for a missing scope, else 401.
+    /// The HTTP status: 403 for a missing scope or a service's token where a
+    /// user's is needed, 503 when no keys could be fetched, else 401.
     pub fn status(&self) -> u16 {
         match self {
             BearerError::InsufficientScope(_) | BearerError::UserRequired => 403,
+            BearerError::KeysUnavailable => 503,
             _ => 401,
         }
     }
@@ -162,8 +172,15 @@ impl AccessClaims {
 
 struct Cached {
     keys: std::sync::Arc<CoreJsonWebKeySet>,
+    /// The key set as fetched, to tell whether a fetch changed it.
+    json: Value,
     fresh_until: Instant,
+    /// Counts key-set changes: a remembered verdict holds only for the keys it was checked with.
+    generation: u64,
 }
+
+/// Keys to verify with, and their generation.
+type Keys = (std::sync::Arc<CoreJsonWebKeySet>, u64);
 
 /// A token that passed every check but time, with the key set it was checked against.
 struct Verified {
@@ -180,9 +197,9 @@ pub struct BearerVerifier {
     cache: RwLock<Option<Cached>>,
     /// Serialises fetches; holds when the last refetch for an unknown `kid` happened.
     refetch: tokio::sync::Mutex<Option<Instant>>,
+    /// When a fetch last failed with no keys cached: no new try for a cooldown.
+    failed_empty: std::sync::Mutex<Option<Instant>>,
     fetches: AtomicU64,
-    /// Bumped whenever new keys arrive: older verdicts no longer count.
-    generation: AtomicU64,
     verified: RwLock<std::collections::HashMap<[u8; 32], Verified>>,
 }
 
@@ -206,7 +223,7 @@ impl BearerVerifier {
     pub fn new(cfg: BearerConfig) -> Result<Self, String> {
         let http = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
-            .timeout(Duration::from_secs(5))
+            .timeout(cfg.fetch_timeout)
             .build()
             .map_err(|e| e.to_string())?;
         Ok(Self {
@@ -214,8 +231,8 @@ impl BearerVerifier {
             http,
             cache: RwLock::new(None),
             refetch: tokio::sync::Mutex::new(None),
+            failed_empty: std::sync::Mutex::new(None),
             fetches: AtomicU64::new(0),
-            generation: AtomicU64::new(0),
             verified: RwLock::new(std::collections::HashMap::new()),
         })
     }
@@ -225,12 +242,15 @@ impl BearerVerifier {
         self.fetches.load(Ordering::Relaxed)
     }
 
-    fn cached(&self) -> Option<(std::sync::Arc<CoreJsonWebKeySet>, bool)> {
+    /// The cached keys, their generation, and whether they are fresh.
+    fn cached(&self) -> Option<(Keys, bool)> {
         let guard = self.cache.read().unwrap_or_else(|p| p.into_inner());
-        guard.as_ref().map(|c| (c.keys.clone(), Instant::now() < c.fresh_until))
+        guard.as_ref().map(|c| ((c.keys.clone(), c.generation), Instant::now() < c.fresh_until))
     }
 
-    /// Fetches the JWKS; on failure the cached keys stay.
+    /// Fetches the JWKS. On failure the cached keys stay and count as fresh
+    /// for one cooldown, so an outage costs one try per cooldown, not one per
+    /// request; with nothing cached, the next try also waits a cooldown.
     async fn fetch(&self) {
         self.fetches.fetch_add(1, Ordering::Relaxed);
         let result = async {
@@ -239,31 +259,56 @@ impl BearerVerifier {
                 return Err(format!("status {}", r.status()));
             }
             let age = max_age(r.headers().get(reqwest::header::CACHE_CONTROL).and_then(|v| v.to_str().ok()));
-            let keys: CoreJsonWebKeySet = r.json().await.map_err(|e| e.to_string())?;
-            Ok((keys, age.unwrap_or(self.cfg.min_cache).clamp(self.cfg.min_cache, self.cfg.max_cache)))
+            let json: Value = r.json().await.map_err(|e| e.to_string())?;
+            let keys: CoreJsonWebKeySet = serde_json::from_value(json.clone()).map_err(|e| e.to_string())?;
+            Ok((keys, json, age.unwrap_or(self.cfg.min_cache).clamp(self.cfg.min_cache, self.cfg.max_cache)))
         }
         .await;
+        let mut guard = self.cache.write().unwrap_or_else(|p| p.into_inner());
         match result {
-            Ok((keys, ttl)) => {
-                let mut guard = self.cache.write().unwrap_or_else(|p| p.into_inner());
-                *guard = Some(Cached { keys: std::sync::Arc::new(keys), fresh_until: Instant::now() + ttl });
-                // A key may have been withdrawn: every token is checked again against the new set.
-                self.generation.fetch_add(1, Ordering::Relaxed);
+            Ok((keys, json, ttl)) => {
+                let generation = match guard.as_ref() {
+                    Some(old) if old.json == json => old.generation,
+                    Some(old) => old.generation + 1,
+                    None => 1,
+                };
+                *guard = Some(Cached {
+                    keys: std::sync::Arc::new(keys),
+                    json,
+                    fresh_until: Instant::now() + ttl,
+                    generation,
+                });
             }
             Err(e) => {
-                tracing::warn!(error = %e, jwks = %self.cfg.jwks_uri, "JWKS fetch failed; keeping the cached keys")
+                tracing::warn!(error = %e, jwks = %self.cfg.jwks_uri, "JWKS fetch failed; keeping the cached keys");
+                match guard.as_mut() {
+                    Some(c) => c.fresh_until = Instant::now() + self.cfg.refetch_cooldown,
+                    None => *self.failed_empty.lock().unwrap_or_else(|p| p.into_inner()) = Some(Instant::now()),
+                }
             }
         }
     }
 
-    /// Keys to verify with: the cache, refreshed when stale; with
-    /// `unknown_kid`, refetched at most once per cooldown.
-    async fn keys(&self, unknown_kid: bool) -> Option<std::sync::Arc<CoreJsonWebKeySet>> {
-        match self.cached() {
+    /// Keys to verify with: the cache, refreshed when stale (while one
+    /// request refreshes, the others use the stale keys); with `unknown_kid`,
+    /// refetched at most once per cooldown.
+    async fn keys(&self, unknown_kid: bool) -> Option<Keys> {
+        let mut last = match self.cached() {
             Some((keys, true)) if !unknown_kid => return Some(keys),
-            _ => {}
-        }
-        let mut last = self.refetch.lock().await;
+            Some((keys, false)) if !unknown_kid => match self.refetch.try_lock() {
+                Ok(guard) => guard,
+                Err(_) => return Some(keys),
+            },
+            None if self
+                .failed_empty
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .is_some_and(|at| at.elapsed() < self.cfg.refetch_cooldown) =>
+            {
+                return None
+            }
+            _ => self.refetch.lock().await,
+        };
         // Someone may have fetched while we waited.
         if let Some((keys, fresh)) = self.cached() {
             let cooling = last.is_some_and(|at| at.elapsed() < self.cfg.refetch_cooldown);
@@ -296,11 +341,9 @@ impl BearerVerifier {
         if token.len() > MAX_TOKEN_BYTES {
             return Err(BearerError::Malformed("too long"));
         }
-        // Keys are refreshed (and the generation bumped) before remembered verdicts are trusted.
-        let fresh = self.cached().is_some_and(|(_, fresh)| fresh);
+        // A remembered verdict counts only while its keys are the current, fresh ones.
         let digest: [u8; 32] = sha2::Sha256::digest(token.as_bytes()).into();
-        if fresh {
-            let generation = self.generation.load(Ordering::Relaxed);
+        if let Some(((_, generation), true)) = self.cached() {
             let known = self
                 .verified
                 .read()
@@ -312,12 +355,10 @@ impl BearerVerifier {
                 return Ok(claims);
             }
         }
-        let generation = self.generation.load(Ordering::Relaxed);
-        let (claims, exp, nbf) = self.verify_fully(token, now).await?;
+        let (claims, exp, nbf, generation) = self.verify_fully(token, now).await?;
         let mut verified = self.verified.write().unwrap_or_else(|p| p.into_inner());
         if verified.len() >= MAX_VERIFIED {
-            let current = self.generation.load(Ordering::Relaxed);
-            verified.retain(|_, v| v.generation == current && v.exp + self.cfg.leeway_secs > now);
+            verified.retain(|_, v| v.generation == generation && v.exp + self.cfg.leeway_secs > now);
             if verified.len() >= MAX_VERIFIED {
                 verified.clear();
             }
@@ -327,7 +368,8 @@ impl BearerVerifier {
     }
 
     /// Every check, with a signature verification.
-    async fn verify_fully(&self, token: &str, now: i64) -> Result<(AccessClaims, i64, Option<i64>), BearerError> {
+    /// Returns the claims, `exp`, `nbf` and the generation of the keys that verified it.
+    async fn verify_fully(&self, token: &str, now: i64) -> Result<(AccessClaims, i64, Option<i64>, u64), BearerError> {
         let (h, p, s) = crate::jws::split(token).ok_or(BearerError::Malformed("not three parts"))?;
         let header: Value = serde_json::from_slice(&decode(h, MAX_HEADER_BYTES)?)
             .map_err(|_| BearerError::Malformed("header is not JSON"))?;
@@ -352,9 +394,13 @@ impl BearerVerifier {
                 crate::jws::KeyCheck::Signature => BearerError::Signature,
             })
         };
-        let keys = self.keys(false).await.ok_or(BearerError::UnknownKey)?;
+        let (keys, mut generation) = self.keys(false).await.ok_or(BearerError::KeysUnavailable)?;
         match check(keys.as_ref()) {
-            Err(BearerError::UnknownKey) => check(self.keys(true).await.ok_or(BearerError::UnknownKey)?.as_ref())?,
+            Err(BearerError::UnknownKey) => {
+                let (keys, g) = self.keys(true).await.ok_or(BearerError::KeysUnavailable)?;
+                check(keys.as_ref())?;
+                generation = g;
+            }
             r => r?,
         }
 
@@ -374,12 +420,16 @@ impl BearerVerifier {
                 return Err(BearerError::Audience);
             }
         }
-        let exp = claims.get("exp").and_then(Value::as_i64).ok_or(BearerError::Expired)?;
-        let nbf = claims.get("nbf").and_then(Value::as_i64);
+        // NumericDate may have a fraction (RFC 7519); a non-number `nbf` is refused, not ignored.
+        let exp = claims.get("exp").and_then(Value::as_f64).ok_or(BearerError::Expired)? as i64;
+        let nbf = match claims.get("nbf") {
+            None => None,
+            Some(v) => Some(v.as_f64().ok_or(BearerError::NotYetValid)? as i64),
+        };
         self.check_time(exp, nbf, now)?;
         let sub = text("sub").ok_or(BearerError::Malformed("no sub"))?;
         let scopes = text("scope").map(|s| s.split_whitespace().map(str::to_string).collect()).unwrap_or_default();
-        Ok((AccessClaims { sub, client_id: text("client_id"), scopes, claims }, exp, nbf))
+        Ok((AccessClaims { sub, client_id: text("client_id"), scopes, claims }, exp, nbf, generation))
     }
 }
 
@@ -425,11 +475,14 @@ impl axum::response::IntoResponse for BearerError {
         let error = match &self {
             BearerError::Missing => "unauthorized",
             BearerError::InsufficientScope(_) | BearerError::UserRequired => "insufficient_scope",
+            BearerError::KeysUnavailable => "temporarily_unavailable",
             _ => "invalid_token",
         };
         let body = serde_json::json!({ "error": error, "error_description": self.to_string() });
         let mut r = (status, axum::Json(body)).into_response();
-        if let Ok(v) = HeaderValue::from_str(&self.www_authenticate()) {
+        if self == BearerError::KeysUnavailable {
+            r.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("30"));
+        } else if let Ok(v) = HeaderValue::from_str(&self.www_authenticate()) {
             r.headers_mut().insert(header::WWW_AUTHENTICATE, v);
         }
         r.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
@@ -546,9 +599,32 @@ mod tests {
         );
         let scope = BearerError::InsufficientScope("settings:write".into());
         assert_eq!(scope.status(), 403);
-        assert!(
-            scope.www_authenticate().contains("insufficient_scope")
-                && scope.www_authenticate().contains("settings:write")
+        assert_eq!(
+            scope.www_authenticate(),
+            "Bearer error=\"insufficient_scope\", error_description=\"missing scope settings:write\", \
+             scope=\"settings:write\""
         );
+        assert_eq!(BearerError::KeysUnavailable.status(), 503);
+        // RFC 6750 section 3: error_description is %x20-21 / %x23-5B / %x5D-7E; a hostile `alg` is not echoed.
+        for e in [
+            BearerError::Malformed("not base64url"),
+            BearerError::Algorithm("\"evil\"\r\nX: y\u{e9}".into()),
+            BearerError::Type,
+            BearerError::UnknownKey,
+            BearerError::Signature,
+            BearerError::Issuer,
+            BearerError::Audience,
+            BearerError::Expired,
+            BearerError::NotYetValid,
+            BearerError::InsufficientScope("settings:read".into()),
+            BearerError::UserRequired,
+        ] {
+            let header = e.www_authenticate();
+            let description = header.split("error_description=\"").nth(1).unwrap_or_default();
+            let description = &description[..description.find('"').unwrap_or(description.len())];
+            assert!(!description.is_empty(), "{header}");
+            assert!(description.bytes().all(|b| matches!(b, 0x20..=0x21 | 0x23..=0x5B | 0x5D..=0x7E)), "{header}");
+            assert!(!header.contains("evil"), "{header}");
+        }
     }
 }

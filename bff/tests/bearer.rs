@@ -313,3 +313,91 @@ async fn a_remembered_token_is_still_checked_for_time() {
     assert_eq!(v.verify(&tampered, now()).await.unwrap_err(), BearerError::Signature, "a different token is verified");
     assert_eq!(v.jwks_fetches(), 1);
 }
+
+/// A JWKS endpoint under the test's control: serves `keys`, or hangs.
+struct Jwks {
+    url: url::Url,
+    keys: std::sync::Arc<std::sync::Mutex<Value>>,
+    hang: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+async fn jwks_server(initial: Value) -> Jwks {
+    use axum::routing::get;
+    let keys = std::sync::Arc::new(std::sync::Mutex::new(initial));
+    let hang = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let (k, h) = (keys.clone(), hang.clone());
+    let app = axum::Router::new().route(
+        "/jwks",
+        get(move || {
+            let (k, h) = (k.clone(), h.clone());
+            async move {
+                if h.load(std::sync::atomic::Ordering::SeqCst) {
+                    tokio::time::sleep(Duration::from_secs(60)).await;
+                }
+                let body = k.lock().unwrap().clone();
+                ([("cache-control", "max-age=600")], axum::Json(body))
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/jwks", listener.local_addr().unwrap()).parse().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    Jwks { url, keys, hang }
+}
+
+async fn provider_jwks(p: &Provider) -> Value {
+    reqwest::get(format!("{}.well-known/jwks.json", p.issuer)).await.unwrap().json().await.unwrap()
+}
+
+#[tokio::test]
+async fn a_remembered_token_is_refused_once_its_key_is_withdrawn() {
+    let p = provider().await;
+    let jwks = jwks_server(provider_jwks(&p).await).await;
+    let v = verifier(&p, |c| c.jwks_uri = jwks.url.clone());
+    let token = signed(&p, "at+jwt", |_| {});
+    assert!(v.verify(&token, now()).await.is_ok());
+    assert!(v.verify(&token, now()).await.is_ok(), "remembered");
+    // The provider withdraws the key; a token with an unknown kid makes the verifier look.
+    *jwks.keys.lock().unwrap() = json!({ "keys": [] });
+    let (_, rest) = token.split_once('.').unwrap();
+    let forged = format!("{}.{rest}", b64(&json!({"alg": "RS256", "typ": "at+jwt", "kid": "made-up"})));
+    assert_eq!(v.verify(&forged, now()).await.unwrap_err(), BearerError::UnknownKey);
+    assert_eq!(v.jwks_fetches(), 2);
+    assert_eq!(v.verify(&token, now()).await.unwrap_err(), BearerError::UnknownKey, "not from memory");
+}
+
+#[tokio::test]
+async fn a_hanging_provider_costs_one_try_per_cooldown_and_cached_keys_keep_working() {
+    let p = provider().await;
+    let jwks = jwks_server(provider_jwks(&p).await).await;
+    // Keys always stale, so every verification wants a refresh.
+    let v = verifier(&p, |c| {
+        c.jwks_uri = jwks.url.clone();
+        c.min_cache = Duration::ZERO;
+        c.max_cache = Duration::ZERO;
+        c.fetch_timeout = Duration::from_millis(300);
+    });
+    let token = signed(&p, "at+jwt", |_| {});
+    assert!(v.verify(&token, now()).await.is_ok());
+    assert_eq!(v.jwks_fetches(), 1);
+    jwks.hang.store(true, std::sync::atomic::Ordering::SeqCst);
+    for _ in 0..20 {
+        assert!(v.verify(&token, now()).await.is_ok(), "the cached keys verify while the provider hangs");
+    }
+    assert_eq!(v.jwks_fetches(), 2, "one try, then the cooldown");
+}
+
+#[tokio::test]
+async fn without_any_keys_an_unreachable_provider_gives_503_and_is_not_hammered() {
+    let p = provider().await;
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let dead: url::Url = format!("http://{}/jwks", listener.local_addr().unwrap()).parse().unwrap();
+    drop(listener);
+    let v = verifier(&p, |c| c.jwks_uri = dead);
+    let token = signed(&p, "at+jwt", |_| {});
+    for _ in 0..10 {
+        let e = v.verify(&token, now()).await.unwrap_err();
+        assert_eq!((e.clone(), e.status()), (BearerError::KeysUnavailable, 503));
+    }
+    assert_eq!(v.jwks_fetches(), 1);
+}

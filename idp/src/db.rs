@@ -100,7 +100,13 @@ async fn upgrade(pool: &Db) -> Result<(), sqlx::Error> {
             .fetch_one(pool)
             .await?;
     if has_audience == 0 {
-        sqlx::query("ALTER TABLE grants ADD COLUMN audience TEXT NOT NULL DEFAULT ''").execute(pool).await?;
+        match sqlx::query("ALTER TABLE grants ADD COLUMN audience TEXT NOT NULL DEFAULT ''").execute(pool).await {
+            // Another process opening the same file added it first.
+            Err(e) if e.to_string().contains("duplicate column") => {}
+            r => {
+                r?;
+            }
+        }
     }
     Ok(())
 }

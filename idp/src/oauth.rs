@@ -310,7 +310,8 @@ pub async fn issue_user_tokens(
 ) -> Result<TokenResponse, sqlx::Error> {
     // The client itself, plus the resource servers the authorization request named.
     let mut aud = vec![client.id.clone()];
-    aud.extend(grant.audience.iter().filter(|a| **a != client.id).cloned());
+    // Only audiences the client may still ask for: a refresh after a config change drops the others.
+    aud.extend(grant.audience.iter().filter(|a| **a != client.id && client.audiences.contains(a)).cloned());
     let (access_token, expires_in) = issue_access_token(provider, grant, aud).await?;
     let now = db::now();
     let mut id = identity_claims(identity, &grant.scope);

@@ -22,6 +22,8 @@ use utoipa::{OpenApi, ToSchema};
 pub const SCOPE_READ: &str = "settings:read";
 /// Scope to change a user's settings.
 pub const SCOPE_WRITE: &str = "settings:write";
+/// Longer subjects are not looked up (no provider issues them).
+const MAX_SUB_BYTES: usize = 255;
 
 /// What the API handlers share.
 #[derive(Clone, FromRef)]
@@ -243,6 +245,9 @@ async fn user_settings(
     Path(sub): Path<String>,
 ) -> Result<Json<Settings>, Failure> {
     token.require_scope(SCOPE_READ)?;
+    if sub.len() > MAX_SUB_BYTES {
+        return Err(Failure::NotFound);
+    }
     if !token.is_service() && token.sub != sub {
         return Err(Failure::Forbidden("A user's token may read only that user's settings."));
     }

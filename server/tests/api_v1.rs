@@ -111,6 +111,8 @@ async fn scopes_and_token_kinds_are_enforced_per_route() {
         .to_string();
     let r = get(&app, &format!("/api/v1/users/{sub}/settings"), Some(&service)).await;
     assert_eq!(r.status(), 404, "the app does not know the user yet");
+    let r = get(&app, &format!("/api/v1/users/{}/settings", "a".repeat(300)), Some(&service)).await;
+    assert_eq!(r.status(), 404, "an overlong subject is not looked up");
     signed_in(&app, "user@example.com").await;
     let r = get(&app, &format!("/api/v1/users/{sub}/settings"), Some(&service)).await;
     assert_eq!(r.status(), 200);
