@@ -19,7 +19,7 @@
 #[path = "../tests/common.rs"]
 mod common;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -30,14 +30,6 @@ use serde_json::{json, Value};
 
 fn env_u64(name: &str, default: u64) -> u64 {
     std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
-}
-
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
 struct Result {
@@ -126,7 +118,7 @@ impl Drop for Uvicorn {
 async fn uvicorn(python: &Path, module: &str, port: u16, hanko_api_url: &str) -> Uvicorn {
     let child = Command::new(python)
         .args(["-m", "uvicorn", &format!("{module}:app"), "--app-dir"])
-        .arg(root().join("tools/python"))
+        .arg(common::repo_root().join("tools/python"))
         .args(["--host", "127.0.0.1", "--port", &port.to_string(), "--workers", "1"])
         .args(["--log-level", "warning", "--no-access-log"])
         .env("HANKO_API_URL", hanko_api_url)
@@ -152,9 +144,7 @@ async fn main() {
 
     // The Python side first (pip may take a while).
     let venv = common::temp_dir("bench-venv");
-    let out = Command::new("bash").arg(root().join("scripts/pyvenv")).arg(venv.join("venv")).output().unwrap();
-    assert!(out.status.success(), "scripts/pyvenv: {}", String::from_utf8_lossy(&out.stderr));
-    let python = PathBuf::from(String::from_utf8(out.stdout).unwrap().trim());
+    let python = common::python_venv(&venv.join("venv"));
 
     // A local provider whose native-app client may also ask for the audience
     // the seed's example hard-codes (`localhost`), and this app against it.
@@ -186,7 +176,7 @@ async fn main() {
     let hello = axum::Router::new().route("/hello", get(|| async { axum::Json(json!({ "message": "Hello World" })) }));
     tokio::spawn(async move { axum::serve(bare, hello).await });
 
-    let (p1, p2) = (free_port(), free_port());
+    let (p1, p2) = (common::free_port(), common::free_port());
     let hanko_api_url = issuer.trim_end_matches('/');
     let seed = uvicorn(&python, "seed004_fastapi", p1, hanko_api_url).await;
     let cached = uvicorn(&python, "seed004_fastapi_cached", p2, hanko_api_url).await;
@@ -199,10 +189,8 @@ async fn main() {
     ] {
         let r = reqwest::Client::new().get(&url).bearer_auth(&token).send().await.unwrap();
         assert_eq!(r.status(), 200, "{url} refused the token: {}", r.text().await.unwrap_or_default());
-        // One character of the signature changed: still well-formed, but forged.
-        let (rest, sig) = token.rsplit_once('.').unwrap();
-        let forged = format!("{rest}.{}{}", if sig.starts_with('A') { 'B' } else { 'A' }, &sig[1..]);
-        let r = reqwest::Client::new().get(&url).bearer_auth(forged).send().await.unwrap();
+        let r =
+            reqwest::Client::new().get(&url).bearer_auth(common::with_forged_signature(&token)).send().await.unwrap();
         assert_eq!(r.status(), 401, "{url} accepted a forged signature");
     }
 

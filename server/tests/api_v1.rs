@@ -20,6 +20,11 @@ async fn get(app: &TestApp, path: &str, token: Option<&str>) -> reqwest::Respons
     r.send().await.unwrap()
 }
 
+/// `GET /api/v1/me` with one raw header (`authorization` or `cookie`).
+async fn me_with_header(app: &TestApp, name: &str, value: &str) -> reqwest::Response {
+    reqwest::Client::new().get(format!("{}/api/v1/me", app.base)).header(name, value).send().await.unwrap()
+}
+
 async fn put_settings(app: &TestApp, token: &str, body: &str) -> reqwest::Response {
     reqwest::Client::new()
         .put(format!("{}/api/v1/settings", app.base))
@@ -145,20 +150,10 @@ async fn tokens_without_the_api_audience_or_outside_the_header_are_refused() {
     assert_eq!((status, www.as_str(), error.as_str()), (401, "Bearer", "unauthorized"));
     let r = get(&app, &format!("/api/v1/me?access_token={token}"), None).await;
     assert_eq!(r.status(), 401, "a token in the query string is ignored");
-    let r = reqwest::Client::new()
-        .get(format!("{}/api/v1/me", app.base))
-        .header("cookie", format!("hanko={token}"))
-        .send()
-        .await
-        .unwrap();
+    let r = me_with_header(&app, "cookie", &format!("hanko={token}")).await;
     assert_eq!(r.status(), 401, "the cookie is read only when configured");
     for auth in [format!("Basic {token}"), format!("Token {token}"), "Bearer".into(), format!("Bearer {token}x")] {
-        let r = reqwest::Client::new()
-            .get(format!("{}/api/v1/me", app.base))
-            .header("authorization", &auth)
-            .send()
-            .await
-            .unwrap();
+        let r = me_with_header(&app, "authorization", &auth).await;
         assert_eq!(r.status(), 401, "{auth:.20}");
     }
 
@@ -188,12 +183,7 @@ async fn the_hanko_cookie_is_accepted_when_configured() {
     let app = spawn_app_with(settings).await;
     let provider = provider_base(&app).await;
     let token = user_token(&provider, "user@example.com", "openid").await;
-    let r = reqwest::Client::new()
-        .get(format!("{}/api/v1/me", app.base))
-        .header("cookie", format!("theme=dark; hanko={token}"))
-        .send()
-        .await
-        .unwrap();
+    let r = me_with_header(&app, "cookie", &format!("theme=dark; hanko={token}")).await;
     assert_eq!(r.status(), 200);
 }
 

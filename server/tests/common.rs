@@ -116,7 +116,7 @@ pub struct RedisServer {
 
 impl RedisServer {
     pub async fn start() -> Self {
-        let port = std::net::TcpListener::bind("127.0.0.1:0").expect("free port").local_addr().expect("addr").port();
+        let port = free_port();
         let mut child = std::process::Command::new("redis-server")
             .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
             .stdout(std::process::Stdio::null())
@@ -172,6 +172,34 @@ pub const APP_CLIENT: &str = "gatehouse";
 pub const APP_SECRET: &str = "gatehouse-dev-secret-not-for-production";
 
 /// A fresh directory under the system's temp dir.
+/// A loopback port nothing listens on right now.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").expect("free port").local_addr().expect("addr").port()
+}
+
+/// The repository's root directory.
+pub fn repo_root() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("workspace root").to_path_buf()
+}
+
+/// A fresh virtualenv at `dir` with seed 004's pinned Python stack
+/// (scripts/pyvenv); its python. Blocks while pip installs.
+pub fn python_venv(dir: &std::path::Path) -> std::path::PathBuf {
+    let out = std::process::Command::new("bash")
+        .arg(repo_root().join("scripts/pyvenv"))
+        .arg(dir)
+        .output()
+        .expect("scripts/pyvenv runs");
+    assert!(out.status.success(), "scripts/pyvenv failed: {}", String::from_utf8_lossy(&out.stderr));
+    std::path::PathBuf::from(String::from_utf8_lossy(&out.stdout).trim())
+}
+
+/// `token` with the first character of its signature changed: well-formed, but forged.
+pub fn with_forged_signature(token: &str) -> String {
+    let (rest, sig) = token.rsplit_once('.').expect("a JWS");
+    format!("{rest}.{}{}", if sig.starts_with('A') { 'B' } else { 'A' }, &sig[1..])
+}
+
 pub fn temp_dir(tag: &str) -> std::path::PathBuf {
     let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("clock").as_nanos();
     let dir = std::env::temp_dir().join(format!("gatehouse-test-{tag}-{}-{nanos}", std::process::id()));

@@ -7,28 +7,17 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
 use common::*;
 use serde_json::Value;
 
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
-}
-
-/// A fresh virtualenv with the pinned PyJWT; its python.
-fn python(dir: &Path) -> PathBuf {
-    let out = Command::new("bash").arg(root().join("scripts/pyvenv")).arg(dir).output().expect("scripts/pyvenv runs");
-    assert!(out.status.success(), "scripts/pyvenv failed: {}", String::from_utf8_lossy(&out.stderr));
-    PathBuf::from(String::from_utf8(out.stdout).unwrap().trim())
-}
-
 /// `Ok(output JSON)` when PyJWT accepts `token`, else `Err(its reason)`.
 /// Runs off the test's runtime, which serves the provider PyJWT calls.
 async fn pyjwt(python: &Path, provider: &str, audience: &str, token: &str) -> Result<Value, String> {
     let mut cmd = Command::new(python);
-    cmd.arg(root().join("tools/python/verify_token.py")).args([
+    cmd.arg(repo_root().join("tools/python/verify_token.py")).args([
         &format!("{provider}.well-known/jwks.json"),
         provider,
         audience,
@@ -47,7 +36,7 @@ async fn pyjwt_with_pyjwkclient_verifies_the_access_tokens_the_provider_issues()
     let venv = temp_dir("pyjwt");
     let python = tokio::task::spawn_blocking({
         let venv = venv.clone();
-        move || python(&venv.join("venv"))
+        move || python_venv(&venv.join("venv"))
     })
     .await
     .unwrap();
@@ -75,10 +64,7 @@ async fn pyjwt_with_pyjwkclient_verifies_the_access_tokens_the_provider_issues()
     assert_eq!(out["claims"]["sub"], SERVICE);
 
     // Controls: PyJWT really checks.
-    let (rest, sig) = user.rsplit_once('.').unwrap();
-    let flipped = if sig.starts_with('A') { "B" } else { "A" };
-    let tampered = format!("{rest}.{flipped}{}", &sig[1..]);
-    let e = pyjwt(&python, &provider, "gatehouse-api", &tampered).await.unwrap_err();
+    let e = pyjwt(&python, &provider, "gatehouse-api", &with_forged_signature(&user)).await.unwrap_err();
     assert!(e.contains("Signature"), "{e}");
     let e = pyjwt(&python, &provider, "another-api", &user).await.unwrap_err();
     assert!(e.contains("Audience"), "{e}");
