@@ -21,6 +21,9 @@ const appEnv = (sitePort: number) => ({
   LEPTOS_OUTPUT_NAME: 'gatehouse',
   LEPTOS_ENV: 'PROD',
   GATEHOUSE_DATA_DIR: ':memory:',
+  // Every test signs in from 127.0.0.1, many at once: a budget no real client
+  // needs (the limits themselves are tested in server/tests/security.rs).
+  GATEHOUSE_RATE_LIMIT_SIGNIN: '1200/min',
   RUST_LOG: process.env.RUST_LOG ?? 'warn',
 });
 const interopApp = (sitePort: number, clientId: string, method: string) => ({
@@ -95,8 +98,9 @@ export default defineConfig({
           timeout: 60_000,
           stdout: 'pipe',
           stderr: 'pipe',
-          // The embedded provider on its own port; nothing written to disk.
-          env: { ...appEnv(port), GATEHOUSE_IDP_ADDR: `127.0.0.1:${port + 1}` },
+          // The embedded development provider on its own port (a release build
+          // runs it only when told to); nothing written to disk.
+          env: { ...appEnv(port), GATEHOUSE_IDP_ADDR: `127.0.0.1:${port + 1}`, GATEHOUSE_DEV_PROVIDER: '1' },
         },
         {
           command: `node interop/provider.mjs ${interop.provider} http://127.0.0.1:${interop.basic} http://127.0.0.1:${interop.post}`,

@@ -29,8 +29,19 @@ use crate::pages::{home::HomePage, not_found::NotFound, onboarding::OnboardingPa
 /// The product name shown in the header and page titles.
 pub const PRODUCT_NAME: &str = "Gatehouse";
 
+/// The response header through which the shell hands the server the nonce
+/// of this page's inline scripts (the server turns it into the
+/// Content-Security-Policy and never sends it).
+pub const NONCE_HEADER: &str = "x-gatehouse-csp-nonce";
+
 /// The HTML document rendered by the server around [`App`].
 pub fn shell(options: LeptosOptions) -> impl IntoView {
+    #[cfg(feature = "ssr")]
+    if let (Some(nonce), Some(response)) = (leptos::nonce::use_nonce(), use_context::<leptos_axum::ResponseOptions>()) {
+        if let Ok(value) = http::HeaderValue::from_str(&nonce) {
+            response.insert_header(http::HeaderName::from_static(NONCE_HEADER), value);
+        }
+    }
     view! {
         <!DOCTYPE html>
         <html lang="en">

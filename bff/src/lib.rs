@@ -6,21 +6,29 @@
 pub mod admin;
 pub mod backchannel;
 pub mod bearer;
+pub mod csrf;
 pub(crate) mod jws;
 pub mod oidc;
 pub mod pending;
+pub mod rate_limit;
 pub(crate) mod redis_store;
 pub mod return_to;
 pub mod routes;
 pub mod sealing;
 pub mod session;
+pub mod session_ids;
 pub mod tokens;
 pub mod users;
 
-pub use pending::{PendingLogin, PendingLogins};
+pub use pending::PendingLogin;
 pub use return_to::ReturnTo;
 
 /// The current time in Unix seconds (0 if the clock is before 1970).
 pub fn unix_now() -> i64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)
+}
+
+/// At most `max` characters of a value from a request, for logs and error texts.
+pub(crate) fn clip(s: &str, max: usize) -> String {
+    s.chars().take(max).collect()
 }

@@ -162,15 +162,16 @@ pub(crate) async fn unlock(pool: &Pool, id: &str, holder: &str) -> Result<(), Er
 }
 
 /// Stores rotated tokens, only while holding the lease.
-pub(crate) async fn replace_sealed(pool: &Pool, id: &str, holder: &str, sealed: &str) -> Result<bool, Error> {
+/// Stores rotated tokens in row `id` if it still exists (whoever holds the
+/// lease: the rotated refresh token is the only one that works).
+pub(crate) async fn replace_sealed(pool: &Pool, id: &str, sealed: &str) -> Result<bool, Error> {
     let script = r#"
-if redis.call('GET', KEYS[1]) == ARGV[1] and redis.call('EXISTS', KEYS[2]) == 1 then
-  redis.call('HSET', KEYS[2], 'sealed', ARGV[2]) return 1
+if redis.call('EXISTS', KEYS[1]) == 1 then
+  redis.call('HSET', KEYS[1], 'sealed', ARGV[1]) return 1
 end
 return 0
 "#;
-    let n: i64 =
-        pool.eval(script, vec![k("lock", id), k("tok", id)], vec![holder.to_string(), sealed.to_string()]).await?;
+    let n: i64 = pool.eval(script, vec![k("tok", id)], vec![sealed.to_string()]).await?;
     Ok(n == 1)
 }
 

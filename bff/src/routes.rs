@@ -34,6 +34,8 @@ pub struct Bff {
     pub admin: crate::admin::Admin,
     /// The sessions' tokens (sealed, refreshed single-flight).
     pub tokens: crate::tokens::Tokens,
+    /// Logins in flight, each sealed in its own short-lived cookie (no server-side state for anonymous visitors).
+    pub pending: crate::pending::PendingCookie,
 }
 
 /// `/onboarding?return_to=…`: where a user goes before onboarding is done.
@@ -62,7 +64,7 @@ async fn backchannel_logout(State(bff): State<Arc<Bff>>, Form(f): Form<HashMap<S
         r
     };
     let refuse = |why: String| {
-        tracing::warn!(reason = %why, "back-channel logout refused");
+        tracing::warn!(reason = ?why, "back-channel logout refused");
         json(StatusCode::BAD_REQUEST, serde_json::json!({"error": "invalid_request", "error_description": why}))
     };
     let Some(token) = f.get("logout_token") else { return refuse("logout_token is missing".into()) };
@@ -125,7 +127,9 @@ fn store_failure(e: impl std::fmt::Display) -> Response {
 }
 
 /// `GET /login`: starts sign-in, or finishes it when the provider comes back
-/// with `code` + `state` (or `error`).
+/// with `code` + `state` (or `error`). Logins in flight live in a sealed
+/// cookie: nothing is stored for a visitor who is not signed in, and a
+/// callback with an unknown `state` writes nothing.
 async fn login(
     State(bff): State<Arc<Bff>>,
     session: Session,
@@ -134,41 +138,51 @@ async fn login(
 ) -> Response {
     let auth = AuthSession::new(session, bff.tokens.clone());
     let return_to = ReturnTo::parse_or_root(q.get("return_to").map(String::as_str));
+    let with_cookies = |mut r: Response, set: Vec<HeaderValue>| {
+        for v in set {
+            r.headers_mut().append(header::SET_COOKIE, v);
+        }
+        r
+    };
 
     if let Some(error) = q.get("error") {
         // The provider refused or the user cancelled; consume the pending login if any.
-        let pending = match q.get("state") {
-            Some(state) => auth.take_pending(state, now()).await.ok().and_then(Result::ok),
-            None => None,
+        let (pending, delete) = match q.get("state") {
+            Some(state) => bff.pending.take(&headers, state, now()),
+            None => (Err(crate::pending::PendingError::Unknown), None),
         };
-        tracing::info!(error = %error, "the provider ended sign-in with an error");
+        // Logged escaped: the values come from the query string.
+        tracing::info!(error = ?crate::clip(error, 200), description = ?q.get("error_description").map(|d| crate::clip(d, 200)), "the provider ended sign-in with an error");
         let message = if error == "access_denied" {
             "Sign-in was cancelled or denied at the identity provider."
         } else {
             "The identity provider could not sign you in."
         };
         let back = pending.map(|p| p.return_to).unwrap_or(return_to);
-        return failure(StatusCode::BAD_REQUEST, message, &back);
+        return with_cookies(failure(StatusCode::BAD_REQUEST, message, &back), delete.into_iter().collect());
     }
 
     if let (Some(code), Some(state)) = (q.get("code"), q.get("state")) {
-        let pending = match auth.take_pending(state, now()).await {
-            Ok(Ok(p)) => p,
-            Ok(Err(e)) => {
+        let (pending, delete) = bff.pending.take(&headers, state, now());
+        let delete: Vec<HeaderValue> = delete.into_iter().collect();
+        let pending = match pending {
+            Ok(p) => p,
+            Err(e) => {
                 tracing::warn!(error = %e, "sign-in callback with an unknown or replayed state");
-                return failure(StatusCode::BAD_REQUEST, "This sign-in link is not valid any more.", &ReturnTo::root());
+                let r = failure(StatusCode::BAD_REQUEST, "This sign-in link is not valid any more.", &ReturnTo::root());
+                return with_cookies(r, delete);
             }
-            Err(e) => return store_failure(e),
         };
         let (user, tokens) = match bff.rp.finish(code, &pending).await {
             Ok(x) => x,
             Err(e) => {
-                tracing::warn!(error = %e, "sign-in failed at the code exchange or ID-token validation");
-                return failure(
+                tracing::warn!(error = ?e.to_string(), "sign-in failed at the code exchange or ID-token validation");
+                let r = failure(
                     StatusCode::BAD_GATEWAY,
                     "We could not verify your sign-in with the identity provider.",
                     &pending.return_to,
                 );
+                return with_cookies(r, delete);
             }
         };
         let profile = Profile {
@@ -181,7 +195,7 @@ async fn login(
             Ok(u) => u,
             Err(e) => return store_failure(e),
         };
-        if let Err(e) = auth
+        let replaced = match auth
             .login(
                 &user,
                 tokens,
@@ -191,13 +205,19 @@ async fn login(
             )
             .await
         {
-            return store_failure(e);
+            Ok(r) => r,
+            Err(e) => return store_failure(e),
+        };
+        // A second tab's sign-in replaced this session's earlier one: its
+        // refresh token must not stay usable at the provider.
+        if let Some(refresh) = replaced.as_ref().and_then(|t| t.refresh_token.as_deref()) {
+            revoke(&bff, refresh, "a replaced sign-in").await;
         }
         tracing::info!(sub = %user.sub, new = local.needs_onboarding(), "signed in");
         if local.needs_onboarding() {
-            return redirect(&onboarding_href(&pending.return_to));
+            return with_cookies(redirect(&onboarding_href(&pending.return_to)), delete);
         }
-        return redirect(pending.return_to.as_str());
+        return with_cookies(redirect(pending.return_to.as_str()), delete);
     }
 
     match auth.user().await {
@@ -206,10 +226,17 @@ async fn login(
         Err(e) => return store_failure(e),
     }
     let (url, state, pending) = bff.rp.start(return_to, now());
-    if let Err(e) = auth.add_pending(state, pending, now()).await {
-        return store_failure(e);
+    let set = bff.pending.start(&headers, &state, pending, now());
+    with_cookies(redirect(url.as_str()), set)
+}
+
+/// Revokes `refresh` at the provider (RFC 7009), logging the outcome.
+async fn revoke(bff: &Bff, refresh: &str, why: &'static str) {
+    match bff.rp.revoke_refresh_token(refresh).await {
+        Ok(true) => tracing::info!(why, "refresh token revoked"),
+        Ok(false) => tracing::debug!("the provider offers no revocation endpoint"),
+        Err(e) => tracing::warn!(why, error = ?e.to_string(), "revoking the refresh token failed"),
     }
-    redirect(url.as_str())
 }
 
 /// `POST /logout` from the app's own form (it must carry the session's logout
@@ -232,11 +259,7 @@ async fn logout(State(bff): State<Arc<Bff>>, session: Session, Form(f): Form<Has
     };
     // The session is gone here; the refresh token must not outlive it at the provider.
     if let Some(refresh) = tokens.as_ref().and_then(|t| t.refresh_token.as_deref()) {
-        match bff.rp.revoke_refresh_token(refresh).await {
-            Ok(true) => tracing::info!("refresh token revoked at sign-out"),
-            Ok(false) => tracing::debug!("the provider offers no revocation endpoint"),
-            Err(e) => tracing::warn!(error = %e, "revoking the refresh token at sign-out failed"),
-        }
+        revoke(&bff, refresh, "sign-out").await;
     }
     let id_token = tokens.map(|t| t.id_token);
     match (bff.rp.end_session_endpoint(), id_token) {

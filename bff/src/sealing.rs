@@ -40,6 +40,9 @@ pub enum KeyError {
 pub struct TokenKeys {
     current: String,
     keys: Arc<HashMap<String, XChaCha20Poly1305>>,
+    /// Per key (the sealing key first, then the others as listed): the key
+    /// that hashes session ids for the session store ([`crate::session_ids`]).
+    id_keys: Arc<Vec<[u8; 32]>>,
 }
 
 impl std::fmt::Debug for TokenKeys {
@@ -55,6 +58,7 @@ impl TokenKeys {
     pub fn parse(list: &str) -> Result<Self, KeyError> {
         let mut current = None;
         let mut keys = HashMap::new();
+        let mut id_keys = Vec::new();
         for item in list.split(|c: char| c == ',' || c.is_whitespace()).filter(|s| !s.is_empty()) {
             let (kid, key) = item.split_once(':').ok_or_else(|| KeyError::Malformed(item.into()))?;
             if !valid_kid(kid) {
@@ -65,16 +69,22 @@ impl TokenKeys {
             if keys.insert(kid.to_string(), cipher).is_some() {
                 return Err(KeyError::Duplicate(kid.into()));
             }
+            id_keys.push(derive(&bytes, b"gatehouse session-id key v1"));
             current.get_or_insert_with(|| kid.to_string());
         }
         let current = current.ok_or_else(|| KeyError::Empty { example: Self::generate_line("k1") })?;
-        Ok(Self { current, keys: Arc::new(keys) })
+        Ok(Self { current, keys: Arc::new(keys), id_keys: Arc::new(id_keys) })
     }
 
     /// A fresh random key as one `id:base64key` item.
     pub fn generate_line(kid: &str) -> String {
         let key = XChaCha20Poly1305::generate_key(&mut OsRng);
         format!("{kid}:{}", STANDARD.encode(key))
+    }
+
+    /// The keys that hash session ids, the current one first.
+    pub(crate) fn session_id_keys(&self) -> &[[u8; 32]] {
+        &self.id_keys
     }
 
     /// The id of the key that seals.
@@ -104,6 +114,41 @@ impl TokenKeys {
             .decrypt(XNonce::from_slice(&nonce), Payload { msg: &ct, aad: sub.as_bytes() })
             .map_err(|_| SealError::Corrupt)?;
         serde_json::from_slice(&plain).map_err(|_| SealError::Corrupt)
+    }
+}
+
+/// An HMAC-SHA-256 state keyed with `key`.
+pub(crate) fn hmac_for(key: &[u8]) -> hmac::Hmac<sha2::Sha256> {
+    use hmac::Mac;
+    let Ok(mac) = <hmac::Hmac<sha2::Sha256> as Mac>::new_from_slice(key) else {
+        unreachable!("HMAC takes keys of any length")
+    };
+    mac
+}
+
+/// HMAC-SHA-256 of `label` under `key`: a separate key for another purpose.
+pub(crate) fn derive(key: &[u8], label: &[u8]) -> [u8; 32] {
+    use hmac::Mac;
+    let mut mac = hmac_for(key);
+    mac.update(label);
+    mac.finalize().into_bytes().into()
+}
+
+impl TokenKeys {
+    /// Seals `value` bound to `context` as one compact string
+    /// (`kid.nonce.ciphertext`, all cookie-safe characters).
+    pub(crate) fn seal_compact<T: Serialize>(&self, value: &T, context: &str) -> Result<String, SealError> {
+        let s = self.seal(value, context)?;
+        Ok(format!("{}.{}.{}", s.kid, s.nonce, s.ct))
+    }
+
+    /// Opens a value of [`Self::seal_compact`] sealed for `context`.
+    pub(crate) fn open_compact<T: DeserializeOwned>(&self, compact: &str, context: &str) -> Result<T, SealError> {
+        let mut parts = compact.splitn(3, '.');
+        let (Some(kid), Some(nonce), Some(ct)) = (parts.next(), parts.next(), parts.next()) else {
+            return Err(SealError::Corrupt);
+        };
+        self.open(&Sealed { kid: kid.into(), nonce: nonce.into(), ct: ct.into() }, context)
     }
 }
 

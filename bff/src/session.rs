@@ -7,10 +7,8 @@ use serde::{Deserialize, Serialize};
 use tower_sessions::Session;
 
 use crate::oidc::{TokenSet, VerifiedUser};
-use crate::pending::{PendingError, PendingLogin, PendingLogins};
 use crate::tokens::{TokenError, Tokens};
 
-const PENDING: &str = "gatehouse.pending";
 const AUTH: &str = "gatehouse.auth";
 
 /// Who is signed in: safe to show, holds no token.
@@ -96,27 +94,10 @@ impl AuthSession {
         Ok(self.auth().await?.map(|a| a.logout_token))
     }
 
-    pub async fn add_pending(&self, state: String, login: PendingLogin, now: i64) -> Result<(), SessionError> {
-        let mut all: PendingLogins = self.session.get(PENDING).await?.unwrap_or_default();
-        all.insert(state, login, now);
-        self.session.insert(PENDING, all).await?;
-        Ok(())
-    }
-
-    /// Takes the pending login for `state` (single use).
-    pub async fn take_pending(
-        &self,
-        state: &str,
-        now: i64,
-    ) -> Result<Result<PendingLogin, PendingError>, SessionError> {
-        let mut all: PendingLogins = self.session.get(PENDING).await?.unwrap_or_default();
-        let taken = all.take(state, now);
-        self.session.insert(PENDING, all).await?;
-        Ok(taken)
-    }
-
     /// Signs the user in: a new session id (no fixation), then the tokens.
-    /// The session ends `lifetime_secs` after `now` at the latest.
+    /// The session ends `lifetime_secs` after `now` at the latest. A sign-in
+    /// this session already had (a second tab's callback) is replaced: its
+    /// token row is deleted and its tokens returned, for the caller to revoke.
     pub async fn login(
         &self,
         user: &VerifiedUser,
@@ -124,7 +105,15 @@ impl AuthSession {
         now: i64,
         lifetime_secs: i64,
         user_agent: Option<&str>,
-    ) -> Result<(), SessionError> {
+    ) -> Result<Option<TokenSet>, SessionError> {
+        let replaced = match self.auth().await? {
+            Some(old) => {
+                let tokens = self.tokens.current(&old.grant, &old.user.sub).await.ok().flatten();
+                self.tokens.delete(&old.grant).await?;
+                tokens
+            }
+            None => None,
+        };
         self.session.cycle_id().await?;
         let expires_at = now.saturating_add(lifetime_secs);
         let grant = self.tokens.insert(&user.sub, user.sid.as_deref(), tokens, expires_at, user_agent).await?;
@@ -140,7 +129,7 @@ impl AuthSession {
             expires_at,
         };
         self.session.insert(AUTH, auth).await?;
-        Ok(())
+        Ok(replaced)
     }
 
     /// Deletes the session and its tokens; returns them (the ID token for the

@@ -460,8 +460,16 @@ impl Tokens {
                 every.tick().await;
                 loop {
                     every.tick().await;
-                    if !matches!(this.renew(&id, &holder).await, Ok(true)) {
-                        break;
+                    match this.renew(&id, &holder).await {
+                        Ok(true) => {}
+                        Ok(false) => {
+                            tracing::warn!("the refresh lease was lost while the provider answered; the rotated tokens are still stored");
+                            break;
+                        }
+                        Err(e) => {
+                            tracing::warn!(error = %e, "the refresh lease could not be renewed");
+                            break;
+                        }
                     }
                 }
             })
@@ -472,18 +480,25 @@ impl Tokens {
             Ok(new) => {
                 let access = new.access_token.clone();
                 let sealed = self.seal(new, sub)?;
-                match &self.inner.store {
+                // The provider has rotated the refresh token: the new one is the
+                // only one that works, so it is stored even if the lease was
+                // lost meanwhile (whoever holds it re-reads before refreshing).
+                // Only a row that is gone (the session ended) refuses it.
+                let stored = match &self.inner.store {
                     TokenStore::Sqlite(db) => {
-                        sqlx::query("UPDATE gatehouse_tokens SET sealed = ? WHERE id = ? AND lock_holder = ?")
+                        sqlx::query("UPDATE gatehouse_tokens SET sealed = ? WHERE id = ?")
                             .bind(sealed)
                             .bind(id)
-                            .bind(holder)
                             .execute(db)
-                            .await?;
+                            .await?
+                            .rows_affected()
+                            == 1
                     }
-                    TokenStore::Redis(pool) => {
-                        crate::redis_store::replace_sealed(pool, id, holder, &sealed).await?;
-                    }
+                    TokenStore::Redis(pool) => crate::redis_store::replace_sealed(pool, id, &sealed).await?,
+                };
+                if !stored {
+                    tracing::warn!(sub = %sub, "tokens refreshed for a session that ended meanwhile; they are dropped");
+                    return Err(TokenError::Ended("the session ended during the refresh".into()));
                 }
                 tracing::info!(sub = %sub, "tokens refreshed");
                 Ok(access)

@@ -15,6 +15,7 @@ async fn provider(method: AuthMethod) -> String {
 
 async fn provider_with_handle(method: AuthMethod) -> (String, idp::Provider) {
     let mut cfg = Config::in_memory("127.0.0.1:0".parse().unwrap());
+    cfg.dev_mode = true; // the tests read passcodes from its mailbox
     cfg.clients = vec![ClientConfig {
         id: "app".into(),
         secret: (method != AuthMethod::None).then(|| SECRET.into()),

@@ -20,7 +20,10 @@ test('the profile lists both browsers of a user, and ending the other one signs 
 
   // The other browser's session in this app is over. (Its single sign-on
   // session at the provider is not: visiting /login there signs it in again.)
-  const me = await them.request.post('/api/current_user', { headers: { accept: 'application/json' } });
+  // A request from the app's own pages carries its origin.
+  const me = await them.request.post('/api/current_user', {
+    headers: { accept: 'application/json', origin: new URL(page.url()).origin },
+  });
   expect(await me.json()).toBeNull();
   await other.close();
 });

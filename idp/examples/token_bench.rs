@@ -41,6 +41,9 @@ async fn main() {
     let dir = std::env::temp_dir().join(format!("idp-bench-{}", uuid::Uuid::new_v4()));
     let mut cfg = Config::in_memory("127.0.0.1:0".parse().unwrap());
     cfg.storage = Storage::Dir(dir.clone());
+    cfg.dev_mode = true; // the passcode comes from the mailbox
+                         // N authorization requests from one IP in seconds: far above the default per-IP limit.
+    cfg.rate_limits.authorize_per_ip = u32::try_from(codes).unwrap_or(u32::MAX).saturating_add(10);
     cfg.clients = vec![ClientConfig {
         id: "bench".into(),
         secret: Some(SECRET.into()),

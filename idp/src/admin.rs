@@ -42,21 +42,34 @@ pub fn kratos_error(status: StatusCode, reason: &str) -> Response {
 }
 
 fn internal(e: impl std::fmt::Display) -> Response {
-    tracing::error!(error = %e, "admin API failure");
+    tracing::error!(error = ?e.to_string(), "admin API failure");
     kratos_error(StatusCode::INTERNAL_SERVER_ERROR, "")
 }
 
 /// Checks the Bearer token: 401 when missing or invalid, 403 without the Admin API audience.
-async fn authorize(p: &Provider, headers: &HeaderMap) -> Result<(), Response> {
+pub(crate) async fn authorize(p: &Provider, headers: &HeaderMap) -> Result<(), Response> {
+    authorize_for(
+        p,
+        headers,
+        &p.config.admin_audience,
+        "the Admin API needs a client-credentials token whose audience includes the Admin API",
+    )
+    .await
+}
+
+/// Checks the Bearer token: 401 when missing or invalid, 403 unless it is a
+/// client-credentials token whose `aud` includes `audience` (`forbidden` says why).
+/// Guards the Admin API and, with its own audience, `/stats/tokens`.
+pub(crate) async fn authorize_for(
+    p: &Provider,
+    headers: &HeaderMap,
+    audience: &str,
+    forbidden: &str,
+) -> Result<(), Response> {
     match oauth::verify_access_token(p, headers).await {
-        // Only client-credentials tokens (no user behind them) with the Admin API audience.
-        Ok(c) if c.sub == c.client_id && c.sid.is_none() && c.aud.iter().any(|a| *a == p.config.admin_audience) => {
-            Ok(())
-        }
-        Ok(_) => Err(kratos_error(
-            StatusCode::FORBIDDEN,
-            "the Admin API needs a client-credentials token whose audience includes the Admin API",
-        )),
+        // Only client-credentials tokens (no user behind them) with the audience.
+        Ok(c) if c.sub == c.client_id && c.sid.is_none() && c.aud.iter().any(|a| a == audience) => Ok(()),
+        Ok(_) => Err(kratos_error(StatusCode::FORBIDDEN, forbidden)),
         Err(e) => {
             let reason = match e {
                 BearerError::Missing => "an access token is required (Authorization: Bearer …)",
@@ -262,7 +275,7 @@ async fn end_everything(p: &Provider, identity_id: &str) {
         .unwrap_or_default();
     for (g,) in grants {
         if let Err(e) = oauth::revoke_grant(p, &g).await {
-            tracing::error!(error = %e, "cannot revoke grant of a deactivated identity");
+            tracing::error!(error = ?e.to_string(), "cannot revoke grant of a deactivated identity");
         }
     }
 }

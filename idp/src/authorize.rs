@@ -14,7 +14,7 @@ use url::Url;
 use crate::html::{error_page, esc, page};
 use crate::identity::{self, Identity, IdentityInput, State as IdState};
 use crate::oauth::{self, has_scope};
-use crate::{db, mailbox, util, Provider};
+use crate::{db, mailbox, ratelimit, util, Provider};
 
 pub const SESSION_COOKIE: &str = "idp_session";
 const LOGIN_COOKIE: &str = "idp_login";
@@ -115,7 +115,7 @@ fn redirect_error(req: &AuthRequest, issuer: &str, error: &str, description: &st
 }
 
 fn internal(e: impl std::fmt::Display) -> Response {
-    tracing::error!(error = %e, "login flow failure");
+    tracing::error!(error = ?e.to_string(), "login flow failure");
     error_page(
         StatusCode::INTERNAL_SERVER_ERROR,
         "Something went wrong",
@@ -491,7 +491,7 @@ fn passcode_form(p: &Pending, email: &str, error: Option<&str>) -> Response {
 <form method=\"post\" action=\"/login/passcode\">{}\
 <label for=\"passcode\">Passcode</label><input id=\"passcode\" name=\"passcode\" inputmode=\"numeric\" autocomplete=\"one-time-code\" pattern=\"[0-9]{{6}}\" maxlength=\"6\" required autofocus>\
 <button type=\"submit\">Sign in</button></form>\
-<form method=\"post\" action=\"/login/resend\">{}<button type=\"submit\" style=\"background:#555\">Send a new passcode</button></form>",
+<form method=\"post\" action=\"/login/resend\">{}<button type=\"submit\" class=\"secondary\">Send a new passcode</button></form>",
             esc(email),
             ttl_text(p.passcode_ttl),
             alert(error),
@@ -555,7 +555,7 @@ pub async fn submit_email(State(provider): State<Provider>, PendingForm { pendin
     }
     match found {
         Some(i) if i.state == IdState::Inactive => email_form(&p, &email, Some(INACTIVE)),
-        Some(i) => send_passcode(&provider, &p, i.email()).await,
+        Some(i) => send_passcode(&provider, &p, &i.id, i.email()).await,
         None => registration_form(&p, &email, None),
     }
 }
@@ -594,10 +594,16 @@ pub async fn submit_registration(
     {
         return internal(e);
     }
-    send_passcode(&provider, &p, created.email()).await
+    send_passcode(&provider, &p, &created.id, created.email()).await
 }
 
-async fn send_passcode(provider: &Provider, p: &Pending, email: &str) -> Response {
+async fn send_passcode(provider: &Provider, p: &Pending, identity_id: &str, email: &str) -> Response {
+    // A locked identity gets no passcode: it could not be used anyway.
+    match ratelimit::identity_locked(provider, identity_id).await {
+        Ok(Some(secs)) => return ratelimit::identity_locked_page(secs),
+        Ok(None) => {}
+        Err(e) => return internal(e),
+    }
     let code = format!("{:06}", rand::thread_rng().gen_range(0..1_000_000));
     // At most MAX_PASSCODE_SENDS passcodes per sign-in attempt, so resending
     // cannot be used to reset the attempt limit without end.
@@ -640,7 +646,7 @@ pub async fn resend_passcode(
         return email_form(&p, "", Some("Enter your email address first."));
     };
     match oauth::active_identity(&provider, &identity_id).await {
-        Ok(Some(i)) => send_passcode(&provider, &p, i.email()).await,
+        Ok(Some(i)) => send_passcode(&provider, &p, &i.id, i.email()).await,
         Ok(None) => email_form(&p, p.email.as_deref().unwrap_or_default(), Some(INACTIVE)),
         Err(e) => internal(e),
     }
@@ -662,6 +668,14 @@ pub async fn submit_passcode(
     if expires <= db::now() {
         return passcode_form(&p, &email, Some("This passcode has expired. Request a new passcode."));
     }
+    // Too many wrong passcodes for this identity (across all its login requests):
+    // nothing is checked until the lock expires, not even a correct passcode.
+    // (A quick refusal; the guess is counted atomically below.)
+    match ratelimit::identity_locked(&provider, &identity_id).await {
+        Ok(Some(secs)) => return ratelimit::identity_locked_page(secs),
+        Ok(None) => {}
+        Err(e) => return internal(e),
+    }
     // Claim an attempt atomically, so parallel guesses cannot exceed the limit.
     let claimed: Result<Option<(i64,)>, _> = sqlx::query_as(
         "UPDATE login_requests SET attempts = attempts + 1 WHERE id = ? AND attempts < ? RETURNING attempts",
@@ -675,14 +689,43 @@ pub async fn submit_passcode(
         Ok(None) => return passcode_form(&p, &email, Some("Too many wrong passcodes. Request a new passcode.")),
         Err(e) => return internal(e),
     };
+    // Count the guess against the identity BEFORE comparing, in one statement,
+    // so parallel guesses over many login requests cannot exceed the
+    // identity's limit (a read-only check above cannot stop them).
+    let reserved = match ratelimit::reserve_passcode_guess(&provider, &identity_id).await {
+        Ok(ratelimit::Guess::Reserved(n)) => n,
+        Ok(ratelimit::Guess::Refused(secs)) => {
+            // Nothing was compared: give the login request its attempt back.
+            let refund = sqlx::query("UPDATE login_requests SET attempts = attempts - 1 WHERE id = ? AND attempts > 0")
+                .bind(&p.id)
+                .execute(&provider.db)
+                .await;
+            if let Err(e) = refund {
+                return internal(e);
+            }
+            return ratelimit::identity_locked_page(secs);
+        }
+        Err(e) => return internal(e),
+    };
     let given = form.get("passcode").map(|s| s.trim()).unwrap_or_default();
     if !util::secure_eq(&util::hash(&format!("{}:{given}", p.id)), &hash) {
+        match ratelimit::record_failed_passcode(&provider, &identity_id, reserved).await {
+            Ok(Some(secs)) => return ratelimit::identity_locked_page(secs),
+            Ok(None) => {}
+            Err(e) => return internal(e),
+        }
         let msg = if attempts >= MAX_PASSCODE_ATTEMPTS {
             "Too many wrong passcodes. Request a new passcode.".to_string()
         } else {
             format!("That passcode is not correct. {} attempt(s) left.", MAX_PASSCODE_ATTEMPTS - attempts)
         };
         return passcode_form(&p, &email, Some(&msg));
+    }
+    // A parallel wrong guess may have locked the identity meanwhile.
+    match ratelimit::identity_locked(&provider, &identity_id).await {
+        Ok(Some(secs)) => return ratelimit::identity_locked_page(secs),
+        Ok(None) => {}
+        Err(e) => return internal(e),
     }
     // Single use: only one request can consume the passcode.
     let consumed = sqlx::query("UPDATE login_requests SET passcode_hash = NULL WHERE id = ? AND passcode_hash = ?")
@@ -701,6 +744,9 @@ pub async fn submit_passcode(
         Err(e) => return internal(e),
     };
     if let Err(e) = identity::mark_verified(&provider.db, &identity.id).await {
+        return internal(e);
+    }
+    if let Err(e) = ratelimit::clear_failed_passcodes(&provider, &identity.id).await {
         return internal(e);
     }
     let _ = sqlx::query("DELETE FROM login_requests WHERE id = ?").bind(&p.id).execute(&provider.db).await;

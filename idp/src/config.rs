@@ -100,6 +100,44 @@ impl Default for Ttls {
     }
 }
 
+/// Request limits (`[rate_limits]`). Per-IP limits count requests from one
+/// client IP (the socket's peer address) in a sliding `window`; the identity
+/// limit counts wrong passcodes for one account across all its sign-ins.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RateLimits {
+    /// Seconds; the window of the per-IP limits.
+    pub window: u64,
+    /// `GET /oauth2/auth` per client IP per window.
+    pub authorize_per_ip: u32,
+    /// `POST /login` and `POST /login/register` per client IP per window.
+    pub email_per_ip: u32,
+    /// `POST /login/passcode` and `POST /login/resend` per client IP per window.
+    pub passcode_per_ip: u32,
+    /// Wrong passcodes one identity may get within `failed_passcode_window`
+    /// before its passcode step is locked.
+    pub failed_passcodes_per_identity: u32,
+    /// Seconds; the window in which wrong passcodes of an identity are counted.
+    pub failed_passcode_window: i64,
+    /// Seconds; how long the first lock lasts. Each further lock within a day
+    /// lasts twice as long as the one before, at most a day.
+    pub lockout: i64,
+}
+
+impl Default for RateLimits {
+    fn default() -> Self {
+        Self {
+            window: 60,
+            authorize_per_ip: 300,
+            email_per_ip: 300,
+            passcode_per_ip: 300,
+            failed_passcodes_per_identity: 10,
+            failed_passcode_window: 3600,
+            lockout: 3600,
+        }
+    }
+}
+
 /// Where the provider keeps its data.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Storage {
@@ -117,8 +155,13 @@ struct RawConfig {
     issuer: Option<String>,
     data_dir: Option<String>,
     admin_audience: Option<String>,
+    stats_audience: Option<String>,
+    #[serde(default)]
+    dev_mode: bool,
     #[serde(default)]
     ttl: Ttls,
+    #[serde(default)]
+    rate_limits: RateLimits,
     #[serde(default)]
     clients: Vec<ClientConfig>,
     #[serde(default)]
@@ -134,7 +177,15 @@ pub struct Config {
     pub storage: Storage,
     /// The `aud` a client-credentials token needs for the Admin API.
     pub admin_audience: String,
+    /// The `aud` a client-credentials token needs for `/stats/tokens` (and
+    /// all it grants: an Admin API token cannot read the stats, nor a stats
+    /// token use the Admin API).
+    pub stats_audience: String,
+    /// Development mode: serves the mailbox (`/mailbox`, `/mailbox/messages`)
+    /// and logs passcodes. Off unless set (`dev_mode = true`, as in `dev.toml`).
+    pub dev_mode: bool,
     pub ttl: Ttls,
+    pub rate_limits: RateLimits,
     pub clients: Vec<ClientConfig>,
     pub identities: Vec<SeedIdentity>,
 }
@@ -151,6 +202,7 @@ pub enum ConfigError {
 }
 
 pub const DEFAULT_ADMIN_AUDIENCE: &str = "admin-api";
+pub const DEFAULT_STATS_AUDIENCE: &str = "provider-stats";
 
 /// The checked-in development configuration (`idp/dev.toml`).
 pub const DEV_CONFIG: &str = include_str!("../dev.toml");
@@ -180,7 +232,10 @@ impl Config {
             issuer: None,
             storage: Storage::Memory,
             admin_audience: DEFAULT_ADMIN_AUDIENCE.into(),
+            stats_audience: DEFAULT_STATS_AUDIENCE.into(),
+            dev_mode: false,
             ttl: Ttls::default(),
+            rate_limits: RateLimits::default(),
             clients: Vec::new(),
             identities: Vec::new(),
         }
@@ -224,6 +279,20 @@ impl Config {
         }
         if ttl.authorization_code > 60 {
             return Err(invalid("ttl.authorization_code", "must be at most 60 seconds"));
+        }
+        let rl = &raw.rate_limits;
+        for (name, v) in [
+            ("rate_limits.window", rl.window as i64),
+            ("rate_limits.authorize_per_ip", i64::from(rl.authorize_per_ip)),
+            ("rate_limits.email_per_ip", i64::from(rl.email_per_ip)),
+            ("rate_limits.passcode_per_ip", i64::from(rl.passcode_per_ip)),
+            ("rate_limits.failed_passcodes_per_identity", i64::from(rl.failed_passcodes_per_identity)),
+            ("rate_limits.failed_passcode_window", rl.failed_passcode_window),
+            ("rate_limits.lockout", rl.lockout),
+        ] {
+            if v <= 0 {
+                return Err(invalid(name, "must be a positive number"));
+            }
         }
         let mut seen = std::collections::HashSet::new();
         for c in &raw.clients {
@@ -273,7 +342,31 @@ impl Config {
                 "must differ from every client id (user tokens carry their client id as audience)",
             ));
         }
-        Ok(Self { listen, issuer, storage, admin_audience, ttl, clients: raw.clients, identities: raw.identities })
+        let stats_audience = raw.stats_audience.unwrap_or_else(|| DEFAULT_STATS_AUDIENCE.into());
+        if raw.clients.iter().any(|c| c.id == stats_audience) {
+            return Err(invalid(
+                "stats_audience",
+                "must differ from every client id (user tokens carry their client id as audience)",
+            ));
+        }
+        if stats_audience == admin_audience {
+            return Err(invalid(
+                "stats_audience",
+                "must differ from admin_audience (a stats token must not manage identities)",
+            ));
+        }
+        Ok(Self {
+            listen,
+            issuer,
+            storage,
+            admin_audience,
+            stats_audience,
+            dev_mode: raw.dev_mode,
+            ttl,
+            rate_limits: raw.rate_limits,
+            clients: raw.clients,
+            identities: raw.identities,
+        })
     }
 }
 
@@ -318,6 +411,29 @@ mod tests {
         let cfg = Config::from_toml(include_str!("../dev.toml"), "dev.toml").unwrap();
         assert!(cfg.client("gatehouse").is_some());
         assert!(cfg.identities.iter().any(|i| i.email == "admin@example.com"));
+        assert!(cfg.dev_mode, "the development config serves the mailbox");
+        let stats = cfg.client("gatehouse-stats").unwrap();
+        assert_eq!(stats.audiences, ["provider-stats"], "gatehouse-stats may read /stats/tokens, nothing else");
+        assert_eq!(cfg.stats_audience, "provider-stats");
+        assert_eq!(cfg.rate_limits, RateLimits::default());
+    }
+
+    #[test]
+    fn dev_mode_is_off_and_limits_are_generous_unless_configured() {
+        let cfg = Config::from_toml("", "x.toml").unwrap();
+        assert!(!cfg.dev_mode);
+        assert!(!Config::in_memory("127.0.0.1:0".parse().unwrap()).dev_mode);
+        assert_eq!(cfg.rate_limits.authorize_per_ip, 300);
+        assert_eq!(cfg.rate_limits.failed_passcodes_per_identity, 10);
+        let cfg =
+            Config::from_toml("dev_mode = true\n[rate_limits]\nwindow = 2\npasscode_per_ip = 5", "x.toml").unwrap();
+        assert!(cfg.dev_mode);
+        assert_eq!((cfg.rate_limits.window, cfg.rate_limits.passcode_per_ip), (2, 5));
+        assert_eq!(cfg.rate_limits.email_per_ip, 300, "unset keys keep their defaults");
+        let err = Config::from_toml("[rate_limits]\nemail_per_ip = 0", "x.toml").unwrap_err().to_string();
+        assert!(err.contains("rate_limits.email_per_ip"), "{err}");
+        let err = Config::from_toml("[rate_limits]\nbogus = 1", "x.toml").unwrap_err().to_string();
+        assert!(err.contains("bogus"), "{err}");
     }
 
     #[test]
@@ -328,6 +444,11 @@ mod tests {
         assert!(err.contains("clients[a].secret"), "{err}");
         let err = Config::from_toml("bogus = 1", "x.toml").unwrap_err().to_string();
         assert!(err.contains("x.toml") && err.contains("bogus"), "{err}");
+        let err =
+            Config::from_toml("admin_audience = \"x\"\nstats_audience = \"x\"", "x.toml").unwrap_err().to_string();
+        assert!(err.contains("stats_audience"), "{err}");
+        let cfg = Config::from_toml("stats_audience = \"metrics\"", "x.toml").unwrap();
+        assert_eq!((cfg.stats_audience.as_str(), cfg.admin_audience.as_str()), ("metrics", "admin-api"));
         let err = Config::from_toml("[ttl]\nauthorization_code = 600", "x.toml").unwrap_err().to_string();
         assert!(err.contains("authorization_code"), "{err}");
     }

@@ -45,6 +45,10 @@ CREATE TABLE IF NOT EXISTS access_tokens (
 CREATE TABLE IF NOT EXISTS mailbox (
     seq INTEGER PRIMARY KEY AUTOINCREMENT, recipient TEXT NOT NULL COLLATE NOCASE,
     subject TEXT NOT NULL, body TEXT NOT NULL, passcode TEXT, created_at INTEGER NOT NULL);
+-- Wrong passcodes per identity across all its login requests, and its passcode lock (with back-off).
+CREATE TABLE IF NOT EXISTS passcode_failures (
+    identity_id TEXT PRIMARY KEY, window_start INTEGER NOT NULL, failures INTEGER NOT NULL,
+    locked_until INTEGER NOT NULL DEFAULT 0, lockouts INTEGER NOT NULL DEFAULT 0);
 "#;
 
 /// Why the database could not be opened.
@@ -54,6 +58,47 @@ pub enum DbError {
     Dir { path: String, source: std::io::Error },
     #[error("cannot open the database {path}: {source}")]
     Open { path: String, source: sqlx::Error },
+    #[error("cannot restrict the permissions of {path}: {source}")]
+    Permissions { path: String, source: std::io::Error },
+}
+
+const DB_FILE: &str = "idp.sqlite3";
+
+/// Creates the data directory (and missing parents) readable by the owner only
+/// (0700), whatever the umask, and tightens an existing one.
+fn create_private_dir(dir: &std::path::Path) -> Result<(), DbError> {
+    use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+    let err = |source| DbError::Dir { path: dir.display().to_string(), source };
+    std::fs::DirBuilder::new().recursive(true).mode(0o700).create(dir).map_err(err)?;
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700)).map_err(err)
+}
+
+/// Creates the database file with mode 0600 before SQLite does (SQLite gives
+/// its `-wal` and `-shm` files the database file's mode).
+fn create_private_file(path: &std::path::Path) -> Result<(), DbError> {
+    use std::os::unix::fs::OpenOptionsExt;
+    std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .mode(0o600)
+        .open(path)
+        .map(drop)
+        .map_err(|source| DbError::Permissions { path: path.display().to_string(), source })
+}
+
+/// Sets 0600 on the database and its `-wal`/`-shm`/`-journal` files (files of
+/// an earlier version may have been created with the umask's mode).
+fn restrict_db_files(dir: &std::path::Path) -> Result<(), DbError> {
+    use std::os::unix::fs::PermissionsExt;
+    let entries = std::fs::read_dir(dir).map_err(|source| DbError::Dir { path: dir.display().to_string(), source })?;
+    for entry in entries.flatten() {
+        let path = entry.path();
+        if entry.file_name().to_string_lossy().starts_with(DB_FILE) && path.is_file() {
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))
+                .map_err(|source| DbError::Permissions { path: path.display().to_string(), source })?;
+        }
+    }
+    Ok(())
 }
 
 /// Opens (creating if needed) the database and its schema.
@@ -66,8 +111,9 @@ pub async fn open(storage: &Storage) -> Result<Db, DbError> {
             ":memory:".to_string(),
         ),
         Storage::Dir(dir) => {
-            std::fs::create_dir_all(dir).map_err(|source| DbError::Dir { path: dir.display().to_string(), source })?;
-            let path = dir.join("idp.sqlite3");
+            create_private_dir(dir)?;
+            let path = dir.join(DB_FILE);
+            create_private_file(&path)?;
             (
                 SqliteConnectOptions::new()
                     .filename(&path)
@@ -90,6 +136,9 @@ pub async fn open(storage: &Storage) -> Result<Db, DbError> {
         .map_err(|source| DbError::Open { path: label.clone(), source })?;
     sqlx::raw_sql(SCHEMA).execute(&pool).await.map_err(|source| DbError::Open { path: label.clone(), source })?;
     upgrade(&pool).await.map_err(|source| DbError::Open { path: label, source })?;
+    if let Storage::Dir(dir) = storage {
+        restrict_db_files(dir)?;
+    }
     Ok(pool)
 }
 
@@ -127,6 +176,11 @@ pub async fn cleanup(db: &Db, now: i64) -> Result<(), sqlx::Error> {
     .execute(db)
     .await?;
     sqlx::query("DELETE FROM mailbox WHERE created_at < ?").bind(now - 24 * 3600).execute(db).await?;
+    // Failure counts and locks nobody has touched for a month.
+    sqlx::query("DELETE FROM passcode_failures WHERE window_start < ?1 AND locked_until < ?1")
+        .bind(now - 30 * 24 * 3600)
+        .execute(db)
+        .await?;
     Ok(())
 }
 
@@ -165,5 +219,41 @@ mod tests {
             db.close().await;
         }
         let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[tokio::test]
+    async fn the_data_dir_is_private_and_every_database_file_is_owner_only() {
+        use std::os::unix::fs::PermissionsExt;
+        let parent = std::env::temp_dir().join(format!("idp-modes-{}", uuid::Uuid::new_v4()));
+        let dir = parent.join("nested").join("idp");
+        let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        let db = open(&Storage::Dir(dir.clone())).await.unwrap();
+        sqlx::query("INSERT INTO mailbox (recipient, subject, body, created_at) VALUES ('a', 'b', 'c', 1)")
+            .execute(&db)
+            .await
+            .unwrap();
+        cleanup(&db, now()).await.unwrap();
+        assert_eq!(mode(&dir), 0o700, "the data directory");
+        assert_eq!(mode(&parent.join("nested")), 0o700, "a created parent");
+        let names: Vec<String> =
+            std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+        for suffix in ["", "-wal", "-shm"] {
+            assert!(names.contains(&format!("{DB_FILE}{suffix}")), "{names:?}");
+        }
+        for name in &names {
+            assert_eq!(mode(&dir.join(name)), 0o600, "{name}");
+        }
+        db.close().await;
+        // An existing directory and files with loose modes are tightened on open.
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+        std::fs::set_permissions(dir.join(DB_FILE), std::fs::Permissions::from_mode(0o644)).unwrap();
+        let db = open(&Storage::Dir(dir.clone())).await.unwrap();
+        assert_eq!(mode(&dir), 0o700);
+        for e in std::fs::read_dir(&dir).unwrap() {
+            let e = e.unwrap();
+            assert_eq!(mode(&e.path()), 0o600, "{:?}", e.file_name());
+        }
+        db.close().await;
+        let _ = std::fs::remove_dir_all(&parent);
     }
 }

@@ -1,8 +1,16 @@
 //! Minimal server-rendered HTML for the provider's own pages (login, passcode,
 //! registration, profile, mailbox, errors). Every dynamic value is escaped.
+//! Pages have no scripts and no inline styles: the stylesheet is served at
+//! [`STYLESHEET_PATH`], so the Content-Security-Policy needs no `'unsafe-inline'`
+//! and no nonces. [`security_headers`] adds the headers to every page.
 
+use axum::extract::{Request, State};
 use axum::http::{header, HeaderValue, StatusCode};
+use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+
+use crate::config::Config;
+use crate::Provider;
 
 /// Escapes text for HTML element content and attribute values.
 pub fn esc(s: &str) -> String {
@@ -27,13 +35,91 @@ input{width:100%;padding:.55rem;border:1px solid #bbb;border-radius:6px;font:inh
 button{margin-top:1rem;width:100%;padding:.6rem;border:0;border-radius:6px;background:#1f3a5f;color:#fff;font:inherit;cursor:pointer}\
 .error{background:#fdecea;color:#a4262c;padding:.6rem .8rem;border-radius:6px}.info{background:#eef4fb;padding:.6rem .8rem;border-radius:6px}\
 .muted{color:#555;font-size:.9rem}table{border-collapse:collapse;width:100%}td,th{border-bottom:1px solid #ddd;padding:.4rem;text-align:left}\
-.brand{font-weight:700;color:#1f3a5f}";
+.brand{font-weight:700;color:#1f3a5f}button.secondary{background:#555}";
+
+/// Where the pages' stylesheet is served.
+pub const STYLESHEET_PATH: &str = "/assets/idp.css";
+
+/// The CSP a page carries when no middleware replaces it (see [`csp_for`]).
+const BASE_CSP: &str = "default-src 'self'; script-src 'none'; style-src 'self'; img-src 'self'; object-src 'none'; \
+base-uri 'none'; frame-ancestors 'none'; form-action 'self'";
+
+/// `GET /assets/idp.css`
+pub async fn stylesheet() -> Response {
+    let mut r = STYLE.into_response();
+    let h = r.headers_mut();
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/css; charset=utf-8"));
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=3600"));
+    r
+}
+
+/// A CSP source for the origin of `uri`: `scheme://host[:port]`, or `scheme:`
+/// for URLs without a host-based origin (custom schemes of native apps).
+fn source_of(uri: &str) -> Option<String> {
+    let url = url::Url::parse(uri).ok()?;
+    let origin = url.origin();
+    let source = if origin.is_tuple() { origin.ascii_serialization() } else { format!("{}:", url.scheme()) };
+    // Anything that could end the directive or the header is left out.
+    source.bytes().all(|b| b.is_ascii_graphic() && b != b';' && b != b',' && b != b'\'').then_some(source)
+}
+
+/// The Content-Security-Policy of the provider's pages. `form-action` allows
+/// the registered clients' origins: browsers (Chromium) check it on the
+/// redirect that follows a form post (passcode → client, logout → client).
+pub fn csp_for(config: &Config) -> String {
+    let mut sources: Vec<String> = Vec::new();
+    for c in &config.clients {
+        for uri in c.redirect_uris.iter().chain(&c.post_logout_redirect_uris) {
+            if let Some(s) = source_of(uri) {
+                if !sources.contains(&s) {
+                    sources.push(s);
+                }
+            }
+        }
+    }
+    let mut csp = BASE_CSP.to_string();
+    for s in sources {
+        csp.push(' ');
+        csp.push_str(&s);
+    }
+    csp
+}
+
+/// Middleware: security headers. Every response gets `nosniff` (and HSTS
+/// when the issuer is https); HTML responses also get the CSP, framing,
+/// referrer, permissions and opener policies.
+pub async fn security_headers(State(p): State<Provider>, req: Request, next: Next) -> Response {
+    let mut resp = next.run(req).await;
+    let is_html = resp
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.trim_start().to_ascii_lowercase().starts_with("text/html"));
+    let h = resp.headers_mut();
+    h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    if p.secure_cookies() {
+        h.insert(header::STRICT_TRANSPORT_SECURITY, HeaderValue::from_static("max-age=31536000"));
+    }
+    if is_html {
+        if let Ok(v) = HeaderValue::from_str(&p.csp) {
+            h.insert(header::CONTENT_SECURITY_POLICY, v);
+        }
+        h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+        h.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+        h.insert(
+            "permissions-policy",
+            HeaderValue::from_static("camera=(), microphone=(), geolocation=(), payment=(), usb=()"),
+        );
+        h.insert("cross-origin-opener-policy", HeaderValue::from_static("same-origin"));
+    }
+    resp
+}
 
 /// A complete page with `title` and `body` (already escaped HTML).
 pub fn page(status: StatusCode, title: &str, body: &str) -> Response {
     let html = format!(
         "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
-<title>{} · Local Identity</title><style>{STYLE}</style></head><body><main><p class=\"brand\">Local Identity</p>{body}</main></body></html>",
+<title>{} · Local Identity</title><link rel=\"stylesheet\" href=\"{STYLESHEET_PATH}\"></head><body><main><p class=\"brand\">Local Identity</p>{body}</main></body></html>",
         esc(title)
     );
     let mut resp = (status, html).into_response();
@@ -42,12 +128,8 @@ pub fn page(status: StatusCode, title: &str, body: &str) -> Response {
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
     h.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
-    h.insert(
-        header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static(
-            "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'; base-uri 'none'",
-        ),
-    );
+    h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    h.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(BASE_CSP));
     resp
 }
 
@@ -58,6 +140,24 @@ pub fn error_page(status: StatusCode, title: &str, message: &str) -> Response {
 
 #[cfg(test)]
 mod tests {
+    #![expect(clippy::unwrap_used)]
+
+    #[test]
+    fn form_action_allows_exactly_the_client_origins() {
+        let cfg = crate::Config::from_toml(
+            "[[clients]]\nid = \"a\"\nauth_method = \"none\"\nredirect_uris = [\"http://127.0.0.1:3000/login\", \"com.example.app:/cb\"]\n\
+post_logout_redirect_uris = [\"https://app.example:8443/out?x=1\", \"http://127.0.0.1:3000/logout\"]",
+            "x.toml",
+        )
+        .unwrap();
+        let csp = super::csp_for(&cfg);
+        assert!(
+            csp.ends_with("form-action 'self' http://127.0.0.1:3000 com.example.app: https://app.example:8443"),
+            "{csp}"
+        );
+        assert!(!csp.contains("unsafe"), "{csp}");
+    }
+
     #[test]
     fn escapes_markup() {
         assert_eq!(super::esc("<a href=\"x\">'&'</a>"), "&lt;a href=&quot;x&quot;&gt;&#x27;&amp;&#x27;&lt;/a&gt;");

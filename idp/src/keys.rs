@@ -8,7 +8,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use base64::Engine;
 use rsa::pkcs1v15::{Signature, SigningKey, VerifyingKey};
 use rsa::pkcs8::{DecodePrivateKey, EncodePrivateKey, LineEnding};
-use rsa::signature::{SignatureEncoding, Signer, Verifier};
+use rsa::signature::{RandomizedSigner, SignatureEncoding, Verifier};
 use rsa::traits::PublicKeyParts;
 use rsa::{RsaPrivateKey, RsaPublicKey};
 use serde::de::DeserializeOwned;
@@ -148,7 +148,10 @@ impl Keys {
         let header = serde_json::json!({ "alg": "RS256", "typ": typ, "kid": key.kid });
         let payload = serde_json::to_vec(claims).unwrap_or_default();
         let signing_input = format!("{}.{}", B64.encode(header.to_string()), B64.encode(payload));
-        let sig: Signature = key.signing.sign(signing_input.as_bytes());
+        // Blinded: a fresh random blinding factor per signature keeps the RSA
+        // private-key operation's timing independent of the key (the signature
+        // itself is the same deterministic RS256 value).
+        let sig: Signature = key.signing.sign_with_rng(&mut rand::thread_rng(), signing_input.as_bytes());
         format!("{signing_input}.{}", B64.encode(sig.to_bytes()))
     }
 
@@ -192,5 +195,32 @@ impl Keys {
             })
             .collect();
         serde_json::json!({ "keys": keys })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![expect(clippy::unwrap_used)]
+    use super::*;
+
+    #[tokio::test]
+    async fn blinded_signatures_are_plain_rs256_and_verify() {
+        let db = db::open(&crate::config::Storage::Memory).await.unwrap();
+        let keys = Keys::load(db, 3600).await.unwrap();
+        let claims = serde_json::json!({ "sub": "someone", "n": 1 });
+        let (a, b) = (keys.sign("JWT", &claims), keys.sign("JWT", &claims));
+        // PKCS#1 v1.5 is deterministic: blinding changes how the signature is
+        // computed, not its value.
+        assert_eq!(a, b);
+        let (typ, back): (Option<String>, serde_json::Value) = keys.verify(&a).unwrap();
+        assert_eq!((typ.as_deref(), back), (Some("JWT"), claims));
+        // It verifies with the published key as a plain RS256 signature.
+        let set = keys.current();
+        let (input, sig) = a.rsplit_once('.').unwrap();
+        let sig = Signature::try_from(B64.decode(sig).unwrap().as_slice()).unwrap();
+        VerifyingKey::<Sha256>::new(set.active.public.clone()).verify(input.as_bytes(), &sig).unwrap();
+        let mut tampered = a.clone();
+        tampered.insert(a.find('.').unwrap() + 1, 'e');
+        assert_eq!(keys.verify::<serde_json::Value>(&tampered).unwrap_err(), JwtError::Signature);
     }
 }

@@ -15,6 +15,7 @@ pub mod mailbox;
 pub mod oauth;
 pub mod oidc;
 pub mod profile;
+pub mod ratelimit;
 pub mod stats;
 pub mod testkit;
 pub mod token;
@@ -42,6 +43,10 @@ pub struct Provider {
     pub http: reqwest::Client,
     /// Tokens issued since start, by grant type and client (`GET /stats/tokens`).
     pub stats: Arc<stats::TokenStats>,
+    /// Per-IP request limits of the sign-in steps.
+    pub limits: Arc<ratelimit::Limiters>,
+    /// The Content-Security-Policy of every page (form-action lists the clients' origins).
+    pub csp: Arc<str>,
 }
 
 impl Provider {
@@ -115,7 +120,18 @@ impl Idp {
             .redirect(reqwest::redirect::Policy::none())
             .build()
             .map_err(|e| StartError::Http(e.to_string()))?;
-        Ok(Provider { config: Arc::new(config), db, keys, issuer: issuer.into(), http, stats: Arc::default() })
+        let limits = Arc::new(ratelimit::Limiters::new(&config.rate_limits));
+        let csp = html::csp_for(&config).into();
+        Ok(Provider {
+            config: Arc::new(config),
+            db,
+            keys,
+            issuer: issuer.into(),
+            http,
+            stats: Arc::default(),
+            limits,
+            csp,
+        })
     }
 
     pub fn addr(&self) -> SocketAddr {
@@ -138,21 +154,26 @@ impl Idp {
             loop {
                 tick.tick().await;
                 if let Err(e) = db::cleanup(&provider.db, db::now()).await {
-                    tracing::warn!(error = %e, "cleanup of expired records failed");
+                    tracing::warn!(error = ?e.to_string(), "cleanup of expired records failed");
                 }
+                provider.limits.retain_recent();
                 // Picks up keys rotated by `idp rotate-key` and drops expired ones.
                 if let Err(e) = provider.keys.reload().await {
-                    tracing::warn!(error = %e, "reloading signing keys failed");
+                    tracing::warn!(error = ?e.to_string(), "reloading signing keys failed");
                 }
             }
         });
-        axum::serve(self.listener, router(self.provider)).await
+        // The peer address keys the per-IP rate limits.
+        axum::serve(self.listener, router(self.provider).into_make_service_with_connect_info::<SocketAddr>()).await
     }
 }
 
-/// Every route of the provider.
+/// Every route of the provider. The mailbox routes exist only in `dev_mode`.
+/// Serve it with `into_make_service_with_connect_info::<SocketAddr>()` so the
+/// rate limits are per client IP; without `ConnectInfo` all clients share one
+/// budget.
 pub fn router(provider: Provider) -> Router {
-    Router::new()
+    let mut router = Router::new()
         .route("/.well-known/openid-configuration", get(oidc::discovery))
         .route("/.well-known/jwks.json", get(oidc::jwks))
         .route("/oauth2/auth", get(authorize::authorize))
@@ -171,9 +192,14 @@ pub fn router(provider: Provider) -> Router {
         .route("/admin/identities/{id}", get(admin::get).put(admin::update).delete(admin::delete))
         .route("/schemas/{id}", get(oidc::schema))
         .route("/profile", get(profile::show).post(profile::save))
-        .route("/mailbox", get(mailbox::page_route))
-        .route("/mailbox/messages", get(mailbox::messages))
-        .route("/health/alive", get(|| async { "ok" }))
+        .route(html::STYLESHEET_PATH, get(html::stylesheet))
+        .route("/health/alive", get(|| async { "ok" }));
+    if provider.config.dev_mode {
+        router = router.route("/mailbox", get(mailbox::page_route)).route("/mailbox/messages", get(mailbox::messages));
+    }
+    router
+        .layer(axum::middleware::from_fn_with_state(provider.clone(), ratelimit::per_ip))
+        .layer(axum::middleware::from_fn_with_state(provider.clone(), html::security_headers))
         .layer(TraceLayer::new_for_http())
         .with_state(provider)
 }

@@ -10,8 +10,8 @@ use serde::Deserialize;
 use serde_json::json;
 use url::Url;
 
-use crate::authorize::{current_session, SESSION_COOKIE};
-use crate::html::{error_page, page};
+use crate::authorize::{current_session, Session, SESSION_COOKIE};
+use crate::html::{error_page, esc, page};
 use crate::{db, oauth, util, Provider};
 
 #[derive(Debug, Deserialize)]
@@ -68,28 +68,20 @@ pub async fn logout(
 
     let mut ended: Vec<(String, String)> = Vec::new(); // (sid, sub)
     match current_session(&p, &headers).await {
-        // Without an ID token from the application, only the user may end the
-        // session: a page from another site must not sign them out.
-        Ok(Some(s))
-            if hint.is_none()
-                && !(method == Method::POST && util::secure_eq(get("csrf").unwrap_or_default(), &s.csrf)) =>
-        {
-            return page(
-                StatusCode::OK,
-                "Sign out",
-                &format!(
-                    "<h1>Sign out?</h1><p>You are signed in as <strong>{}</strong>.</p>\
-<form method=\"post\" action=\"/oauth2/sessions/logout\"><input type=\"hidden\" name=\"csrf\" value=\"{}\">\
-<button type=\"submit\">Sign out</button></form>",
-                    crate::html::esc(s.identity.email()),
-                    crate::html::esc(&s.csrf)
-                ),
-            );
+        // Only an ID token of the signed-in user, or the user's own confirmation,
+        // ends the session: a page from another site (no hint) or a hint of
+        // another user must not sign them out.
+        Ok(Some(s)) => {
+            let own_hint = hint.as_ref().is_some_and(|h| util::secure_eq(&h.sub, &s.identity.id));
+            let confirmed = method == Method::POST && util::secure_eq(get("csrf").unwrap_or_default(), &s.csrf);
+            if !own_hint && !confirmed {
+                return confirmation(&s, hint.is_some(), &params);
+            }
+            ended.push((s.sid, s.identity.id));
         }
-        Ok(Some(s)) => ended.push((s.sid, s.identity.id)),
         Ok(None) => {}
         Err(e) => {
-            tracing::error!(error = %e, "logout session lookup failed");
+            tracing::error!(error = ?e.to_string(), "logout session lookup failed");
             return error_page(StatusCode::INTERNAL_SERVER_ERROR, "Sign-out failed", "Please try again.");
         }
     }
@@ -107,7 +99,7 @@ pub async fn logout(
     }
     for (sid, sub) in &ended {
         if let Err(e) = sqlx::query("DELETE FROM sessions WHERE sid = ?").bind(sid).execute(&p.db).await {
-            tracing::error!(error = %e, "cannot delete provider session");
+            tracing::error!(error = ?e.to_string(), "cannot delete provider session");
         }
         backchannel_logout(&p, sid, sub).await;
     }
@@ -135,6 +127,33 @@ pub async fn logout(
     resp
 }
 
+/// Asks the signed-in user to confirm. The form posts back with the session's
+/// CSRF token and the request's hint, redirect URI and state, so a confirmed
+/// sign-out continues exactly as the application asked.
+fn confirmation(s: &Session, other_user: bool, params: &HashMap<String, String>) -> Response {
+    let carried: String = ["id_token_hint", "post_logout_redirect_uri", "state"]
+        .iter()
+        .filter_map(|k| params.get(*k).filter(|v| !v.is_empty()).map(|v| (k, v)))
+        .map(|(k, v)| format!("<input type=\"hidden\" name=\"{k}\" value=\"{}\">", esc(v)))
+        .collect();
+    let note = if other_user {
+        "<p class=\"info\" data-testid=\"logout-other-user\">The application asked to sign out a different account than the one signed in here.</p>"
+    } else {
+        ""
+    };
+    page(
+        StatusCode::OK,
+        "Sign out",
+        &format!(
+            "<h1>Sign out?</h1>{note}<p>You are signed in as <strong>{}</strong>.</p>\
+<form method=\"post\" action=\"/oauth2/sessions/logout\"><input type=\"hidden\" name=\"csrf\" value=\"{}\">{carried}\
+<button type=\"submit\">Sign out</button></form>",
+            esc(s.identity.email()),
+            esc(&s.csrf)
+        ),
+    )
+}
+
 /// POSTs a signed `logout_token` to each client with a back-channel logout URI
 /// that holds a grant from the session `sid`. Failures are logged, not fatal.
 pub async fn backchannel_logout(p: &Provider, sid: &str, sub: &str) {
@@ -142,7 +161,7 @@ pub async fn backchannel_logout(p: &Provider, sid: &str, sub: &str) {
         match sqlx::query_as("SELECT DISTINCT client_id FROM grants WHERE sid = ?").bind(sid).fetch_all(&p.db).await {
             Ok(c) => c,
             Err(e) => {
-                tracing::error!(error = %e, "cannot list clients for back-channel logout");
+                tracing::error!(error = ?e.to_string(), "cannot list clients for back-channel logout");
                 return;
             }
         };
@@ -164,10 +183,10 @@ pub async fn backchannel_logout(p: &Provider, sid: &str, sub: &str) {
         tasks.push(tokio::spawn(async move {
             match http.post(&uri).form(&[("logout_token", token)]).send().await {
                 Ok(r) if r.status().is_success() => {
-                    tracing::info!(client_id = %client_id, "back-channel logout delivered")
+                    tracing::info!(client_id = ?client_id, "back-channel logout delivered")
                 }
-                Ok(r) => tracing::warn!(client_id = %client_id, status = %r.status(), "back-channel logout refused"),
-                Err(e) => tracing::warn!(client_id = %client_id, error = %e, "back-channel logout failed"),
+                Ok(r) => tracing::warn!(client_id = ?client_id, status = %r.status(), "back-channel logout refused"),
+                Err(e) => tracing::warn!(client_id = ?client_id, error = ?e.to_string(), "back-channel logout failed"),
             }
         }));
     }

@@ -1,6 +1,7 @@
 //! The local mailbox: "emails" (passcodes) are stored here instead of being
-//! sent, shown at `/mailbox` and as JSON at `/mailbox/messages?email=…`, and
-//! logged. A development tool — never expose a provider with a mailbox publicly.
+//! sent. In `dev_mode` only, they are shown at `/mailbox`, as JSON at
+//! `/mailbox/messages?email=…`, and logged. A development tool — never expose a
+//! provider in `dev_mode` publicly.
 
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
@@ -36,9 +37,13 @@ pub async fn send(
         .bind(db::now())
         .execute(&p.db)
         .await?;
-    // The passcode is logged on purpose: this is a development provider and the
-    // log is the quickest way to sign in from a terminal.
-    tracing::info!(to = %to, subject = %subject, passcode = passcode.unwrap_or_default(), "mail delivered to the local mailbox (see /mailbox)");
+    // In dev_mode the passcode is logged on purpose: the log is the quickest way
+    // to sign in from a terminal. Otherwise it is never logged, at any level.
+    if p.config.dev_mode {
+        tracing::info!(to = ?to, subject = ?subject, passcode = ?passcode.unwrap_or_default(), "mail delivered to the local mailbox (see /mailbox)");
+    } else {
+        tracing::info!(to = ?to, subject = ?subject, "mail stored in the local mailbox");
+    }
     Ok(())
 }
 
@@ -67,7 +72,7 @@ pub async fn messages(State(p): State<Provider>, Query(f): Query<Filter>) -> Res
     match recent(&p, f.email.as_deref(), 100).await {
         Ok(m) => Json(m).into_response(),
         Err(e) => {
-            tracing::error!(error = %e, "mailbox read failed");
+            tracing::error!(error = ?e.to_string(), "mailbox read failed");
             StatusCode::INTERNAL_SERVER_ERROR.into_response()
         }
     }
@@ -99,7 +104,7 @@ pub async fn page_handler(p: &Provider) -> Response {
             )
         }
         Err(e) => {
-            tracing::error!(error = %e, "mailbox read failed");
+            tracing::error!(error = ?e.to_string(), "mailbox read failed");
             StatusCode::INTERNAL_SERVER_ERROR.into_response()
         }
     }

@@ -38,7 +38,7 @@ impl OAuthError {
         Self::new(StatusCode::UNAUTHORIZED, "invalid_client", d)
     }
     pub fn server_error(e: impl std::fmt::Display) -> Self {
-        tracing::error!(error = %e, "token endpoint failure");
+        tracing::error!(error = ?e.to_string(), "token endpoint failure");
         Self::new(StatusCode::INTERNAL_SERVER_ERROR, "server_error", "The provider failed to handle the request.")
     }
 }
@@ -395,7 +395,7 @@ pub async fn verify_access_token_str(provider: &Provider, token: &str) -> Result
             .fetch_optional(&provider.db)
             .await
             .map_err(|e| {
-                tracing::error!(error = %e, "access token lookup failed");
+                tracing::error!(error = ?e.to_string(), "access token lookup failed");
                 BearerError::Invalid("the access token cannot be checked right now")
             })?;
     match live {

@@ -80,7 +80,7 @@ pub async fn userinfo(State(p): State<Provider>, headers: HeaderMap) -> Response
         Ok(Some(i)) => i,
         Ok(None) => return unauthorized("invalid_token", "the token does not belong to an active user"),
         Err(e) => {
-            tracing::error!(error = %e, "userinfo lookup failed");
+            tracing::error!(error = ?e.to_string(), "userinfo lookup failed");
             return StatusCode::INTERNAL_SERVER_ERROR.into_response();
         }
     };

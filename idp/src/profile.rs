@@ -53,7 +53,7 @@ pub async fn show(State(p): State<Provider>, headers: HeaderMap) -> Response {
         Ok(Some(s)) => form(&s, None),
         Ok(None) => not_signed_in(),
         Err(e) => {
-            tracing::error!(error = %e, "profile lookup failed");
+            tracing::error!(error = ?e.to_string(), "profile lookup failed");
             error_page(StatusCode::INTERNAL_SERVER_ERROR, "Something went wrong", "Please try again.")
         }
     }
@@ -65,7 +65,7 @@ pub async fn save(State(p): State<Provider>, headers: HeaderMap, Form(f): Form<H
         Ok(Some(s)) => s,
         Ok(None) => return not_signed_in(),
         Err(e) => {
-            tracing::error!(error = %e, "profile lookup failed");
+            tracing::error!(error = ?e.to_string(), "profile lookup failed");
             return error_page(StatusCode::INTERNAL_SERVER_ERROR, "Something went wrong", "Please try again.");
         }
     };
@@ -101,7 +101,7 @@ pub async fn save(State(p): State<Provider>, headers: HeaderMap, Form(f): Form<H
         }
         Err(identity::IdentityError::Schema(reason)) => form(&s, Some(("error", &reason))),
         Err(e) => {
-            tracing::error!(error = %e, "profile update failed");
+            tracing::error!(error = ?e.to_string(), "profile update failed");
             form(&s, Some(("error", "Your profile could not be saved. Please try again.")))
         }
     }

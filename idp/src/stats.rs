@@ -1,12 +1,16 @@
 //! Counts of tokens issued since the provider started, by grant type and
 //! client, at `GET /stats/tokens` — how tests and benchmarks see, from the
 //! provider's side, how often an app really fetched or refreshed a token.
-//! Holds no token and no identity.
+//! Holds no token and no identity. Needs a client-credentials token with the
+//! statistics audience (`stats_audience`, default `provider-stats`); an Admin
+//! API token is refused, and a statistics token is refused by the Admin API.
 
 use std::collections::BTreeMap;
 use std::sync::Mutex;
 
 use axum::extract::State;
+use axum::http::HeaderMap;
+use axum::response::{IntoResponse, Response};
 use axum::Json;
 
 use crate::Provider;
@@ -37,6 +41,11 @@ impl TokenStats {
 }
 
 /// `GET /stats/tokens` → `{"client_credentials": {"gatehouse-admin": 1}, …}`.
-pub async fn tokens(State(p): State<Provider>) -> Json<BTreeMap<String, BTreeMap<String, u64>>> {
-    Json(p.stats.snapshot())
+/// Requires `Authorization: Bearer` with a statistics token (401/403 otherwise).
+pub async fn tokens(State(p): State<Provider>, headers: HeaderMap) -> Response {
+    let forbidden = "the statistics need a client-credentials token whose audience includes the statistics audience";
+    if let Err(r) = crate::admin::authorize_for(&p, &headers, &p.config.stats_audience, forbidden).await {
+        return r;
+    }
+    Json(p.stats.snapshot()).into_response()
 }

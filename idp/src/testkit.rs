@@ -1,6 +1,7 @@
 //! Drives the provider's HTML login the way a browser does, for tests and
 //! tools of crates that sign in against it (email → passcode from the mailbox).
-//! Registration is not handled: use a seeded or existing identity.
+//! Registration is not handled: use a seeded or existing identity. The
+//! provider must run with `dev_mode = true` (the mailbox exists only then).
 
 /// Follows `auth_url` through the login form and returns the URL the provider
 /// finally redirects to (the client's redirect URI with `code` and `state`).
@@ -34,8 +35,11 @@ pub async fn sign_in(browser: &reqwest::Client, auth_url: &str, email: &str) -> 
         return Err(format!("the provider did not ask for a passcode: {html}"));
     }
     let mailbox = base.join(&format!("/mailbox/messages?email={email}")).map_err(|e| e.to_string())?;
-    let msgs: serde_json::Value =
-        browser.get(mailbox).send().await.map_err(|e| e.to_string())?.json().await.map_err(|e| e.to_string())?;
+    let r = browser.get(mailbox).send().await.map_err(|e| e.to_string())?;
+    if r.status() == reqwest::StatusCode::NOT_FOUND {
+        return Err("the provider has no mailbox: run it with dev_mode = true".into());
+    }
+    let msgs: serde_json::Value = r.json().await.map_err(|e| e.to_string())?;
     let passcode = msgs[0]["passcode"].as_str().ok_or("no passcode in the mailbox")?.to_string();
     let r = browser
         .post(base.join("/login/passcode").map_err(|e| e.to_string())?)

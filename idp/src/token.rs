@@ -8,7 +8,7 @@ use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 
-use crate::config::ClientConfig;
+use crate::config::{AuthMethod, ClientConfig};
 use crate::oauth::{self, OAuthError, TokenResponse};
 use crate::{db, util, Provider};
 
@@ -105,7 +105,7 @@ pub async fn delete_client_tokens(
             return OAuthError::server_error(e).into_response();
         }
     }
-    tracing::info!(client_id = %target, grants = grants.len(), "deleted every token of a client");
+    tracing::info!(client_id = ?target, grants = grants.len(), "deleted every token of a client");
     StatusCode::NO_CONTENT.into_response()
 }
 
@@ -136,7 +136,7 @@ async fn authorization_code(
     if used_at.is_some() {
         // A replayed code: revoke everything the first redemption issued.
         oauth::revoke_grant(provider, &grant.id).await.map_err(OAuthError::server_error)?;
-        tracing::warn!(client_id = %client.id, "authorization code replayed; grant revoked");
+        tracing::warn!(client_id = ?client.id, "authorization code replayed; grant revoked");
         return Err(OAuthError::invalid_grant("the authorization code was already used"));
     }
     if expires_at <= db::now() {
@@ -210,7 +210,7 @@ async fn refresh_token(
     }
     if used_at.is_some() {
         oauth::revoke_grant(provider, &grant.id).await.map_err(OAuthError::server_error)?;
-        tracing::warn!(client_id = %client.id, "spent refresh token reused; token family revoked");
+        tracing::warn!(client_id = ?client.id, "spent refresh token reused; token family revoked");
         return Err(OAuthError::invalid_grant(
             "the refresh token was already used; all tokens of this grant are revoked",
         ));
@@ -354,7 +354,7 @@ async fn revoke_token(provider: &Provider, client: &ClientConfig, token: &str) -
 }
 
 /// `POST /oauth2/introspect` (RFC 7662, Hydra's admin path): an authenticated
-/// client asks whether a token is live. Anything unknown, expired, used or
+/// confidential client asks whether a token is live (public clients get 401). Anything unknown, expired, used or
 /// revoked is just `{"active": false}`.
 pub async fn introspect(
     State(provider): State<Provider>,
@@ -362,6 +362,13 @@ pub async fn introspect(
     Form(pairs): Form<Vec<(String, String)>>,
 ) -> Response {
     let token = match client_and_token(&provider, &headers, pairs) {
+        // Only confidential clients may ask: a public client's id is no secret.
+        Ok((client, _)) if client.auth_method == AuthMethod::None || client.secret.is_none() => {
+            return OAuthError::invalid_client(
+                "token introspection needs a confidential client (client_secret_basic or client_secret_post)",
+            )
+            .into_response()
+        }
         Ok((_, token)) => token,
         Err(e) => return e.into_response(),
     };

@@ -69,12 +69,14 @@ async fn receiver() -> (String, Arc<Mutex<Vec<String>>>) {
 pub fn test_config(storage: Storage) -> Config {
     let mut cfg = Config::in_memory("127.0.0.1:0".parse().unwrap());
     cfg.storage = storage;
+    // The tests read passcodes from the mailbox.
+    cfg.dev_mode = true;
     cfg.clients = vec![
         client("web", AuthMethod::ClientSecretBasic, &["authorization_code", "refresh_token"]),
         client("post", AuthMethod::ClientSecretPost, &["authorization_code", "refresh_token"]),
         client("public", AuthMethod::None, &["authorization_code", "refresh_token"]),
         ClientConfig {
-            audiences: vec!["admin-api".into(), "api".into()],
+            audiences: vec!["admin-api".into(), "api".into(), "provider-stats".into()],
             ..client("machine", AuthMethod::ClientSecretBasic, &["client_credentials"])
         },
         ClientConfig {

@@ -512,9 +512,17 @@ async fn introspection_reports_live_tokens_only_to_authenticated_clients() {
 #[tokio::test]
 async fn a_client_deletes_only_its_own_tokens_and_the_stats_count_them() {
     let idp = spawn().await;
-    let token = idp.machine_token("admin-api").await;
-    let _second = idp.machine_token("admin-api").await;
-    let stats: Value = reqwest::get(idp.url("stats/tokens")).await.unwrap().json().await.unwrap();
+    let token = idp.machine_token("admin-api provider-stats").await;
+    let _second = idp.machine_token("admin-api provider-stats").await;
+    let stats: Value = reqwest::Client::new()
+        .get(idp.url("stats/tokens"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(stats["client_credentials"]["machine"], 2, "{stats}");
     let identities = || reqwest::Client::new().get(idp.url("admin/identities")).bearer_auth(&token).send();
     assert_eq!(identities().await.unwrap().status(), 200);

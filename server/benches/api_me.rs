@@ -162,6 +162,12 @@ async fn main() {
     let mut settings = common::external_to(common::test_settings(), &issuer);
     let data_dir = common::temp_dir("bench-data");
     settings.data_dir = Some(data_dir.clone());
+    // The defences as deployed, with an API budget this one client cannot
+    // exhaust, so the limiter's check is measured but never answers 429.
+    settings.rate_limits = bff::rate_limit::Limits {
+        api: Some(bff::rate_limit::Rate { count: 1_000_000, period: std::time::Duration::from_secs(1) }),
+        ..bff::rate_limit::Limits::default()
+    };
     let app = common::spawn_app_with(settings).await;
     let token = common::native_tokens(&issuer, "user@example.com", "openid settings:read", "gatehouse-api localhost")
         .await

@@ -39,6 +39,11 @@ pub struct Settings {
     pub redis_url: Option<String>,
     /// The JSON API (`/api/v1`) for services and native apps.
     pub api: ApiSettings,
+    /// `GATEHOUSE_DEV_PROVIDER=1`: run the embedded development provider even
+    /// outside development (the test command does, for the release build).
+    pub dev_provider: bool,
+    /// `GATEHOUSE_RATE_LIMIT_*` and `GATEHOUSE_TRUSTED_PROXY_HOPS`.
+    pub rate_limits: bff::rate_limit::Limits,
 }
 
 /// `GATEHOUSE_API_*`: how `/api/v1` checks Bearer tokens.
@@ -211,6 +216,9 @@ impl std::fmt::Debug for OidcSettings {
 pub enum ConfigError {
     #[error("{var}={value:?} is not valid: {hint}")]
     Invalid { var: &'static str, value: String, hint: &'static str },
+    /// A required setting is missing.
+    #[error("{var} is not set: {hint}")]
+    Missing { var: &'static str, hint: &'static str },
     /// A secret is invalid; its value is never repeated.
     #[error("{var} is not valid: {reason}")]
     Secret { var: &'static str, reason: String },
@@ -263,7 +271,7 @@ impl Settings {
             .site_pkg_dir(get("LEPTOS_SITE_PKG_DIR").unwrap_or_else(|| "pkg".into()))
             .site_addr(site_addr)
             .reload_port(reload_port)
-            .env(env)
+            .env(env.clone())
             .build();
         leptos.hash_files = get("LEPTOS_HASH_FILES").is_some_and(|v| v == "true");
 
@@ -352,7 +360,7 @@ impl Settings {
             }
         };
         let idp_raw = get("GATEHOUSE_IDP_ADDR").unwrap_or_else(|| "127.0.0.1:3001".into());
-        let idp_addr = idp_raw.trim().parse().map_err(|_| ConfigError::Invalid {
+        let idp_addr: SocketAddr = idp_raw.trim().parse().map_err(|_| ConfigError::Invalid {
             var: "GATEHOUSE_IDP_ADDR",
             value: idp_raw.clone(),
             hint: "use IP:port, e.g. 127.0.0.1:3001",
@@ -381,7 +389,76 @@ impl Settings {
             )?,
         };
         let admin = admin_settings(&get)?;
+        let dev_provider = match get("GATEHOUSE_DEV_PROVIDER").as_deref().map(str::trim) {
+            None | Some("0") | Some("false") => false,
+            Some("1") | Some("true") => true,
+            Some(other) => {
+                return Err(ConfigError::Invalid {
+                    var: "GATEHOUSE_DEV_PROVIDER",
+                    value: other.to_string(),
+                    hint: "use 1 to run the embedded development provider outside development, or leave it unset",
+                })
+            }
+        };
+        if oidc.is_none() && !dev_provider {
+            let loopback = site_addr.ip().is_loopback() && idp_addr.ip().is_loopback();
+            if env != Env::DEV || !loopback {
+                return Err(ConfigError::Missing {
+                    var: "OIDC_ISSUER",
+                    hint: "set OIDC_ISSUER, OIDC_CLIENT_ID and OIDC_CLIENT_SECRET to your OpenID provider. \
+The embedded development provider (every passcode readable at /mailbox, secrets from the repository, admin@example.com is admin) \
+starts only with LEPTOS_ENV=DEV on loopback addresses, or when GATEHOUSE_DEV_PROVIDER=1 says so explicitly",
+                });
+            }
+        }
+        if env == Env::PROD && public_url.is_none() && !site_addr.ip().is_loopback() {
+            return Err(ConfigError::Missing {
+                var: "GATEHOUSE_PUBLIC_URL",
+                hint: "in production set the https URL browsers use (e.g. https://app.example.com/): it decides the sign-in redirect, the cookie's Secure flag and the origin cross-site checks compare with",
+            });
+        }
+        if let Some(url) = &public_url {
+            let loopback = match url.host() {
+                Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+                Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+                Some(url::Host::Domain(d)) => d == "localhost",
+                None => false,
+            };
+            if env == Env::PROD && url.scheme() == "http" && !loopback {
+                return Err(ConfigError::Invalid {
+                    var: "GATEHOUSE_PUBLIC_URL",
+                    value: url.to_string(),
+                    hint: "in production the app must be served over https so the session cookie can be Secure; use the https:// URL browsers see",
+                });
+            }
+        }
+        let rate = |var: &'static str, default: Option<bff::rate_limit::Rate>| match get(var) {
+            None => Ok(default),
+            Some(raw) if raw.trim() == "off" => Ok(None),
+            Some(raw) => bff::rate_limit::Rate::parse(&raw).map(Some).ok_or(ConfigError::Invalid {
+                var,
+                value: raw.clone(),
+                hint: "use requests per period as N/s, N/min or N/h (e.g. 120/min), or off",
+            }),
+        };
+        let defaults = bff::rate_limit::Limits::default();
+        let rate_limits = bff::rate_limit::Limits {
+            sign_in: rate("GATEHOUSE_RATE_LIMIT_SIGNIN", defaults.sign_in)?,
+            write: rate("GATEHOUSE_RATE_LIMIT_WRITE", defaults.write)?,
+            api: rate("GATEHOUSE_RATE_LIMIT_API", defaults.api)?,
+            backchannel: rate("GATEHOUSE_RATE_LIMIT_BACKCHANNEL", defaults.backchannel)?,
+            trusted_proxy_hops: match get("GATEHOUSE_TRUSTED_PROXY_HOPS") {
+                None => 0,
+                Some(raw) => raw.trim().parse::<u8>().ok().filter(|h| *h <= 10).ok_or(ConfigError::Invalid {
+                    var: "GATEHOUSE_TRUSTED_PROXY_HOPS",
+                    value: raw.clone(),
+                    hint: "use how many proxies of yours add to X-Forwarded-For, 0 to 10 (0: use the connection's address)",
+                })?,
+            },
+        };
         Ok(Self {
+            dev_provider,
+            rate_limits,
             leptos,
             public_url,
             oidc,
@@ -445,6 +522,8 @@ impl Settings {
     /// port and sessions in memory (used by tests, which bind port 0).
     pub fn for_addr(addr: SocketAddr) -> Self {
         let mut settings = Self::from_lookup(|_| None).unwrap_or_else(|_| unreachable!());
+        // Test clients all come from 127.0.0.1: the tests of the limits set their own.
+        settings.rate_limits = bff::rate_limit::Limits::off();
         settings.leptos.site_addr = addr;
         settings.idp_addr = std::net::SocketAddr::from(([127, 0, 0, 1], 0));
         settings.data_dir = None;
@@ -584,6 +663,76 @@ mod tests {
 
     #[test]
     fn production_is_recognised() {
-        assert_eq!(from(&[("LEPTOS_ENV", "PROD")]).unwrap().leptos.env, Env::PROD);
+        let s = from(&[("LEPTOS_ENV", "PROD"), ("GATEHOUSE_DEV_PROVIDER", "1")]).unwrap();
+        assert_eq!(s.leptos.env, Env::PROD);
+    }
+
+    #[test]
+    fn the_development_provider_runs_only_in_development_on_loopback_or_when_asked() {
+        assert!(from(&[]).is_ok(), "development on loopback");
+        for pairs in [
+            &[("LEPTOS_ENV", "PROD")][..],
+            &[("LEPTOS_SITE_ADDR", "0.0.0.0:3000")][..],
+            &[("GATEHOUSE_IDP_ADDR", "0.0.0.0:3001")][..],
+            &[("LEPTOS_ENV", "PROD"), ("GATEHOUSE_DEV_PROVIDER", "0")][..],
+        ] {
+            let err = from(pairs).unwrap_err().to_string();
+            assert!(err.contains("OIDC_ISSUER") && err.contains("GATEHOUSE_DEV_PROVIDER=1"), "{pairs:?}: {err}");
+        }
+        let s = from(&[("LEPTOS_ENV", "PROD"), ("GATEHOUSE_DEV_PROVIDER", "1")]).unwrap();
+        assert!(s.dev_provider && s.oidc.is_none());
+        let s = from(&[
+            ("LEPTOS_ENV", "PROD"),
+            ("OIDC_ISSUER", "https://login.example.com/"),
+            ("OIDC_CLIENT_ID", "c"),
+            ("OIDC_CLIENT_SECRET", "s"),
+        ]);
+        assert!(s.is_ok(), "an external provider needs no override");
+        assert!(from(&[("GATEHOUSE_DEV_PROVIDER", "yes please")])
+            .unwrap_err()
+            .to_string()
+            .contains("GATEHOUSE_DEV_PROVIDER"));
+    }
+
+    #[test]
+    fn production_refuses_a_plain_http_public_url() {
+        let prod = [("LEPTOS_ENV", "PROD"), ("GATEHOUSE_DEV_PROVIDER", "1")];
+        let with = |url: &'static str| {
+            let mut p = prod.to_vec();
+            p.push(("GATEHOUSE_PUBLIC_URL", url));
+            from(&p)
+        };
+        assert!(with("https://app.example.com/").is_ok());
+        assert!(with("http://127.0.0.1:3000/").is_ok() && with("http://localhost:3000/").is_ok());
+        let err = with("http://app.example.com/").unwrap_err().to_string();
+        assert!(err.contains("GATEHOUSE_PUBLIC_URL") && err.contains("https"), "{err}");
+        assert!(from(&[("GATEHOUSE_PUBLIC_URL", "http://app.example.com/")]).is_ok(), "development may use http");
+        let mut p = prod.to_vec();
+        p.push(("LEPTOS_SITE_ADDR", "0.0.0.0:3000"));
+        let err = from(&p).unwrap_err().to_string();
+        assert!(err.contains("GATEHOUSE_PUBLIC_URL"), "production on a public address names its URL: {err}");
+    }
+
+    #[test]
+    fn rate_limits_have_defaults_can_be_changed_or_switched_off() {
+        let s = from(&[]).unwrap();
+        assert_eq!(s.rate_limits, bff::rate_limit::Limits::default());
+        let s = from(&[
+            ("GATEHOUSE_RATE_LIMIT_SIGNIN", "10/min"),
+            ("GATEHOUSE_RATE_LIMIT_API", "off"),
+            ("GATEHOUSE_TRUSTED_PROXY_HOPS", "1"),
+        ])
+        .unwrap();
+        assert_eq!(s.rate_limits.sign_in, Some(bff::rate_limit::Rate::per_minute(10)));
+        assert_eq!(s.rate_limits.api, None);
+        assert_eq!(s.rate_limits.trusted_proxy_hops, 1);
+        for (var, bad) in [
+            ("GATEHOUSE_RATE_LIMIT_WRITE", "lots"),
+            ("GATEHOUSE_RATE_LIMIT_BACKCHANNEL", "0/s"),
+            ("GATEHOUSE_TRUSTED_PROXY_HOPS", "-1"),
+        ] {
+            let err = from(&[(var, bad)]).unwrap_err().to_string();
+            assert!(err.contains(var), "{err}");
+        }
     }
 }

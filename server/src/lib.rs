@@ -4,6 +4,7 @@
 
 pub mod api_v1;
 pub mod config;
+pub mod security;
 pub mod sessions;
 pub mod startup;
 pub mod telemetry;

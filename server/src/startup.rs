@@ -43,6 +43,8 @@ pub enum StartupError {
     Keys(String),
     #[error("the JSON API cannot be set up: {0}")]
     Api(String),
+    #[error("the data directory cannot be made private: {0}. Check GATEHOUSE_DATA_DIR and its owner.")]
+    DataDir(String),
 }
 
 /// A bound, not yet running server.
@@ -59,6 +61,10 @@ impl Application {
         let listener =
             TcpListener::bind(requested).await.map_err(|source| StartupError::Bind { addr: requested, source })?;
         let addr = listener.local_addr().map_err(StartupError::LocalAddr)?;
+        if let Some(dir) = &settings.data_dir {
+            private_dir(dir).map_err(|e| StartupError::DataDir(format!("{}: {e}", dir.display())))?;
+            private_files_in(dir).map_err(|e| StartupError::DataDir(format!("{}: {e}", dir.display())))?;
+        }
         let public_url = match &settings.public_url {
             Some(u) => u.clone(),
             None => url::Url::parse(&format!("http://{addr}/")).map_err(|e| StartupError::Idp(e.to_string()))?,
@@ -80,6 +86,7 @@ impl Application {
                 None,
             ),
             None => {
+                tracing::warn!("signing in with the embedded DEVELOPMENT provider: every passcode is readable at its /mailbox; set OIDC_ISSUER for real use");
                 let (rp, admin) = start_embedded_idp(&settings, &public_url).await?;
                 (rp, Some(admin))
             }
@@ -89,14 +96,20 @@ impl Application {
         let account_url =
             account_url.or_else(|| settings.oidc.is_none().then(|| join_str(&rp_config.issuer, "profile")));
         tracing::info!(issuer = %rp_config.issuer, client_id = %rp_config.client_id, "OpenID provider discovered");
+        let token_keys = token_keys(&settings)?;
+        tracing::info!(key = %token_keys.current_id(), "session tokens are sealed");
         let (token_store, session_store) = session_stores(&settings).await?;
-        let sessions = session_layer(&settings, &public_url, session_store);
+        let secure = public_url.scheme() == "https";
+        let sessions =
+            session_layer(&settings, &public_url, bff::session_ids::HashedIds::new(session_store, &token_keys));
         let users_path = settings.data_dir.as_ref().map(|d| d.join("app.sqlite3"));
+        if let Some(path) = &users_path {
+            private_file(path).map_err(|e| StartupError::Users(format!("{}: {e}", path.display())))?;
+        }
         let users =
             bff::users::UserStore::open(users_path.as_deref()).await.map_err(|e| StartupError::Users(e.to_string()))?;
         let admin = build_admin(&settings, embedded_admin_api, &rp, &users)?;
-        let token_keys = token_keys(&settings)?;
-        tracing::info!(key = %token_keys.current_id(), "session tokens are sealed");
+        let pending = bff::pending::PendingCookie::new(token_keys.clone(), secure);
         let tokens = bff::tokens::Tokens::open(token_store.clone(), token_keys, rp.clone(), settings.refresh_skew_secs)
             .await
             .map_err(|e| StartupError::Sessions(e.to_string()))?;
@@ -107,6 +120,17 @@ impl Application {
             verifier: crate::api_v1::verifier(&rp, &settings.api).map_err(StartupError::Api)?,
             users: users.clone(),
         };
+        // Sign-out posts to the app, which redirects to the provider's end-session endpoint.
+        let provider_origins: Vec<String> = url::Url::parse(&rp_config.issuer)
+            .ok()
+            .into_iter()
+            .chain(rp.end_session_endpoint().cloned())
+            .map(|u| u.origin().ascii_serialization())
+            .collect();
+        let reload_port = std::env::var_os("LEPTOS_WATCH").map(|_| settings.leptos.reload_port);
+        let header_policy = Arc::new(crate::security::HeaderPolicy::new(&public_url, &provider_origins, reload_port));
+        let origin_check = Arc::new(bff::csrf::OriginCheck::new(&public_url));
+        let limiter = Arc::new(bff::rate_limit::RateLimiter::new(&settings.rate_limits));
         let bff = Arc::new(bff::routes::Bff {
             rp,
             public_url,
@@ -115,13 +139,25 @@ impl Application {
             account_url,
             admin,
             tokens,
+            pending,
         });
         let state = AppState { leptos_options: settings.leptos, server: Arc::new(ServerContext::new(bff.clone())) };
-        // The JSON API authenticates with Bearer tokens only: no session layer.
-        let api = crate::api_v1::router(api)
+        // The JSON API authenticates with Bearer tokens only: no session layer,
+        // and no CSRF check unless it also reads a token from a cookie.
+        let mut api = crate::api_v1::router(api)
             .layer(axum::middleware::from_fn(no_store_unless_static))
             .layer(TraceLayer::new_for_http().make_span_with(request_span));
-        let router = router(state).merge(bff::routes::router(bff)).layer(sessions).merge(api);
+        if settings.api.cookie.is_some() {
+            api =
+                api.layer(axum::middleware::from_fn_with_state(origin_check.clone(), bff::csrf::api_cookie_middleware));
+        }
+        let router = router(state)
+            .merge(bff::routes::router(bff))
+            .layer(sessions)
+            .layer(axum::middleware::from_fn_with_state(origin_check, bff::csrf::middleware))
+            .merge(api)
+            .layer(axum::middleware::from_fn_with_state(limiter, bff::rate_limit::middleware))
+            .layer(axum::middleware::from_fn_with_state(header_policy, crate::security::headers));
         Ok(Self { listener, addr, router })
     }
 
@@ -135,7 +171,9 @@ impl Application {
 
     /// Serves until Ctrl-C or SIGTERM, then finishes in-flight requests.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        axum::serve(self.listener, self.router).with_graceful_shutdown(shutdown_signal()).await
+        axum::serve(self.listener, self.router.into_make_service_with_connect_info::<SocketAddr>())
+            .with_graceful_shutdown(shutdown_signal())
+            .await
     }
 }
 
@@ -281,6 +319,42 @@ fn token_keys(settings: &Settings) -> Result<bff::sealing::TokenKeys, StartupErr
     }
 }
 
+/// Creates `dir` (and its parents) if missing and makes it owner-only (0700).
+fn private_dir(dir: &std::path::Path) -> std::io::Result<()> {
+    std::fs::create_dir_all(dir)?;
+    #[cfg(unix)]
+    std::fs::set_permissions(dir, std::os::unix::fs::PermissionsExt::from_mode(0o700))?;
+    Ok(())
+}
+
+/// Makes every file directly in `dir` owner read/write only (files left by
+/// an older version, SQLite's `-wal` and `-shm`); the provider's own
+/// directory is its to tighten.
+fn private_files_in(dir: &std::path::Path) -> std::io::Result<()> {
+    #[cfg(unix)]
+    for entry in std::fs::read_dir(dir)? {
+        let entry = entry?;
+        if entry.file_type()?.is_file() {
+            std::fs::set_permissions(entry.path(), std::os::unix::fs::PermissionsExt::from_mode(0o600))?;
+        }
+    }
+    Ok(())
+}
+
+/// Creates `path` empty if missing and makes it owner read/write only
+/// (0600), before SQLite opens it: SQLite gives its `-wal` and `-shm` files
+/// the database file's mode.
+fn private_file(path: &std::path::Path) -> std::io::Result<()> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(false);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    options.open(path)?;
+    #[cfg(unix)]
+    std::fs::set_permissions(path, std::os::unix::fs::PermissionsExt::from_mode(0o600))?;
+    Ok(())
+}
+
 /// Writes a new file readable by its owner only.
 fn write_private(path: &std::path::Path, text: &str) -> std::io::Result<()> {
     use std::io::Write as _;
@@ -297,7 +371,8 @@ async fn session_db(settings: &Settings) -> Result<sqlx::SqlitePool, StartupErro
     use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions};
     let opts = match &settings.data_dir {
         Some(dir) => {
-            std::fs::create_dir_all(dir).map_err(|e| StartupError::Sessions(format!("{}: {e}", dir.display())))?;
+            let path = dir.join("sessions.sqlite3");
+            private_file(&path).map_err(|e| StartupError::Sessions(format!("{}: {e}", path.display())))?;
             SqliteConnectOptions::new()
                 .filename(dir.join("sessions.sqlite3"))
                 .create_if_missing(true)
@@ -358,14 +433,17 @@ async fn session_stores(
 
 /// Sessions in the session store: an opaque id in an HttpOnly,
 /// SameSite=Lax cookie; `Secure` and `__Host-` on https.
-fn session_layer(
+fn session_layer<S: tower_sessions::SessionStore + Clone>(
     settings: &Settings,
     public_url: &url::Url,
-    store: crate::sessions::SessionBackend,
-) -> tower_sessions::SessionManagerLayer<crate::sessions::SessionBackend> {
+    store: S,
+) -> tower_sessions::SessionManagerLayer<S> {
     let secure = public_url.scheme() == "https";
+    // Secure (and the __Host- prefix) follow the public URL; config refuses
+    // a production public URL that is not https.
+    let name = if secure { "__Host-gatehouse" } else { "gatehouse" };
     tower_sessions::SessionManagerLayer::new(store)
-        .with_name(if secure { "__Host-gatehouse" } else { "gatehouse" })
+        .with_name(name)
         .with_secure(secure)
         .with_http_only(true)
         .with_same_site(tower_sessions::cookie::SameSite::Lax)
@@ -379,7 +457,15 @@ pub fn router(state: AppState) -> Router {
     let routes = generate_route_list(App);
     let server_ctx = state.server.clone();
     let fallback_ctx = state.server.clone();
+    // The bundle and the favicon are served here, outside Leptos: its file
+    // fallback opens a reactive owner under whatever owner is current on the
+    // thread and applies that owner's response options, so a redirect being
+    // rendered for another request could land on a static file.
+    let site_root = std::path::PathBuf::from(&*state.leptos_options.site_root);
+    let pkg_dir = state.leptos_options.site_pkg_dir.to_string();
     Router::new()
+        .nest_service(&format!("/{pkg_dir}"), tower_http::services::ServeDir::new(site_root.join(&pkg_dir)))
+        .route_service("/favicon.svg", tower_http::services::ServeFile::new(site_root.join("favicon.svg")))
         .route("/healthz", get(healthz))
         .leptos_routes_with_context(&state, routes, move || leptos::context::provide_context((*server_ctx).clone()), {
             let options = state.leptos_options.clone();

@@ -10,11 +10,14 @@ pub struct TestApp {
 }
 
 /// A browser-like client: keeps cookies, does not follow redirects, and
-/// accepts HTML as a browser navigating (or posting a form) does. A request
-/// that gets no complete answer in 30 s fails instead of hanging the suite.
+/// accepts HTML as a browser navigating (or posting a form) does. Like a
+/// browser on the app's own pages it sends `Sec-Fetch-Site: same-origin`
+/// (a request may set its own to play a cross-site page). A request that gets
+/// no complete answer in 30 s fails instead of hanging the suite.
 pub fn browser() -> reqwest::Client {
     let mut headers = reqwest::header::HeaderMap::new();
     headers.insert(reqwest::header::ACCEPT, reqwest::header::HeaderValue::from_static("text/html,*/*;q=0.8"));
+    headers.insert("sec-fetch-site", reqwest::header::HeaderValue::from_static("same-origin"));
     reqwest::Client::builder()
         .default_headers(headers)
         .redirect(reqwest::redirect::Policy::none())
@@ -99,11 +102,36 @@ pub async fn provider_base(app: &TestApp) -> String {
     format!("{}/", url.origin().ascii_serialization())
 }
 
+/// The embedded provider's client for reading its token statistics (`idp/dev.toml`).
+const STATS_CLIENT: &str = "gatehouse-stats";
+const STATS_SECRET: &str = "gatehouse-stats-dev-secret-not-for-production";
+
+/// The provider's `/stats/tokens` (it needs an Admin API token).
+pub async fn provider_stats(provider: &str) -> serde_json::Value {
+    let token: serde_json::Value = reqwest::Client::new()
+        .post(format!("{provider}oauth2/token"))
+        .basic_auth(STATS_CLIENT, Some(STATS_SECRET))
+        .form(&[("grant_type", "client_credentials"), ("audience", "provider-stats")])
+        .send()
+        .await
+        .expect("stats token")
+        .json()
+        .await
+        .expect("stats token JSON");
+    reqwest::Client::new()
+        .get(format!("{provider}stats/tokens"))
+        .bearer_auth(token["access_token"].as_str().expect("stats token"))
+        .send()
+        .await
+        .expect("stats")
+        .json()
+        .await
+        .expect("stats JSON")
+}
+
 /// Client-credentials tokens the provider issued to `client_id` so far.
 pub async fn machine_tokens_issued(provider: &str, client_id: &str) -> u64 {
-    let stats: serde_json::Value =
-        reqwest::get(format!("{provider}stats/tokens")).await.expect("stats").json().await.expect("stats JSON");
-    stats["client_credentials"][client_id].as_u64().unwrap_or(0)
+    provider_stats(provider).await["client_credentials"][client_id].as_u64().unwrap_or(0)
 }
 
 /// A throwaway `redis-server` on a free loopback port, keeping nothing on

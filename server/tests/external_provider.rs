@@ -13,6 +13,7 @@ const SECRET: &str = "external-test-secret-0123456789";
 
 async fn provider(method: AuthMethod, app_base: &str) -> String {
     let mut cfg = Config::in_memory("127.0.0.1:0".parse().unwrap());
+    cfg.dev_mode = true; // the tests read passcodes from its mailbox
     cfg.clients = vec![ClientConfig {
         id: "app".into(),
         secret: (method != AuthMethod::None).then(|| SECRET.into()),

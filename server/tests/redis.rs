@@ -23,7 +23,7 @@ fn settings_with(redis: &RedisServer, keys: &str) -> server::config::Settings {
 }
 
 async fn refreshes(provider: &str) -> u64 {
-    let stats: Value = reqwest::get(format!("{provider}stats/tokens")).await.unwrap().json().await.unwrap();
+    let stats: Value = provider_stats(provider).await;
     stats["refresh_token"][APP_CLIENT].as_u64().unwrap_or(0)
 }
 

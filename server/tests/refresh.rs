@@ -14,7 +14,7 @@ use common::*;
 const SKEW: i64 = 3600 - 4;
 
 async fn refreshes(provider: &str) -> u64 {
-    let stats: serde_json::Value = reqwest::get(format!("{provider}stats/tokens")).await.unwrap().json().await.unwrap();
+    let stats: serde_json::Value = provider_stats(provider).await;
     stats["refresh_token"][APP_CLIENT].as_u64().unwrap_or(0)
 }
 

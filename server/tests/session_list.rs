@@ -14,6 +14,7 @@ const SAFARI: &str = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_1 like Mac OS X) App
 fn browser_as(base: &str, user_agent: &str) -> TestApp {
     let mut headers = reqwest::header::HeaderMap::new();
     headers.insert(reqwest::header::ACCEPT, reqwest::header::HeaderValue::from_static("text/html,*/*;q=0.8"));
+    headers.insert("sec-fetch-site", reqwest::header::HeaderValue::from_static("same-origin"));
     let client = reqwest::Client::builder()
         .default_headers(headers)
         .user_agent(user_agent)

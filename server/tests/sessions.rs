@@ -77,8 +77,7 @@ async fn sign_out_revokes_the_refresh_token_at_the_provider() {
     signed_in(&app, "user@example.com").await;
     let provider = provider_base(&app).await;
     let revoked = || async {
-        let stats: serde_json::Value =
-            reqwest::get(format!("{provider}stats/tokens")).await.unwrap().json().await.unwrap();
+        let stats: serde_json::Value = provider_stats(&provider).await;
         stats["revoked_refresh_token"]["gatehouse"].as_u64().unwrap_or(0)
     };
     assert_eq!(revoked().await, 0);
@@ -123,5 +122,28 @@ async fn expired_sign_ins_are_cleaned_up() {
         left = token_rows(&dir).await;
     }
     assert_eq!(left, 0, "expired token rows are deleted");
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[tokio::test]
+async fn a_second_sign_in_in_one_session_replaces_the_first_and_revokes_its_refresh_token() {
+    let dir = temp_dir("second-sign-in");
+    let mut settings = test_settings();
+    settings.data_dir = Some(dir.clone());
+    let app = spawn_app_with(settings).await;
+    // Two tabs start signing in; both finish, in the one session of this browser.
+    let first = app.client.get(format!("{}/login?return_to=/a", app.base)).send().await.unwrap();
+    let second = app.client.get(format!("{}/login?return_to=/b", app.base)).send().await.unwrap();
+    for started in [first, second] {
+        let back = idp::testkit::sign_in(&app.client, &location(&started), "user@example.com").await.unwrap();
+        assert_eq!(app.client.get(back).send().await.unwrap().status(), 303);
+    }
+    assert!(is_signed_in(&app).await);
+    assert_eq!(token_rows(&dir).await, 1, "the first sign-in's row is gone, not left behind as a dead session");
+    let provider = provider_base(&app).await;
+    let stats = provider_stats(&provider).await;
+    assert_eq!(stats["revoked_refresh_token"]["gatehouse"], 1, "its refresh token was revoked: {stats}");
+    let list: Vec<serde_json::Value> = api(&app, "my_sessions").await.json().await.unwrap();
+    assert_eq!(list.len(), 1, "{list:?}");
     std::fs::remove_dir_all(&dir).ok();
 }

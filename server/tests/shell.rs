@@ -76,3 +76,38 @@ async fn a_taken_port_fails_with_an_actionable_message() {
     assert!(msg.contains(&addr.to_string()), "{msg}");
     assert!(msg.contains("LEPTOS_SITE_ADDR"), "{msg}");
 }
+
+#[tokio::test]
+async fn static_files_are_served_as_files_while_pages_redirect_around_them() {
+    // Signed-out visits to /profile answer redirects; the bundle fetched at the
+    // same moment must still be the file, never another request's redirect.
+    let site = common::temp_dir("site");
+    std::fs::create_dir_all(site.join("pkg")).unwrap();
+    std::fs::write(site.join("pkg").join("gatehouse.js"), "export default 1;").unwrap();
+    std::fs::write(site.join("favicon.svg"), "<svg xmlns=\"http://www.w3.org/2000/svg\"/>").unwrap();
+    let mut settings = common::test_settings();
+    settings.leptos.site_root = site.to_string_lossy().into_owned().into();
+    let app = common::spawn_app_with(settings).await;
+    let calls: Vec<_> = (0..600)
+        .map(|i| {
+            let (client, base) = (common::browser(), app.base.clone());
+            tokio::spawn(async move {
+                let path = if i % 2 == 0 { "/profile" } else { "/pkg/gatehouse.js" };
+                let r = client.get(format!("{base}{path}")).send().await.unwrap();
+                (path, r.status().as_u16(), r.text().await.unwrap())
+            })
+        })
+        .collect();
+    for c in calls {
+        let (path, status, body) = c.await.unwrap();
+        if path == "/profile" {
+            assert_eq!(status, 302, "signed out: sent to sign in");
+        } else {
+            assert_eq!((status, body.as_str()), (200, "export default 1;"));
+        }
+    }
+    let r = common::browser().get(format!("{}/favicon.svg", app.base)).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert!(r.headers().get("cache-control").is_none(), "static files stay cacheable");
+    std::fs::remove_dir_all(&site).ok();
+}

@@ -164,7 +164,7 @@ mod server {
 }
 
 /// A page of identities (1-based), optionally only the one with `email`.
-#[server(prefix = "/api", endpoint = "admin_list_identities")]
+#[server(prefix = "/api", endpoint = "admin_list_identities", client = crate::api::client::AppClient)]
 pub async fn admin_list_identities(
     page: Option<u64>,
     per_page: Option<u64>,
@@ -196,7 +196,7 @@ pub async fn admin_list_identities(
 }
 
 /// One identity.
-#[server(prefix = "/api", endpoint = "admin_get_identity")]
+#[server(prefix = "/api", endpoint = "admin_get_identity", client = crate::api::client::AppClient)]
 pub async fn admin_get_identity(id: String) -> Result<IdentityRow, AppError> {
     use self::server::*;
     use crate::api::server::*;
@@ -207,7 +207,7 @@ pub async fn admin_get_identity(id: String) -> Result<IdentityRow, AppError> {
 }
 
 /// Creates an active identity, then shows it.
-#[server(prefix = "/api", endpoint = "admin_create_identity")]
+#[server(prefix = "/api", endpoint = "admin_create_identity", client = crate::api::client::AppClient)]
 pub async fn admin_create_identity(
     email: String,
     first_name: String,
@@ -226,7 +226,7 @@ pub async fn admin_create_identity(
 }
 
 /// Replaces an identity's traits (its state stays).
-#[server(prefix = "/api", endpoint = "admin_update_identity")]
+#[server(prefix = "/api", endpoint = "admin_update_identity", client = crate::api::client::AppClient)]
 pub async fn admin_update_identity(
     id: String,
     email: String,
@@ -247,7 +247,7 @@ pub async fn admin_update_identity(
 }
 
 /// Activates (`state=active`) or deactivates (`state=inactive`) an identity.
-#[server(prefix = "/api", endpoint = "admin_set_identity_state")]
+#[server(prefix = "/api", endpoint = "admin_set_identity_state", client = crate::api::client::AppClient)]
 pub async fn admin_set_identity_state(id: String, state: String) -> Result<(), AppError> {
     use self::server::*;
     use crate::api::server::*;
@@ -272,7 +272,7 @@ pub async fn admin_set_identity_state(id: String, state: String) -> Result<(), A
 }
 
 /// Ends every session of an identity in this app (on every instance).
-#[server(prefix = "/api", endpoint = "admin_end_sessions")]
+#[server(prefix = "/api", endpoint = "admin_end_sessions", client = crate::api::client::AppClient)]
 pub async fn admin_end_sessions(id: String) -> Result<(), AppError> {
     use self::server::*;
     use crate::api::server::*;
@@ -286,7 +286,7 @@ pub async fn admin_end_sessions(id: String) -> Result<(), AppError> {
 }
 
 /// Deletes an identity; `confirm` must be `delete` (the confirmation step's form sends it).
-#[server(prefix = "/api", endpoint = "admin_delete_identity")]
+#[server(prefix = "/api", endpoint = "admin_delete_identity", client = crate::api::client::AppClient)]
 pub async fn admin_delete_identity(id: String, confirm: String) -> Result<(), AppError> {
     use self::server::*;
     use crate::api::server::*;
@@ -306,7 +306,7 @@ pub async fn admin_delete_identity(id: String, confirm: String) -> Result<(), Ap
 }
 
 /// A page (1-based) of the audit trail, newest first.
-#[server(prefix = "/api", endpoint = "admin_audit")]
+#[server(prefix = "/api", endpoint = "admin_audit", client = crate::api::client::AppClient)]
 pub async fn admin_audit(page: Option<u64>) -> Result<AuditList, AppError> {
     use self::server::*;
     use crate::api::server::*;

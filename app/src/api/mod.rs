@@ -2,6 +2,7 @@
 //! server-side service, map the result to a wire type.
 
 pub mod admin;
+pub mod client;
 pub mod session;
 pub mod system;
 

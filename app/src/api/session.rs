@@ -45,7 +45,7 @@ pub struct ProfileView {
 }
 
 /// The signed-in user, or `None` (from the session and the local user table; no network).
-#[server(prefix = "/api", endpoint = "current_user")]
+#[server(prefix = "/api", endpoint = "current_user", client = crate::api::client::AppClient)]
 pub async fn current_user() -> Result<Option<UserView>, AppError> {
     use crate::api::server::*;
     let auth = session().await?;
@@ -67,7 +67,7 @@ pub async fn current_user() -> Result<Option<UserView>, AppError> {
 
 /// Fresh claims from the provider's `/userinfo`, read with the session's
 /// access token on the server. The answer must be about the signed-in user.
-#[server(prefix = "/api", endpoint = "userinfo")]
+#[server(prefix = "/api", endpoint = "userinfo", client = crate::api::client::AppClient)]
 pub async fn userinfo() -> Result<Vec<(String, String)>, AppError> {
     use crate::api::server::*;
     let (auth, user) = require_user().await?;
@@ -100,7 +100,7 @@ pub async fn userinfo() -> Result<Vec<(String, String)>, AppError> {
 }
 
 /// The profile page's data: ID-token claims and local settings.
-#[server(prefix = "/api", endpoint = "profile")]
+#[server(prefix = "/api", endpoint = "profile", client = crate::api::client::AppClient)]
 pub async fn profile() -> Result<ProfileView, AppError> {
     use crate::api::server::*;
     let (_, user) = require_user().await?;
@@ -119,7 +119,7 @@ pub async fn profile() -> Result<ProfileView, AppError> {
 
 /// Saves the display name, finishes onboarding and continues to `return_to`
 /// (a same-origin path; anything else goes home).
-#[server(prefix = "/api", endpoint = "complete_onboarding")]
+#[server(prefix = "/api", endpoint = "complete_onboarding", client = crate::api::client::AppClient)]
 pub async fn complete_onboarding(display_name: String, return_to: Option<String>) -> Result<(), AppError> {
     use crate::api::server::*;
     let (_, user) = require_user().await?;
@@ -150,7 +150,7 @@ pub struct SessionView {
 }
 
 /// The signed-in user's sessions in this app, newest first.
-#[server(prefix = "/api", endpoint = "my_sessions")]
+#[server(prefix = "/api", endpoint = "my_sessions", client = crate::api::client::AppClient)]
 pub async fn my_sessions() -> Result<Vec<SessionView>, AppError> {
     use crate::api::server::*;
     let (auth, _) = require_user().await?;
@@ -168,7 +168,7 @@ pub async fn my_sessions() -> Result<Vec<SessionView>, AppError> {
 }
 
 /// Ends another of the signed-in user's sessions (this one ends with sign-out).
-#[server(prefix = "/api", endpoint = "end_my_session")]
+#[server(prefix = "/api", endpoint = "end_my_session", client = crate::api::client::AppClient)]
 pub async fn end_my_session(id: String) -> Result<(), AppError> {
     use crate::api::server::*;
     let (auth, user) = require_user().await?;

@@ -19,7 +19,7 @@ impl ServerStatus {
 }
 
 /// Returns the server's version and uptime.
-#[server(prefix = "/api", endpoint = "server_info")]
+#[server(prefix = "/api", endpoint = "server_info", client = crate::api::client::AppClient)]
 pub async fn server_info() -> Result<ServerStatus, AppError> {
     let ctx = use_context::<crate::state::ServerContext>().ok_or_else(|| {
         tracing::error!("ServerContext missing from Leptos context");

@@ -187,7 +187,9 @@ fn Profile(
                 })}
             </Transition>
             <Sessions sessions end />
-            <p class="actions">
+            // A <div>, not a <p>: a <form> inside a <p> makes the browser's
+            // parser close the <p> early, and hydration then finds other nodes.
+            <div class="actions">
                 <button
                     type="button"
                     class="button button--small button--light"
@@ -198,7 +200,7 @@ fn Profile(
                     {move || if fresh.get().is_none() { "Refreshing…" } else { "Refresh" }}
                 </button>
                 <SignOutForm logout_token=user.logout_token.clone() />
-            </p>
+            </div>
         </section>
     }
 }
