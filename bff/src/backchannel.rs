@@ -3,9 +3,6 @@
 //! is deactivated); every session of that sign-in (`sid`) or user (`sub`) ends,
 //! on every instance sharing the session database.
 
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use base64::Engine as _;
-use openidconnect::core::CoreJwsSigningAlgorithm;
 use serde_json::Value;
 
 use crate::oidc::RelyingParty;
@@ -28,8 +25,12 @@ pub enum LogoutTokenError {
     Algorithm(String),
     #[error("typ {0:?} is not logout+jwt")]
     Type(String),
+    #[error("the header names critical extensions this app does not understand")]
+    Critical,
     #[error("signed with a key the provider does not publish")]
     UnknownKey,
+    #[error("no key id, and the provider publishes several signing keys")]
+    AmbiguousKey,
     #[error("the signature does not verify")]
     Signature,
     #[error("issued by {0:?}, not this app's provider")]
@@ -62,8 +63,27 @@ pub struct LogoutClaims {
     pub remember_until: i64,
 }
 
-fn part(s: &str) -> Result<Vec<u8>, LogoutTokenError> {
-    URL_SAFE_NO_PAD.decode(s.trim_end_matches('=')).map_err(|_| LogoutTokenError::Malformed("bad base64url"))
+/// The largest logout token accepted (bytes).
+const MAX_TOKEN_BYTES: usize = 8 * 1024;
+
+impl From<crate::jws::HeaderError> for LogoutTokenError {
+    fn from(e: crate::jws::HeaderError) -> Self {
+        match e {
+            crate::jws::HeaderError::Malformed(m) => LogoutTokenError::Malformed(m),
+            crate::jws::HeaderError::Algorithm(alg) => LogoutTokenError::Algorithm(alg),
+            crate::jws::HeaderError::Critical => LogoutTokenError::Critical,
+        }
+    }
+}
+
+impl From<crate::jws::KeyCheck> for LogoutTokenError {
+    fn from(e: crate::jws::KeyCheck) -> Self {
+        match e {
+            crate::jws::KeyCheck::UnknownKey => LogoutTokenError::UnknownKey,
+            crate::jws::KeyCheck::Ambiguous => LogoutTokenError::AmbiguousKey,
+            crate::jws::KeyCheck::Signature => LogoutTokenError::Signature,
+        }
+    }
 }
 
 fn text(v: &Value, k: &str) -> Option<String> {
@@ -71,49 +91,34 @@ fn text(v: &Value, k: &str) -> Option<String> {
 }
 
 impl RelyingParty {
-    /// Verifies a logout token: signature by a published key with an
-    /// asymmetric algorithm the provider announces, `typ`, `iss`, `aud`, `iat`
+    /// Verifies a logout token: the shared header checks (RS256 or ES256, no
+    /// `crit`), signature by a key the provider publishes for signatures, `typ`, `iss`, `aud`, `iat`
     /// freshness, `exp`, the `events` member, no `nonce`, `sid` and/or `sub`,
     /// `jti` present. (Replay of `jti` is checked by the caller's shared store.)
     pub async fn verify_logout_token(&self, token: &str, now: i64) -> Result<LogoutClaims, LogoutTokenError> {
         let (h, p, sig) = crate::jws::split(token.trim()).ok_or(LogoutTokenError::Malformed("not three parts"))?;
-        let header: Value =
-            serde_json::from_slice(&part(h)?).map_err(|_| LogoutTokenError::Malformed("header is not JSON"))?;
-        let alg_name = text(&header, "alg").unwrap_or_default();
-        let alg: CoreJwsSigningAlgorithm = serde_json::from_value(Value::String(alg_name.clone()))
-            .map_err(|_| LogoutTokenError::Algorithm(alg_name.clone()))?;
-        let symmetric = matches!(
-            alg,
-            CoreJwsSigningAlgorithm::HmacSha256
-                | CoreJwsSigningAlgorithm::HmacSha384
-                | CoreJwsSigningAlgorithm::HmacSha512
-                | CoreJwsSigningAlgorithm::None
-        );
-        if symmetric || !self.id_token_algorithms().contains(&alg) {
-            return Err(LogoutTokenError::Algorithm(alg_name));
-        }
-        if let Some(typ) = text(&header, "typ") {
+        let header = crate::jws::header(h)?;
+        let alg = header.alg;
+        if let Some(typ) = header.typ {
             let t = typ.to_ascii_lowercase();
             if t != "logout+jwt" && t != "application/logout+jwt" {
                 return Err(LogoutTokenError::Type(typ));
             }
         }
-        let kid = text(&header, "kid");
+        let kid = header.kid;
         let message = format!("{h}.{p}");
-        let signature = part(sig)?;
+        let signature = crate::jws::decode(sig, 1024)?;
         let verify = |rp: &RelyingParty| {
-            crate::jws::verify(&rp.jwks(), kid.as_deref(), &alg, message.as_bytes(), &signature).map_err(|e| match e {
-                crate::jws::KeyCheck::UnknownKey => LogoutTokenError::UnknownKey,
-                crate::jws::KeyCheck::Signature => LogoutTokenError::Signature,
-            })
+            crate::jws::verify(&rp.jwks(), kid.as_deref(), &alg, message.as_bytes(), &signature)
+                .map_err(LogoutTokenError::from)
         };
         match verify(self) {
             Err(LogoutTokenError::UnknownKey) if self.refresh_jwks().await => verify(self)?,
             r => r?,
         }
 
-        let claims: Value =
-            serde_json::from_slice(&part(p)?).map_err(|_| LogoutTokenError::Malformed("payload is not JSON"))?;
+        let claims: Value = serde_json::from_slice(&crate::jws::decode(p, MAX_TOKEN_BYTES)?)
+            .map_err(|_| LogoutTokenError::Malformed("payload is not JSON"))?;
         let iss = text(&claims, "iss").unwrap_or_default();
         if iss != self.issuer() {
             return Err(LogoutTokenError::Issuer(iss));

@@ -15,16 +15,12 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::RwLock;
 use std::time::{Duration, Instant};
 
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use base64::Engine as _;
-use openidconnect::core::{CoreJsonWebKeySet, CoreJwsSigningAlgorithm};
+use openidconnect::core::CoreJsonWebKeySet;
 use serde_json::Value;
 use url::Url;
 
 /// The largest token accepted (bytes); anything longer is refused unread.
 pub const MAX_TOKEN_BYTES: usize = 8 * 1024;
-/// The largest JOSE header accepted (bytes, decoded).
-const MAX_HEADER_BYTES: usize = 1024;
 /// Verified tokens remembered (by SHA-256), so a client reusing its token
 /// costs a hash and a lookup instead of an RSA verification.
 const MAX_VERIFIED: usize = 10_000;
@@ -88,6 +84,10 @@ pub enum BearerError {
     Type,
     #[error("signed with an unknown key")]
     UnknownKey,
+    #[error("no key id, and the provider has several signing keys")]
+    AmbiguousKey,
+    #[error("the header names critical extensions this server does not understand")]
+    Critical,
     #[error("bad signature")]
     Signature,
     #[error("wrong issuer")]
@@ -204,10 +204,27 @@ pub struct BearerVerifier {
 }
 
 fn decode(part: &str, max: usize) -> Result<Vec<u8>, BearerError> {
-    if part.len() > max.div_ceil(3) * 4 {
-        return Err(BearerError::Malformed("a part is too large"));
+    crate::jws::decode(part, max).map_err(BearerError::from)
+}
+
+impl From<crate::jws::HeaderError> for BearerError {
+    fn from(e: crate::jws::HeaderError) -> Self {
+        match e {
+            crate::jws::HeaderError::Malformed(m) => BearerError::Malformed(m),
+            crate::jws::HeaderError::Algorithm(alg) => BearerError::Algorithm(alg),
+            crate::jws::HeaderError::Critical => BearerError::Critical,
+        }
     }
-    URL_SAFE_NO_PAD.decode(part).map_err(|_| BearerError::Malformed("not base64url"))
+}
+
+impl From<crate::jws::KeyCheck> for BearerError {
+    fn from(e: crate::jws::KeyCheck) -> Self {
+        match e {
+            crate::jws::KeyCheck::UnknownKey => BearerError::UnknownKey,
+            crate::jws::KeyCheck::Ambiguous => BearerError::AmbiguousKey,
+            crate::jws::KeyCheck::Signature => BearerError::Signature,
+        }
+    }
 }
 
 /// `max-age` from a `Cache-Control` value.
@@ -371,28 +388,19 @@ impl BearerVerifier {
     /// Returns the claims, `exp`, `nbf` and the generation of the keys that verified it.
     async fn verify_fully(&self, token: &str, now: i64) -> Result<(AccessClaims, i64, Option<i64>, u64), BearerError> {
         let (h, p, s) = crate::jws::split(token).ok_or(BearerError::Malformed("not three parts"))?;
-        let header: Value = serde_json::from_slice(&decode(h, MAX_HEADER_BYTES)?)
-            .map_err(|_| BearerError::Malformed("header is not JSON"))?;
-        let alg_name = header.get("alg").and_then(Value::as_str).unwrap_or_default().to_string();
-        let alg = match alg_name.as_str() {
-            "RS256" => CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha256,
-            "ES256" => CoreJwsSigningAlgorithm::EcdsaP256Sha256,
-            _ => return Err(BearerError::Algorithm(alg_name)),
-        };
+        let header = crate::jws::header(h)?;
+        let alg = header.alg;
         if self.cfg.require_at_jwt {
-            let typ = header.get("typ").and_then(Value::as_str).unwrap_or_default().to_ascii_lowercase();
+            let typ = header.typ.as_deref().unwrap_or_default().to_ascii_lowercase();
             if typ != "at+jwt" && typ != "application/at+jwt" {
                 return Err(BearerError::Type);
             }
         }
-        let kid = header.get("kid").and_then(Value::as_str).map(str::to_string);
+        let kid = header.kid;
         let signature = decode(s, 1024)?;
         let message = format!("{h}.{p}");
         let check = |keys: &CoreJsonWebKeySet| {
-            crate::jws::verify(keys, kid.as_deref(), &alg, message.as_bytes(), &signature).map_err(|e| match e {
-                crate::jws::KeyCheck::UnknownKey => BearerError::UnknownKey,
-                crate::jws::KeyCheck::Signature => BearerError::Signature,
-            })
+            crate::jws::verify(keys, kid.as_deref(), &alg, message.as_bytes(), &signature).map_err(BearerError::from)
         };
         let (keys, mut generation) = self.keys(false).await.ok_or(BearerError::KeysUnavailable)?;
         match check(keys.as_ref()) {

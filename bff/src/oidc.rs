@@ -68,6 +68,10 @@ pub enum OidcError {
     NoIdToken,
     #[error("the ID token is not valid: {0}")]
     IdToken(String),
+    #[error("the token response's token_type is {0:?}, not Bearer")]
+    TokenType(String),
+    #[error("{0} (RFC 9207 mix-up defence)")]
+    ResponseIssuer(String),
 }
 
 /// The tokens of a signed-in session. Deliberately neither `Serialize` nor
@@ -145,9 +149,65 @@ struct Inner {
     /// When the keys were last fetched after startup, and how often that happened.
     jwks_refresh: tokio::sync::Mutex<(Option<std::time::Instant>, u64)>,
     http: reqwest::Client,
-    end_session_endpoint: Option<Url>,
-    revocation_endpoint: Option<Url>,
-    userinfo_endpoint: Option<Url>,
+    endpoints: Endpoints,
+    /// Discovery advertises `authorization_response_iss_parameter_supported`
+    /// (RFC 9207): every authorization response must then carry `iss`.
+    iss_parameter_required: bool,
+}
+
+/// The provider endpoints the app uses beyond the flow itself, all from the one
+/// discovery document.
+struct Endpoints {
+    end_session: Option<Url>,
+    revocation: Option<Url>,
+    userinfo: Option<Url>,
+}
+
+impl Endpoints {
+    /// What the app cannot do with this provider, as errors in the log at startup.
+    fn log_missing(&self, issuer: &str, has_token_endpoint: bool) {
+        if !has_token_endpoint {
+            tracing::error!(issuer, "the provider's discovery document declares no token_endpoint: nobody can sign in");
+        }
+        if self.end_session.is_none() {
+            tracing::error!(issuer, "the provider's discovery document declares no end_session_endpoint: signing out ends only the app's session, not the one at the provider");
+        }
+        if self.revocation.is_none() {
+            tracing::error!(issuer, "the provider's discovery document declares no revocation_endpoint: refresh tokens cannot be revoked at sign-out; they stay valid until they expire");
+        }
+        if self.userinfo.is_none() {
+            tracing::error!(issuer, "the provider's discovery document declares no userinfo_endpoint: profiles are not refreshed from the provider");
+        }
+    }
+}
+
+/// One fetch of the discovery document (validated: the issuer must be the one
+/// asked for), then the keys from its `jwks_uri`. Returns the metadata (with
+/// the keys) and the raw document for the members the typed metadata lacks.
+async fn fetch_metadata(
+    http: &reqwest::Client,
+    issuer: &IssuerUrl,
+) -> Result<(CoreProviderMetadata, serde_json::Value), String> {
+    let url = discovery_url(issuer.as_str());
+    let r =
+        http.get(&url).header(reqwest::header::ACCEPT, "application/json").send().await.map_err(|e| error_chain(&e))?;
+    if !r.status().is_success() {
+        return Err(format!("{url} answered {}", r.status()));
+    }
+    let raw: serde_json::Value = r.json().await.map_err(|e| format!("{url} is not JSON: {}", error_chain(&e)))?;
+    let metadata: CoreProviderMetadata =
+        serde_json::from_value(raw.clone()).map_err(|e| format!("{url} is not a valid discovery document: {e}"))?;
+    if metadata.issuer() != issuer {
+        return Err(format!(
+            "{url} declares the issuer {:?}, not {:?} (OpenID Connect Discovery 4.3)",
+            metadata.issuer().as_str(),
+            issuer.as_str()
+        ));
+    }
+    let jwks = openidconnect::core::CoreJsonWebKeySet::fetch_async(metadata.jwks_uri(), http)
+        .await
+        .map_err(|e| format!("the provider's signing keys cannot be fetched: {}", error_chain(&e)))?;
+    Ok((metadata.set_jwks(jwks), raw))
 }
 
 /// Why the session's tokens could not be refreshed.
@@ -213,14 +273,19 @@ impl RelyingParty {
         let mut delay = Duration::from_millis(250);
         let mut last = String::new();
         for attempt in 1..=attempts.max(1) {
-            match CoreProviderMetadata::discover_async(issuer.clone(), &http).await {
-                Ok(metadata) => {
-                    // Endpoints the core metadata type does not carry.
-                    let raw: serde_json::Value = match http.get(discovery_url(&cfg.issuer)).send().await {
-                        Ok(r) => r.json().await.unwrap_or_default(),
-                        Err(_) => serde_json::Value::Null,
+            match fetch_metadata(&http, &issuer).await {
+                Ok((metadata, raw)) => {
+                    let url_of = |k: &str| raw.get(k).and_then(|v| v.as_str()).and_then(|s| Url::parse(s).ok());
+                    let endpoints = Endpoints {
+                        end_session: url_of("end_session_endpoint"),
+                        revocation: url_of("revocation_endpoint"),
+                        userinfo: metadata.userinfo_endpoint().map(|u| u.url().clone()),
                     };
-                    let url_of = |k: &str| raw[k].as_str().and_then(|s| Url::parse(s).ok());
+                    endpoints.log_missing(&cfg.issuer, metadata.token_endpoint().is_some());
+                    let iss_parameter_required = raw
+                        .get("authorization_response_iss_parameter_supported")
+                        .and_then(|v| v.as_bool())
+                        .unwrap_or(false);
                     let client = build_client(metadata.clone(), cfg)?;
                     let jwks = metadata.jwks().clone();
                     return Ok(Self {
@@ -231,14 +296,13 @@ impl RelyingParty {
                             jwks: std::sync::RwLock::new(jwks),
                             jwks_refresh: tokio::sync::Mutex::new((None, 0)),
                             http,
-                            end_session_endpoint: url_of("end_session_endpoint"),
-                            revocation_endpoint: url_of("revocation_endpoint"),
-                            userinfo_endpoint: url_of("userinfo_endpoint"),
+                            endpoints,
+                            iss_parameter_required,
                         }),
                     });
                 }
                 Err(e) => {
-                    last = error_chain(&e);
+                    last = e;
                     tracing::warn!(attempt, error = %last, "OpenID provider discovery failed; retrying");
                     if attempt < attempts {
                         tokio::time::sleep(delay).await;
@@ -258,11 +322,30 @@ impl RelyingParty {
     }
 
     pub fn end_session_endpoint(&self) -> Option<&Url> {
-        self.inner.end_session_endpoint.as_ref()
+        self.inner.endpoints.end_session.as_ref()
     }
 
     pub fn revocation_endpoint(&self) -> Option<&Url> {
-        self.inner.revocation_endpoint.as_ref()
+        self.inner.endpoints.revocation.as_ref()
+    }
+
+    /// Checks the RFC 9207 `iss` parameter of an authorization response: when
+    /// present it must be this provider's issuer, and it must be present when
+    /// the provider advertises `authorization_response_iss_parameter_supported`
+    /// (a mix-up attack sends the user back with another provider's code).
+    pub fn check_authorization_response_iss(&self, iss: Option<&str>) -> Result<(), OidcError> {
+        match iss {
+            Some(iss) if iss == self.issuer() => Ok(()),
+            Some(iss) => Err(OidcError::ResponseIssuer(format!(
+                "the authorization response names the issuer {:?}, not {:?}",
+                crate::clip(iss, 200),
+                self.issuer()
+            ))),
+            None if self.inner.iss_parameter_required => Err(OidcError::ResponseIssuer(
+                "the authorization response carries no iss parameter, which the provider advertises".into(),
+            )),
+            None => Ok(()),
+        }
     }
 
     /// The provider's issuer identifier, exactly as discovered.
@@ -288,18 +371,13 @@ impl RelyingParty {
         }
     }
 
-    /// The algorithms the provider signs ID tokens with.
-    pub(crate) fn id_token_algorithms(&self) -> Vec<openidconnect::core::CoreJwsSigningAlgorithm> {
-        self.inner.metadata.id_token_signing_alg_values_supported().clone()
-    }
-
     /// The token endpoint (where the Admin API client gets its token by default).
     pub fn token_endpoint(&self) -> Option<Url> {
         self.inner.metadata.token_endpoint().map(|u| u.url().clone())
     }
 
     pub fn userinfo_endpoint(&self) -> Option<&Url> {
-        self.inner.userinfo_endpoint.as_ref()
+        self.inner.endpoints.userinfo.as_ref()
     }
 
     /// How many times the signing keys were fetched again after startup.
@@ -379,19 +457,54 @@ impl RelyingParty {
             .request_async(&self.inner.http)
             .await
             .map_err(|e| OidcError::Exchange(error_chain(&e)))?;
-        match verify(&self.client(), &tokens, pending) {
-            Err(VerifyError::UnknownKey) if self.refresh_jwks().await => match verify(&self.client(), &tokens, pending)
-            {
-                Err(VerifyError::UnknownKey) => {
-                    Err(OidcError::IdToken("signed with a key the provider does not publish".into()))
-                }
-                Err(VerifyError::Other(e)) => Err(e),
-                Ok(x) => Ok(x),
-            },
-            Err(VerifyError::UnknownKey) => Err(OidcError::IdToken("signed with an unknown key".into())),
-            Err(VerifyError::Other(e)) => Err(e),
-            Ok(x) => Ok(x),
+        check_token_type(tokens.token_type()).map_err(OidcError::TokenType)?;
+        let id_token = tokens.id_token().ok_or(OidcError::NoIdToken)?;
+        self.check_id_token_refetching(&id_token.to_string()).await?;
+        verify(&self.client(), &tokens, pending).map_err(|e| match e {
+            VerifyError::Other(e) => e,
+            VerifyError::UnknownKey => OidcError::IdToken(crate::jws::KeyCheck::UnknownKey.describe().into()),
+        })
+    }
+
+    /// [`Self::check_id_token`], fetching the provider's keys again (within
+    /// the cooldown) when the token names a key we do not know yet.
+    async fn check_id_token_refetching(&self, id_token: &str) -> Result<(), OidcError> {
+        let mut result = self.check_id_token(id_token);
+        if matches!(result, Err(VerifyError::UnknownKey)) && self.refresh_jwks().await {
+            result = self.check_id_token(id_token);
         }
+        match result {
+            Ok(()) => Ok(()),
+            Err(VerifyError::UnknownKey) => Err(OidcError::IdToken(crate::jws::KeyCheck::UnknownKey.describe().into())),
+            Err(VerifyError::Other(e)) => Err(e),
+        }
+    }
+
+    /// What the app checks on every ID token itself, whatever `openidconnect`
+    /// checks after it: the header (RS256 or ES256 only, whatever discovery
+    /// advertises; no `crit`), the key (published for signatures, named by
+    /// `kid` unless it is the only one), the signature, and the audience rule
+    /// (`azp`, when present, is this client; several audiences need it).
+    fn check_id_token(&self, id_token: &str) -> Result<(), VerifyError> {
+        let bad = |m: String| VerifyError::Other(OidcError::IdToken(m));
+        let (h, p, s) = crate::jws::split(id_token).ok_or_else(|| bad("not a compact JWS".into()))?;
+        let header = crate::jws::header(h).map_err(|e| bad(e.to_string()))?;
+        let signature = crate::jws::decode(s, 1024).map_err(|e| bad(e.to_string()))?;
+        match crate::jws::verify(
+            &self.jwks(),
+            header.kid.as_deref(),
+            &header.alg,
+            format!("{h}.{p}").as_bytes(),
+            &signature,
+        ) {
+            Ok(()) => {}
+            Err(crate::jws::KeyCheck::UnknownKey) => return Err(VerifyError::UnknownKey),
+            Err(e) => return Err(bad(e.describe().into())),
+        }
+        let claims: serde_json::Map<String, serde_json::Value> =
+            serde_json::from_slice(&crate::jws::decode(p, MAX_ID_TOKEN_BYTES).map_err(|e| bad(e.to_string()))?)
+                .map_err(|_| bad("the claims are not a JSON object".into()))?;
+        check_audience(&claims, self.client_id()).map_err(bad)
     }
 
     /// Refreshes `old` with its refresh token. A new ID token, if the provider
@@ -419,14 +532,17 @@ impl RelyingParty {
             }
             _ => RefreshError::Unavailable(error_chain(&e)),
         })?;
+        check_token_type(tokens.token_type())
+            .map_err(|t| RefreshError::Refused(format!("the token response's token_type is {t:?}, not Bearer")))?;
         let id_token = match tokens.id_token() {
             None => old.id_token.clone(),
             Some(id_token) => {
+                self.check_id_token_refetching(&id_token.to_string())
+                    .await
+                    .map_err(|e| RefreshError::IdToken(e.to_string()))?;
                 let check = |client: &Client| -> Result<(), VerifyError> {
                     use openidconnect::{ClaimsVerificationError, SignatureVerificationError};
-                    let verifier = client
-                        .id_token_verifier()
-                        .set_issue_time_verifier_fn(|iat| check_iat(iat.timestamp(), crate::unix_now()));
+                    let verifier = id_token_verifier(client);
                     // A refreshed ID token carries no nonce, or the original one (Core 12.2).
                     let claims = match id_token.claims(&verifier, |_: Option<&Nonce>| Ok(())) {
                         Ok(c) => c,
@@ -443,11 +559,7 @@ impl RelyingParty {
                     }
                     Ok(())
                 };
-                let mut result = check(&self.client());
-                if matches!(result, Err(VerifyError::UnknownKey)) && self.refresh_jwks().await {
-                    result = check(&self.client());
-                }
-                match result {
+                match check(&self.client()) {
                     Ok(()) => id_token.to_string(),
                     Err(VerifyError::UnknownKey) => {
                         return Err(RefreshError::IdToken("signed with an unknown key".into()))
@@ -553,23 +665,63 @@ enum VerifyError {
     Other(OidcError),
 }
 
+/// The largest ID token claims part accepted (bytes, decoded).
+const MAX_ID_TOKEN_BYTES: usize = 16 * 1024;
+
+/// `openidconnect`'s claims check (`iss`, `aud`, `exp`, `nonce`, the signature
+/// once more), with the app's algorithm list instead of whatever discovery
+/// advertises, and the `iat` skew bound. Extra audiences are judged by
+/// [`check_audience`] (several need `azp`), not refused outright.
+fn id_token_verifier(client: &Client) -> openidconnect::core::CoreIdTokenVerifier<'_> {
+    client
+        .id_token_verifier()
+        .set_allowed_algs([
+            openidconnect::core::CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha256,
+            openidconnect::core::CoreJwsSigningAlgorithm::EcdsaP256Sha256,
+        ])
+        .set_other_audience_verifier_fn(|_| true)
+        .set_issue_time_verifier_fn(|iat| check_iat(iat.timestamp(), crate::unix_now()))
+}
+
+/// The response of a code or refresh exchange must issue a Bearer token
+/// (RFC 6749 section 7.1; the comparison is case-insensitive). Returns the
+/// type sent otherwise.
+fn check_token_type(t: &openidconnect::core::CoreTokenType) -> Result<(), String> {
+    match t {
+        openidconnect::core::CoreTokenType::Bearer => Ok(()),
+        other => Err(crate::clip(other.as_ref(), 40)),
+    }
+}
+
+/// OpenID Connect Core 3.1.3.7 steps 3 to 5: `aud` holds this client; `azp`,
+/// when present, is this client; several audiences need `azp`.
+fn check_audience(claims: &serde_json::Map<String, serde_json::Value>, client_id: &str) -> Result<(), String> {
+    use serde_json::Value;
+    let audiences: Vec<&str> = match claims.get("aud") {
+        Some(Value::String(a)) => vec![a.as_str()],
+        Some(Value::Array(a)) => a.iter().filter_map(Value::as_str).collect(),
+        _ => return Err("the aud claim is missing or not a string or array".into()),
+    };
+    if !audiences.contains(&client_id) {
+        return Err("the aud claim does not name this client".into());
+    }
+    match claims.get("azp") {
+        Some(Value::String(azp)) if azp == client_id => Ok(()),
+        Some(azp) => Err(format!("azp is {:?}, not this client", crate::clip(&azp.to_string(), 100))),
+        None if audiences.len() > 1 => Err("several audiences and no azp naming this client".into()),
+        None => Ok(()),
+    }
+}
+
 fn verify(
     client: &Client,
     tokens: &openidconnect::core::CoreTokenResponse,
     pending: &PendingLogin,
 ) -> Result<(VerifiedUser, TokenSet), VerifyError> {
-    use openidconnect::{ClaimsVerificationError, SignatureVerificationError};
     let other = |e: &dyn std::error::Error| VerifyError::Other(OidcError::IdToken(error_chain(e)));
     let id_token = tokens.id_token().ok_or(VerifyError::Other(OidcError::NoIdToken))?;
-    let verifier =
-        client.id_token_verifier().set_issue_time_verifier_fn(|iat| check_iat(iat.timestamp(), crate::unix_now()));
-    let claims = match id_token.claims(&verifier, &Nonce::new(pending.nonce.clone())) {
-        Ok(c) => c,
-        Err(ClaimsVerificationError::SignatureVerification(SignatureVerificationError::NoMatchingKey)) => {
-            return Err(VerifyError::UnknownKey)
-        }
-        Err(e) => return Err(other(&e)),
-    };
+    let verifier = id_token_verifier(client);
+    let claims = id_token.claims(&verifier, &Nonce::new(pending.nonce.clone())).map_err(|e| other(&e))?;
     if let Some(expected) = claims.access_token_hash() {
         let alg = id_token.signing_alg().map_err(|e| other(&e))?;
         let key = id_token.signing_key(&verifier).map_err(|e| other(&e))?;

@@ -173,6 +173,16 @@ async fn login(
                 return with_cookies(r, delete);
             }
         };
+        // RFC 9207: the response must come from this app's provider (mix-up defence).
+        if let Err(e) = bff.rp.check_authorization_response_iss(q.get("iss").map(String::as_str)) {
+            tracing::warn!(error = ?e.to_string(), "sign-in refused: the authorization response's issuer");
+            let r = failure(
+                StatusCode::BAD_GATEWAY,
+                "We could not verify your sign-in with the identity provider.",
+                &pending.return_to,
+            );
+            return with_cookies(r, delete);
+        }
         let (user, tokens) = match bff.rp.finish(code, &pending).await {
             Ok(x) => x,
             Err(e) => {

@@ -144,8 +144,14 @@ impl Keys {
 
     /// Signs `claims` as a compact JWS with the active key.
     pub fn sign<T: Serialize>(&self, typ: &str, claims: &T) -> String {
+        let header = serde_json::json!({ "alg": "RS256", "typ": typ, "kid": self.active_kid() });
+        self.sign_with_header(&header, claims)
+    }
+
+    /// Signs `claims` with the active key (RS256) under exactly `header`, whatever
+    /// it says: for tests that play a provider with unusual headers.
+    pub fn sign_with_header<T: Serialize>(&self, header: &serde_json::Value, claims: &T) -> String {
         let key = self.current().active.clone();
-        let header = serde_json::json!({ "alg": "RS256", "typ": typ, "kid": key.kid });
         let payload = serde_json::to_vec(claims).unwrap_or_default();
         let signing_input = format!("{}.{}", B64.encode(header.to_string()), B64.encode(payload));
         // Blinded: a fresh random blinding factor per signature keeps the RSA

@@ -1,0 +1,352 @@
+//! The app against a deliberately misbehaving OpenID provider: one defect per
+//! case, each run through the real sign-in route (`/login` → the provider's
+//! authorization endpoint → back to `/login` with a code). Every defect must
+//! end with no session, the sign-in error page and a log event naming the
+//! reason; a well-behaved case proves the fake provider itself signs people in.
+//! The ID tokens are signed with the local provider's signing code.
+#![expect(clippy::unwrap_used)]
+
+mod common;
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+
+use axum::extract::{Query, State};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use axum::Json;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine as _;
+use common::{is_signed_in, location, spawn_app_with, test_settings, TestApp};
+use serde_json::{json, Value};
+use server::config::OidcSettings;
+
+const CLIENT: &str = "rogue-app";
+const SECRET: &str = "rogue-app-secret-0123456789abcdef";
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Defect {
+    None,
+    /// `token_type` in lower case is still Bearer (RFC 6749 section 5.1).
+    LowercaseBearer,
+    /// Several audiences with `azp` naming the app: acceptable.
+    SeveralAudiencesWithAzp,
+    TokenTypeMac,
+    AzpWrong,
+    SeveralAudiencesWithoutAzp,
+    IssOtherProvider,
+    IssMissingThoughAdvertised,
+    Hs256Advertised,
+    CritHeader,
+    NoKidSeveralKeys,
+    EncryptionKey,
+}
+
+/// Which of the fake provider's two keys signs, and which ones its JWKS publishes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Key {
+    A,
+    B,
+}
+
+struct Rogue {
+    issuer: String,
+    defect: Defect,
+    a: idp::keys::Keys,
+    b: idp::keys::Keys,
+    signer: Mutex<Key>,
+    published: Mutex<Vec<Key>>,
+    nonce: Mutex<Option<String>>,
+    discovery_fetches: AtomicUsize,
+}
+
+impl Rogue {
+    fn keys(&self, k: Key) -> &idp::keys::Keys {
+        match k {
+            Key::A => &self.a,
+            Key::B => &self.b,
+        }
+    }
+
+    fn jwks(&self) -> Value {
+        let mut keys = Vec::new();
+        for k in self.published.lock().unwrap().iter() {
+            for mut jwk in self.keys(*k).jwks()["keys"].as_array().cloned().unwrap_or_default() {
+                if self.defect == Defect::EncryptionKey {
+                    jwk["use"] = json!("enc");
+                }
+                keys.push(jwk);
+            }
+        }
+        json!({ "keys": keys })
+    }
+
+    fn id_token(&self) -> String {
+        let now = bff::unix_now();
+        let mut claims = json!({
+            "iss": self.issuer, "sub": "rogue-user", "aud": CLIENT, "exp": now + 300, "iat": now,
+            "nonce": self.nonce.lock().unwrap().clone().unwrap_or_default(),
+            "email": "rogue-user@example.com", "email_verified": true,
+        });
+        match self.defect {
+            Defect::AzpWrong => claims["azp"] = json!("someone-else"),
+            Defect::SeveralAudiencesWithoutAzp => claims["aud"] = json!([CLIENT, "someone-else"]),
+            Defect::SeveralAudiencesWithAzp => {
+                claims["aud"] = json!([CLIENT, "someone-else"]);
+                claims["azp"] = json!(CLIENT);
+            }
+            _ => {}
+        }
+        let keys = self.keys(*self.signer.lock().unwrap());
+        let kid = keys.active_kid();
+        match self.defect {
+            Defect::Hs256Advertised => hs256(&claims),
+            Defect::CritHeader => keys.sign_with_header(
+                &json!({"alg": "RS256", "typ": "JWT", "kid": kid, "crit": ["exp"], "exp": now + 300}),
+                &claims,
+            ),
+            Defect::NoKidSeveralKeys => keys.sign_with_header(&json!({"alg": "RS256", "typ": "JWT"}), &claims),
+            _ => keys.sign("JWT", &claims),
+        }
+    }
+}
+
+/// An ID token MACed with the client secret, as a provider advertising HS256 would send.
+fn hs256(claims: &Value) -> String {
+    use hmac::Mac as _;
+    let input = format!(
+        "{}.{}",
+        URL_SAFE_NO_PAD.encode(json!({"alg": "HS256", "typ": "JWT"}).to_string()),
+        URL_SAFE_NO_PAD.encode(claims.to_string())
+    );
+    let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(SECRET.as_bytes()).unwrap();
+    mac.update(input.as_bytes());
+    format!("{input}.{}", URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes()))
+}
+
+async fn discovery(State(r): State<Arc<Rogue>>) -> Response {
+    // Anything after the first fetch fails: the app must not need a second one.
+    if r.discovery_fetches.fetch_add(1, Ordering::SeqCst) > 0 {
+        return (axum::http::StatusCode::INTERNAL_SERVER_ERROR, "fetched twice").into_response();
+    }
+    let i = &r.issuer;
+    let algs = if r.defect == Defect::Hs256Advertised { json!(["HS256", "RS256"]) } else { json!(["RS256"]) };
+    Json(json!({
+        "issuer": i,
+        "authorization_endpoint": format!("{i}authorize"),
+        "token_endpoint": format!("{i}token"),
+        "jwks_uri": format!("{i}jwks"),
+        "userinfo_endpoint": format!("{i}userinfo"),
+        "end_session_endpoint": format!("{i}logout"),
+        "revocation_endpoint": format!("{i}revoke"),
+        "response_types_supported": ["code"],
+        "subject_types_supported": ["public"],
+        "id_token_signing_alg_values_supported": algs,
+        "token_endpoint_auth_methods_supported": ["client_secret_basic"],
+        "authorization_response_iss_parameter_supported":
+            matches!(r.defect, Defect::IssMissingThoughAdvertised | Defect::None),
+    }))
+    .into_response()
+}
+
+async fn authorize(State(r): State<Arc<Rogue>>, Query(q): Query<HashMap<String, String>>) -> Redirect {
+    *r.nonce.lock().unwrap() = q.get("nonce").cloned();
+    let mut back = url::Url::parse(&q["redirect_uri"]).unwrap();
+    back.query_pairs_mut().append_pair("code", "rogue-code").append_pair("state", &q["state"]);
+    match r.defect {
+        Defect::IssOtherProvider => {
+            back.query_pairs_mut().append_pair("iss", "https://other-provider.example/");
+        }
+        Defect::IssMissingThoughAdvertised => {}
+        _ => {
+            back.query_pairs_mut().append_pair("iss", &r.issuer);
+        }
+    }
+    Redirect::to(back.as_str())
+}
+
+async fn token(State(r): State<Arc<Rogue>>) -> Json<Value> {
+    let token_type = match r.defect {
+        Defect::TokenTypeMac => "mac",
+        Defect::LowercaseBearer => "bearer",
+        _ => "Bearer",
+    };
+    Json(json!({
+        "access_token": "rogue-access-token", "token_type": token_type, "expires_in": 300,
+        "refresh_token": "rogue-refresh-token", "id_token": r.id_token(),
+    }))
+}
+
+/// Starts the fake provider with `defect`, its keys A (published) and B (not yet).
+async fn rogue(defect: Defect) -> Arc<Rogue> {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let issuer = format!("http://{}/", listener.local_addr().unwrap());
+    let key = || async {
+        let idp = idp::Idp::build(idp::Config::in_memory("127.0.0.1:0".parse().unwrap())).await.unwrap();
+        idp.provider_handle().keys
+    };
+    let published = if defect == Defect::NoKidSeveralKeys { vec![Key::A, Key::B] } else { vec![Key::A] };
+    let state = Arc::new(Rogue {
+        issuer,
+        defect,
+        a: key().await,
+        b: key().await,
+        signer: Mutex::new(Key::A),
+        published: Mutex::new(published),
+        nonce: Mutex::new(None),
+        discovery_fetches: AtomicUsize::new(0),
+    });
+    let app = axum::Router::new()
+        .route("/.well-known/openid-configuration", get(discovery))
+        .route("/jwks", get(|State(r): State<Arc<Rogue>>| async move { Json(r.jwks()) }))
+        .route("/authorize", get(authorize))
+        .route("/token", post(token))
+        .route("/revoke", post(|| async { "" }))
+        .with_state(state.clone());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    state
+}
+
+async fn app_for(rogue: &Rogue) -> TestApp {
+    let mut settings = test_settings();
+    settings.oidc = Some(OidcSettings {
+        issuer: rogue.issuer.clone(),
+        client_id: CLIENT.into(),
+        client_secret: Some(SECRET.into()),
+        auth: bff::oidc::ClientAuth::ClientSecretBasic,
+        scopes: ["openid", "email", "profile"].map(String::from).to_vec(),
+        account_url: None,
+    });
+    spawn_app_with(settings).await
+}
+
+/// `/login` → the provider → back to `/login`: the app's answer to the callback.
+async fn sign_in(app: &TestApp) -> reqwest::Response {
+    let r = app.client.get(format!("{}/login?return_to=/profile", app.base)).send().await.unwrap();
+    assert_eq!(r.status(), 303);
+    let at_provider = app.client.get(location(&r)).send().await.unwrap();
+    assert_eq!(at_provider.status(), 303);
+    let back = location(&at_provider);
+    assert!(back.starts_with(&format!("{}/login?", app.base)), "{back}");
+    app.client.get(back).send().await.unwrap()
+}
+
+/// Log lines written while this test's runtime runs (the test runtime has one
+/// thread, so every task of the app it started logs here).
+#[derive(Clone, Default)]
+struct Logs(Arc<Mutex<Vec<u8>>>);
+
+impl std::io::Write for Logs {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Logs {
+    fn capture() -> (Self, tracing::subscriber::DefaultGuard) {
+        let logs = Logs::default();
+        let writer = logs.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_writer(move || writer.clone())
+            .with_ansi(false)
+            .with_max_level(tracing::Level::INFO)
+            .finish();
+        (logs, tracing::subscriber::set_default(subscriber))
+    }
+
+    fn take(&self) -> String {
+        String::from_utf8_lossy(&std::mem::take(&mut *self.0.lock().unwrap())).into_owned()
+    }
+}
+
+#[tokio::test]
+async fn every_defect_of_the_provider_ends_in_no_session_an_error_page_and_a_logged_reason() {
+    let (logs, _guard) = Logs::capture();
+    let cases = [
+        (Defect::TokenTypeMac, "token_type is \\\"mac\\\", not Bearer"),
+        (Defect::AzpWrong, "azp is"),
+        (Defect::SeveralAudiencesWithoutAzp, "several audiences and no azp"),
+        (Defect::IssOtherProvider, "names the issuer \\\"https://other-provider.example/\\\""),
+        (Defect::IssMissingThoughAdvertised, "carries no iss parameter"),
+        (Defect::Hs256Advertised, "signing algorithm \\\"HS256\\\" not accepted"),
+        (Defect::CritHeader, "critical extensions"),
+        (Defect::NoKidSeveralKeys, "names no key id and the provider publishes several signing keys"),
+        (Defect::EncryptionKey, "does not publish for signatures"),
+    ];
+    for (defect, reason) in cases {
+        let provider = rogue(defect).await;
+        let app = app_for(&provider).await;
+        logs.take();
+        let r = sign_in(&app).await;
+        assert_eq!(r.status(), 502, "{defect:?}");
+        let page = r.text().await.unwrap();
+        assert!(page.contains("data-testid=\"signin-error\""), "{defect:?}: {page}");
+        assert!(page.contains("We could not verify your sign-in"), "{defect:?}: {page}");
+        assert!(!is_signed_in(&app).await, "{defect:?} must not sign anyone in");
+        let logged = logs.take();
+        let line = logged.lines().find(|l| l.contains("WARN") && l.contains(reason));
+        assert!(line.is_some(), "{defect:?}: no WARN line naming {reason:?} in:\n{logged}");
+    }
+}
+
+#[tokio::test]
+async fn a_well_behaved_provider_signs_in_including_the_lenient_cases() {
+    for defect in [Defect::None, Defect::LowercaseBearer, Defect::SeveralAudiencesWithAzp] {
+        let provider = rogue(defect).await;
+        let app = app_for(&provider).await;
+        let r = sign_in(&app).await;
+        assert_eq!(r.status(), 303, "{defect:?}: {}", r.text().await.unwrap_or_default());
+        assert!(is_signed_in(&app).await, "{defect:?}");
+        // Discovery was read once, at startup; a second fetch would have failed.
+        assert_eq!(provider.discovery_fetches.load(Ordering::SeqCst), 1, "{defect:?}");
+    }
+}
+
+/// A key the provider withdraws from its JWKS is refused once the app has
+/// fetched the keys again, for ID tokens and logout tokens alike.
+#[tokio::test]
+async fn a_withdrawn_key_is_refused_after_the_refetch() {
+    let (logs, _guard) = Logs::capture();
+    let provider = rogue(Defect::None).await;
+    let app = app_for(&provider).await;
+    // Rotation: B replaces A in the JWKS and signs from now on.
+    *provider.published.lock().unwrap() = vec![Key::B];
+    *provider.signer.lock().unwrap() = Key::B;
+    let r = sign_in(&app).await;
+    assert_eq!(r.status(), 303, "a new key is accepted after one refetch");
+    assert!(is_signed_in(&app).await);
+
+    // A token signed with the withdrawn key A: refused.
+    *provider.signer.lock().unwrap() = Key::A;
+    let other = TestApp { base: app.base.clone(), client: common::browser() };
+    logs.take();
+    let r = sign_in(&other).await;
+    assert_eq!(r.status(), 502);
+    assert!(!is_signed_in(&other).await);
+    assert!(logs.take().contains("does not publish for signatures"));
+
+    // A logout token signed with A is refused too; signed with B it is accepted.
+    let logout_token = |k: Key| {
+        let now = bff::unix_now();
+        provider.keys(k).sign(
+            "logout+jwt",
+            &json!({
+                "iss": provider.issuer, "aud": CLIENT, "iat": now, "exp": now + 120, "jti": format!("jti-{k:?}"),
+                "sub": "rogue-user",
+                "events": { "http://schemas.openid.net/event/backchannel-logout": {} },
+            }),
+        )
+    };
+    let post = |token: String| {
+        reqwest::Client::new().post(format!("{}/backchannel-logout", app.base)).form(&[("logout_token", token)]).send()
+    };
+    assert_eq!(post(logout_token(Key::A)).await.unwrap().status(), 400);
+    assert!(is_signed_in(&app).await, "a logout token by a withdrawn key ends nothing");
+    assert_eq!(post(logout_token(Key::B)).await.unwrap().status(), 200);
+    assert!(!is_signed_in(&app).await);
+}
