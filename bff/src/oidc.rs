@@ -101,12 +101,13 @@ pub struct VerifiedUser {
     pub first_name: Option<String>,
     /// `last_name` (Hanko) or `family_name` (standard).
     pub last_name: Option<String>,
-    /// Every verified claim as display text, except the one-time `nonce` and the token hashes.
-    pub claims: Vec<(String, String)>,
+    /// Every verified claim with its JSON type, except the one-time `nonce` and the token hashes.
+    pub claims: Vec<(String, serde_json::Value)>,
 }
 
-/// The claims of a JWT whose signature was already verified, as display text.
-fn display_claims(jwt: &str) -> Vec<(String, String)> {
+/// The claims of a JWT whose signature was already verified, with their JSON
+/// types, except the one-time `nonce` and the token hashes.
+fn verified_claims(jwt: &str) -> Vec<(String, serde_json::Value)> {
     use base64::Engine;
     let payload = jwt.split('.').nth(1).unwrap_or_default();
     let map: serde_json::Map<String, serde_json::Value> = base64::engine::general_purpose::URL_SAFE_NO_PAD
@@ -114,20 +115,20 @@ fn display_claims(jwt: &str) -> Vec<(String, String)> {
         .ok()
         .and_then(|b| serde_json::from_slice(&b).ok())
         .unwrap_or_default();
-    map.into_iter()
-        .filter(|(k, _)| !matches!(k.as_str(), "nonce" | "at_hash" | "c_hash"))
-        .map(|(k, v)| {
-            let text = match v {
-                serde_json::Value::String(s) => s,
-                other => other.to_string(),
-            };
-            (k, text)
-        })
-        .collect()
+    map.into_iter().filter(|(k, _)| !matches!(k.as_str(), "nonce" | "at_hash" | "c_hash")).collect()
 }
 
-fn claim(claims: &[(String, String)], names: &[&str]) -> Option<String> {
-    names.iter().find_map(|n| claims.iter().find(|(k, _)| k == n).map(|(_, v)| v.clone()))
+/// A claim's value as display text: a string as it is, anything else as JSON.
+pub fn display_value(v: &serde_json::Value) -> String {
+    match v {
+        serde_json::Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+/// The first of `names` that is a string claim.
+fn claim(claims: &[(String, serde_json::Value)], names: &[&str]) -> Option<String> {
+    names.iter().find_map(|n| claims.iter().find(|(k, _)| k == n).and_then(|(_, v)| v.as_str()).map(str::to_string))
 }
 
 /// How long after a JWKS fetch another unknown `kid` may trigger a new one.
@@ -634,16 +635,7 @@ impl RelyingParty {
         if got != expected_sub {
             return Err(UserinfoError::SubjectMismatch { expected: expected_sub.into(), got: got.into() });
         }
-        Ok(map
-            .into_iter()
-            .map(|(k, v)| {
-                let text = match v {
-                    serde_json::Value::String(s) => s,
-                    other => other.to_string(),
-                };
-                (k, text)
-            })
-            .collect())
+        Ok(map.into_iter().map(|(k, v)| (k, display_value(&v))).collect())
     }
 }
 
@@ -730,7 +722,7 @@ fn verify(
             return Err(VerifyError::Other(OidcError::IdToken("at_hash does not match the access token".into())));
         }
     }
-    let shown = display_claims(&id_token.to_string());
+    let shown = verified_claims(&id_token.to_string());
     let user = VerifiedUser {
         sub: claims.subject().to_string(),
         email: claims.email().map(|e| e.to_string()),

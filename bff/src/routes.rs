@@ -20,8 +20,33 @@ use crate::session::AuthSession;
 use crate::users::{Profile, UserStore};
 use crate::{unix_now as now, ReturnTo};
 
-/// What the sign-in routes need.
+/// The server side of sign-in: the provider, the sessions' tokens, the users
+/// and identity management. Its parts are private: code outside `bff` reaches
+/// a session through [`Bff::session`], the Admin API only through
+/// [`crate::admin::Admin::authorize`], and never a token.
+///
+/// ```
+/// // Its services are reachable…
+/// fn users(bff: &bff::routes::Bff) -> &bff::users::UserStore { bff.users() }
+/// ```
+///
+/// ```compile_fail,E0616
+/// // …the sessions' token store is not.
+/// fn peek(bff: &bff::routes::Bff) -> &bff::tokens::Tokens { &bff.tokens }
+/// ```
 pub struct Bff {
+    rp: RelyingParty,
+    public_url: Url,
+    users: UserStore,
+    session_lifetime_secs: i64,
+    account_url: Option<String>,
+    admin: crate::admin::Admin,
+    tokens: crate::tokens::Tokens,
+    pending: crate::pending::PendingCookie,
+}
+
+/// What [`Bff::new`] is made of.
+pub struct BffParts {
     pub rp: RelyingParty,
     /// The app's public origin, e.g. `http://127.0.0.1:3000`.
     pub public_url: Url,
@@ -36,6 +61,56 @@ pub struct Bff {
     pub tokens: crate::tokens::Tokens,
     /// Logins in flight, each sealed in its own short-lived cookie (no server-side state for anonymous visitors).
     pub pending: crate::pending::PendingCookie,
+}
+
+impl Bff {
+    pub fn new(p: BffParts) -> Self {
+        Self {
+            rp: p.rp,
+            public_url: p.public_url,
+            users: p.users,
+            session_lifetime_secs: p.session_lifetime_secs,
+            account_url: p.account_url,
+            admin: p.admin,
+            tokens: p.tokens,
+            pending: p.pending,
+        }
+    }
+
+    /// The typed session of a request.
+    pub fn session(&self, session: Session) -> AuthSession {
+        AuthSession::new(session, self.tokens.clone())
+    }
+
+    /// The app's local user records (display names, onboarding).
+    pub fn users(&self) -> &UserStore {
+        &self.users
+    }
+
+    /// Who may manage identities, and the way to do it ([`crate::admin::Admin::authorize`]).
+    pub fn admin(&self) -> &crate::admin::Admin {
+        &self.admin
+    }
+
+    /// The provider's self-service account page, if any.
+    pub fn account_url(&self) -> Option<&str> {
+        self.account_url.as_deref()
+    }
+
+    /// The app's public origin.
+    pub fn public_url(&self) -> &Url {
+        &self.public_url
+    }
+
+    /// Ends every sign-in of identity `id` in this app, on every instance, as
+    /// the admin `by` (audited).
+    pub async fn end_sessions(
+        &self,
+        by: &crate::admin::AdminIdentities<'_>,
+        id: &str,
+    ) -> Result<u64, crate::tokens::TokenError> {
+        by.end_sessions(&self.tokens, id).await
+    }
 }
 
 /// `/onboarding?return_to=…`: where a user goes before onboarding is done.
@@ -136,7 +211,7 @@ async fn login(
     headers: axum::http::HeaderMap,
     Query(q): Query<HashMap<String, String>>,
 ) -> Response {
-    let auth = AuthSession::new(session, bff.tokens.clone());
+    let auth = bff.session(session);
     let return_to = ReturnTo::parse_or_root(q.get("return_to").map(String::as_str));
     let with_cookies = |mut r: Response, set: Vec<HeaderValue>| {
         for v in set {
@@ -252,7 +327,7 @@ async fn revoke(bff: &Bff, refresh: &str, why: &'static str) {
 /// `POST /logout` from the app's own form (it must carry the session's logout
 /// token): deletes the session, then signs out at the provider.
 async fn logout(State(bff): State<Arc<Bff>>, session: Session, Form(f): Form<HashMap<String, String>>) -> Response {
-    let auth = AuthSession::new(session, bff.tokens.clone());
+    let auth = bff.session(session);
     let expected = match auth.logout_token().await {
         Ok(Some(t)) => t,
         Ok(None) => return redirect("/"),

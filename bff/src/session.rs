@@ -11,20 +11,85 @@ use crate::tokens::{TokenError, Tokens};
 
 const AUTH: &str = "gatehouse.auth";
 
-/// Who is signed in: safe to show, holds no token.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// Who is signed in: safe to show, holds no token. Only `bff` makes one, from
+/// a verified session: the fields are private and it cannot be deserialized,
+/// so no caller can hand [`crate::admin::Admin::authorize`] a forged user.
+///
+/// ```
+/// // Reading one compiles…
+/// fn who(u: &bff::session::SessionUser) -> (&str, Option<&serde_json::Value>) { (u.sub(), u.claim("roles")) }
+/// ```
+///
+/// ```compile_fail,E0451
+/// // …making one outside `bff` does not:
+/// let forged = bff::session::SessionUser { sub: "admin".into(), email: None, signed_in_at: 0, claims: vec![] };
+/// ```
+///
+/// ```compile_fail,E0277
+/// // Not deserializable either:
+/// let forged: bff::session::SessionUser = serde_json::from_str(r#"{"sub":"admin"}"#).unwrap();
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SessionUser {
-    pub sub: String,
-    pub email: Option<String>,
-    pub signed_in_at: i64,
-    /// The verified ID-token claims (without `nonce`, `at_hash`, `c_hash`), for display.
+    sub: String,
+    email: Option<String>,
+    signed_in_at: i64,
+    /// The verified ID-token claims with their JSON types (without `nonce`, `at_hash`, `c_hash`).
+    claims: Vec<(String, serde_json::Value)>,
+}
+
+impl SessionUser {
+    /// The subject at the provider.
+    pub fn sub(&self) -> &str {
+        &self.sub
+    }
+
+    pub fn email(&self) -> Option<&str> {
+        self.email.as_deref()
+    }
+
+    /// When this sign-in happened (Unix seconds).
+    pub fn signed_in_at(&self) -> i64 {
+        self.signed_in_at
+    }
+
+    /// A verified ID-token claim, with its JSON type.
+    pub fn claim(&self, name: &str) -> Option<&serde_json::Value> {
+        self.claims.iter().find(|(k, _)| k == name).map(|(_, v)| v)
+    }
+
+    /// The verified ID-token claims as display text (strings as they are, other values as JSON).
+    pub fn display_claims(&self) -> Vec<(String, String)> {
+        self.claims.iter().map(|(k, v)| (k.clone(), crate::oidc::display_value(v))).collect()
+    }
+
+    #[cfg(test)]
+    pub(crate) fn for_tests(sub: &str, email: Option<&str>, claims: Vec<(String, serde_json::Value)>) -> Self {
+        Self { sub: sub.into(), email: email.map(str::to_string), signed_in_at: 0, claims }
+    }
+}
+
+/// How a [`SessionUser`] is kept in the session record. Older records kept
+/// claims as display text: they read back as JSON strings, which never count
+/// as `email_verified` or an admin claim (fail closed until the next sign-in).
+#[derive(Clone, Serialize, Deserialize)]
+struct StoredUser {
+    sub: String,
+    email: Option<String>,
+    signed_in_at: i64,
     #[serde(default)]
-    pub claims: Vec<(String, String)>,
+    claims: Vec<(String, serde_json::Value)>,
+}
+
+impl From<StoredUser> for SessionUser {
+    fn from(u: StoredUser) -> Self {
+        Self { sub: u.sub, email: u.email, signed_in_at: u.signed_in_at, claims: u.claims }
+    }
 }
 
 #[derive(Clone, Serialize, Deserialize)]
 struct StoredAuth {
-    user: SessionUser,
+    user: StoredUser,
     /// This sign-in's row in the token table.
     grant: String,
     /// Per-session token the sign-out form must carry (cross-site sign-out is refused).
@@ -45,9 +110,34 @@ pub enum SessionError {
     Store(#[from] tower_sessions::session::Error),
     #[error(transparent)]
     Tokens(#[from] TokenError),
+    #[error(transparent)]
+    Userinfo(#[from] crate::oidc::UserinfoError),
 }
 
-/// The session of the current request, with typed operations.
+/// The session of the current request, with typed operations. It never hands
+/// a token out of `bff`: fresh claims come from [`AuthSession::userinfo`],
+/// which uses the access token on the server.
+///
+/// ```
+/// // Reading fresh claims compiles…
+/// async fn fresh(s: &bff::session::AuthSession) -> Option<Vec<(String, String)>> {
+///     s.userinfo().await.ok().flatten()
+/// }
+/// ```
+///
+/// ```compile_fail,E0624
+/// // …taking the access token out does not.
+/// async fn leak(s: &bff::session::AuthSession) -> String {
+///     s.access_token().await.unwrap().unwrap()
+/// }
+/// ```
+///
+/// ```compile_fail,E0624
+/// // Nor does taking the tokens at sign-out.
+/// async fn leak(s: &bff::session::AuthSession) -> String {
+///     s.logout().await.unwrap().unwrap().access_token
+/// }
+/// ```
 #[derive(Clone)]
 pub struct AuthSession {
     session: Session,
@@ -55,7 +145,7 @@ pub struct AuthSession {
 }
 
 impl AuthSession {
-    pub fn new(session: Session, tokens: Tokens) -> Self {
+    pub(crate) fn new(session: Session, tokens: Tokens) -> Self {
         Self { session, tokens }
     }
 
@@ -86,7 +176,7 @@ impl AuthSession {
     }
 
     pub async fn user(&self) -> Result<Option<SessionUser>, SessionError> {
-        Ok(self.auth().await?.map(|a| a.user))
+        Ok(self.auth().await?.map(|a| a.user.into()))
     }
 
     /// The token the sign-out form must send back.
@@ -98,7 +188,7 @@ impl AuthSession {
     /// The session ends `lifetime_secs` after `now` at the latest. A sign-in
     /// this session already had (a second tab's callback) is replaced: its
     /// token row is deleted and its tokens returned, for the caller to revoke.
-    pub async fn login(
+    pub(crate) async fn login(
         &self,
         user: &VerifiedUser,
         tokens: TokenSet,
@@ -118,7 +208,7 @@ impl AuthSession {
         let expires_at = now.saturating_add(lifetime_secs);
         let grant = self.tokens.insert(&user.sub, user.sid.as_deref(), tokens, expires_at, user_agent).await?;
         let auth = StoredAuth {
-            user: SessionUser {
+            user: StoredUser {
                 sub: user.sub.clone(),
                 email: user.email.clone(),
                 signed_in_at: now,
@@ -135,7 +225,7 @@ impl AuthSession {
     /// Deletes the session and its tokens; returns them (the ID token for the
     /// provider's end-session request, the refresh token to revoke), if the
     /// user was signed in.
-    pub async fn logout(&self) -> Result<Option<TokenSet>, SessionError> {
+    pub(crate) async fn logout(&self) -> Result<Option<TokenSet>, SessionError> {
         let tokens = match self.auth().await? {
             Some(a) => {
                 let current = self.tokens.current(&a.grant, &a.user.sub).await.ok().flatten();
@@ -164,7 +254,7 @@ impl AuthSession {
     /// server-side calls to the provider, never for the browser. `None`: not
     /// signed in, or the session just ended (refresh refused, tokens gone or
     /// unreadable) and was deleted; the user must sign in again.
-    pub async fn access_token(&self) -> Result<Option<String>, SessionError> {
+    pub(crate) async fn access_token(&self) -> Result<Option<String>, SessionError> {
         let Some(auth) = self.auth().await? else { return Ok(None) };
         match self.tokens.access_token(&auth.grant, &auth.user.sub).await {
             Ok(t) => Ok(Some(t)),
@@ -176,6 +266,18 @@ impl AuthSession {
             }
             Err(e) => Err(e.into()),
         }
+    }
+}
+
+impl AuthSession {
+    /// Fresh claims about the signed-in user from the provider's userinfo
+    /// endpoint, read on the server with the session's access token (refreshed
+    /// if needed), as display text. `None`: not signed in, or the session just
+    /// ended. The answer must be about the signed-in subject.
+    pub async fn userinfo(&self) -> Result<Option<Vec<(String, String)>>, SessionError> {
+        let Some(auth) = self.auth().await? else { return Ok(None) };
+        let Some(token) = self.access_token().await? else { return Ok(None) };
+        Ok(Some(self.tokens.rp().userinfo(&token, &auth.user.sub).await?))
     }
 }
 

@@ -181,6 +181,11 @@ impl Tokens {
         Ok(())
     }
 
+    /// The provider these tokens are from.
+    pub(crate) fn rp(&self) -> &RelyingParty {
+        &self.inner.rp
+    }
+
     pub fn keys(&self) -> &TokenKeys {
         &self.inner.keys
     }

@@ -16,9 +16,6 @@ mod common;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use bff::admin::api::AdminApi;
-use bff::admin::machine::MachineClient;
-use bff::admin::model::{IdentityState, Name, Traits};
 use common::{location, onboard, provider_base, sign_in_as, spawn_app, TestApp};
 
 const ADMIN_CLIENT: &str = "gatehouse-admin";
@@ -28,38 +25,47 @@ fn env_usize(name: &str, default: usize) -> usize {
     std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
 }
 
-/// Creates `n` identities through the provider's Admin API, 16 at a time.
+/// Creates `n` identities through the provider's Admin API over HTTP (the
+/// app's client is only reachable through an admin's authorization), 16 at a time.
 async fn seed(provider: &str, n: usize) {
-    let client = MachineClient {
-        token_url: format!("{provider}oauth2/token").parse().unwrap(),
-        client_id: ADMIN_CLIENT.into(),
-        client_secret: ADMIN_SECRET.into(),
-        auth: bff::oidc::ClientAuth::ClientSecretBasic,
-        audience: vec!["admin-api".into()],
-        scope: String::new(),
-    };
-    let api = Arc::new(
-        AdminApi::new(&format!("{provider}admin/").parse().unwrap(), client, Duration::from_secs(30)).unwrap(),
-    );
+    let http = reqwest::Client::new();
+    let token: serde_json::Value = http
+        .post(format!("{provider}oauth2/token"))
+        .basic_auth(ADMIN_CLIENT, Some(ADMIN_SECRET))
+        .form(&[("grant_type", "client_credentials"), ("audience", "admin-api")])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let token: Arc<str> = token["access_token"].as_str().expect("an Admin API token").into();
     let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let workers: Vec<_> = (0..16)
         .map(|_| {
-            let (api, next) = (api.clone(), next.clone());
+            let (http, token, next, provider) = (http.clone(), token.clone(), next.clone(), provider.to_string());
             tokio::spawn(async move {
                 loop {
                     let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                     if i >= n {
                         break;
                     }
-                    let traits = Traits {
-                        email: format!("bench-{i:05}@example.com"),
-                        name: Name {
-                            first: Some(format!("First{i}")),
-                            last: Some("Bench".into()),
-                            academic_degree: None,
+                    let body = serde_json::json!({
+                        "schema_id": "default",
+                        "state": "active",
+                        "traits": {
+                            "email": format!("bench-{i:05}@example.com"),
+                            "name": { "first": format!("First{i}"), "last": "Bench" },
                         },
-                    };
-                    api.create(&traits, IdentityState::Active).await.unwrap();
+                    });
+                    let r = http
+                        .post(format!("{provider}admin/identities"))
+                        .bearer_auth(&token)
+                        .json(&body)
+                        .send()
+                        .await
+                        .unwrap();
+                    assert!(r.status().is_success(), "seeding identity {i}: {}", r.status());
                 }
             })
         })

@@ -131,7 +131,7 @@ impl Application {
         let header_policy = Arc::new(crate::security::HeaderPolicy::new(&public_url, &provider_origins, reload_port));
         let origin_check = Arc::new(bff::csrf::OriginCheck::new(&public_url));
         let limiter = Arc::new(bff::rate_limit::RateLimiter::new(&settings.rate_limits));
-        let bff = Arc::new(bff::routes::Bff {
+        let bff = Arc::new(bff::routes::Bff::new(bff::routes::BffParts {
             rp,
             public_url,
             users,
@@ -140,7 +140,7 @@ impl Application {
             admin,
             tokens,
             pending,
-        });
+        }));
         let state = AppState { leptos_options: settings.leptos, server: Arc::new(ServerContext::new(bff.clone())) };
         // The JSON API authenticates with Bearer tokens only: no session layer,
         // and no CSRF check unless it also reads a token from a cookie.

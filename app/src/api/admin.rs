@@ -100,7 +100,7 @@ mod server {
 
     /// The identity service for the signed-in admin: 403 for anyone else.
     pub(super) fn authorize<'a>(bff: &'a Bff, user: &'a SessionUser) -> Result<AdminIdentities<'a>, AppError> {
-        bff.admin.authorize(user).map_err(|e| match e {
+        bff.admin().authorize(user).map_err(|e| match e {
             AdminDenied::NotAdmin => fail(AppError::Forbidden),
             AdminDenied::NotConfigured => {
                 tracing::error!(error = %e, "identity management requested");
@@ -280,7 +280,7 @@ pub async fn admin_end_sessions(id: String) -> Result<(), AppError> {
     let bff = bff()?;
     let admin = authorize(&bff, &user)?;
     let id = check_id(&id)?;
-    admin.end_sessions(&bff.tokens, id).await.map_err(|e| internal("ending sessions failed", e))?;
+    bff.end_sessions(&admin, id).await.map_err(|e| internal("ending sessions failed", e))?;
     leptos_axum::redirect(&format!("/admin/identities/{id}?notice=sessions-ended"));
     Ok(())
 }

@@ -57,7 +57,7 @@ pub(crate) mod server {
     pub(crate) async fn session() -> Result<AuthSession, AppError> {
         let session: tower_sessions::Session =
             leptos_axum::extract().await.map_err(|e| internal("no session layer in front of the app", e))?;
-        Ok(AuthSession::new(session, bff()?.tokens.clone()))
+        Ok(bff()?.session(session))
     }
 
     /// The signed-in user, or 401.

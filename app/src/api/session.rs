@@ -52,12 +52,12 @@ pub async fn current_user() -> Result<Option<UserView>, AppError> {
     let Some(user) = auth.user().await.map_err(|e| internal("session read failed", e))? else { return Ok(None) };
     let logout_token = auth.logout_token().await.map_err(|e| internal("session read failed", e))?.unwrap_or_default();
     let bff = bff()?;
-    let local = bff.users.get(&user.sub).await.map_err(|e| internal("user lookup failed", e))?;
-    let is_admin = bff.admin.is_admin(&user);
+    let local = bff.users().get(user.sub()).await.map_err(|e| internal("user lookup failed", e))?;
+    let is_admin = bff.admin().is_admin(&user);
     Ok(Some(UserView {
         is_admin,
-        sub: user.sub,
-        email: user.email,
+        sub: user.sub().to_string(),
+        email: user.email().map(str::to_string),
         display_name: local.as_ref().and_then(|l| l.display_name.clone()),
         needs_onboarding: local.as_ref().is_none_or(|l| l.needs_onboarding()),
         suggested_display_name: local.as_ref().map(|l| l.suggested_display_name()).unwrap_or_default(),
@@ -71,31 +71,26 @@ pub async fn current_user() -> Result<Option<UserView>, AppError> {
 pub async fn userinfo() -> Result<Vec<(String, String)>, AppError> {
     use crate::api::server::*;
     let (auth, user) = require_user().await?;
-    let token = auth
-        .access_token()
-        .await
-        .map_err(|e| match e {
-            bff::session::SessionError::Tokens(bff::tokens::TokenError::Unavailable(why)) => {
-                tracing::warn!(sub = %user.sub, error = %why, "no fresh access token");
-                fail(AppError::Upstream)
-            }
-            e => internal("session read failed", e),
-        })?
-        .ok_or_else(|| fail(AppError::SessionEnded))?;
-    match bff()?.rp.userinfo(&token, &user.sub).await {
-        Ok(claims) => Ok(claims),
-        Err(bff::oidc::UserinfoError::Unauthorized) => {
-            tracing::info!(sub = %user.sub, "the provider no longer accepts this session's access token");
+    match auth.userinfo().await {
+        Ok(Some(claims)) => Ok(claims),
+        Ok(None) => Err(fail(AppError::SessionEnded)),
+        Err(bff::session::SessionError::Tokens(bff::tokens::TokenError::Unavailable(why))) => {
+            tracing::warn!(sub = %user.sub(), error = %why, "no fresh access token");
             Err(fail(AppError::Upstream))
         }
-        Err(e @ bff::oidc::UserinfoError::SubjectMismatch { .. }) => {
+        Err(bff::session::SessionError::Userinfo(bff::oidc::UserinfoError::Unauthorized)) => {
+            tracing::info!(sub = %user.sub(), "the provider no longer accepts this session's access token");
+            Err(fail(AppError::Upstream))
+        }
+        Err(bff::session::SessionError::Userinfo(e @ bff::oidc::UserinfoError::SubjectMismatch { .. })) => {
             tracing::error!(error = %e, "userinfo answered for another subject; refusing it");
             Err(fail(AppError::Upstream))
         }
-        Err(e) => {
+        Err(bff::session::SessionError::Userinfo(e)) => {
             tracing::warn!(error = %e, "userinfo failed");
             Err(fail(AppError::Upstream))
         }
+        Err(e) => Err(internal("session read failed", e)),
     }
 }
 
@@ -105,15 +100,15 @@ pub async fn profile() -> Result<ProfileView, AppError> {
     use crate::api::server::*;
     let (_, user) = require_user().await?;
     let bff = bff()?;
-    let local = bff.users.get(&user.sub).await.map_err(|e| internal("user lookup failed", e))?;
+    let local = bff.users().get(user.sub()).await.map_err(|e| internal("user lookup failed", e))?;
     Ok(ProfileView {
-        id_claims: user.claims,
+        id_claims: user.display_claims(),
         display_name: local.as_ref().and_then(|l| l.display_name.clone()),
-        email: user.email,
+        email: user.email().map(str::to_string),
         first_seen_at: local.as_ref().map(|l| l.first_seen_at).unwrap_or_default(),
         last_seen_at: local.as_ref().map(|l| l.last_seen_at).unwrap_or_default(),
-        signed_in_at: user.signed_in_at,
-        provider_profile_url: bff.account_url.clone(),
+        signed_in_at: user.signed_in_at(),
+        provider_profile_url: bff.account_url().map(str::to_string),
     })
 }
 
@@ -127,11 +122,11 @@ pub async fn complete_onboarding(display_name: String, return_to: Option<String>
         .map_err(|e| fail(AppError::Validation { field: "Display name".into(), message: e.to_string() }))?;
     let now = bff::unix_now();
     let saved =
-        bff()?.users.complete_onboarding(&user.sub, &name, now).await.map_err(|e| internal("onboarding save", e))?;
+        bff()?.users().complete_onboarding(user.sub(), &name, now).await.map_err(|e| internal("onboarding save", e))?;
     if !saved {
         return Err(internal("onboarding save", "the signed-in user has no row in the user table"));
     }
-    tracing::info!(sub = %user.sub, "onboarding completed");
+    tracing::info!(sub = %user.sub(), "onboarding completed");
     leptos_axum::redirect(bff::ReturnTo::parse_or_root(return_to.as_deref()).as_str());
     Ok(())
 }
@@ -176,6 +171,6 @@ pub async fn end_my_session(id: String) -> Result<(), AppError> {
     if !ended {
         return Err(fail(AppError::NotFound));
     }
-    tracing::info!(sub = %user.sub, "the user ended one of their other sessions");
+    tracing::info!(sub = %user.sub(), "the user ended one of their other sessions");
     Ok(())
 }

@@ -35,7 +35,24 @@ pub enum AdminError {
     Upstream { status: u16, detail: String },
 }
 
-/// The Admin API client of one provider.
+/// The Admin API client of one provider. Code outside `bff` can build one
+/// (for [`super::Admin::new`]) but not call it: its calls are crate-private,
+/// and the only way to them is [`super::Admin::authorize`], which checks the
+/// signed-in user and writes the audit trail.
+///
+/// ```
+/// // Building one compiles…
+/// fn build(base: &url::Url, client: bff::admin::machine::MachineClient) -> bff::admin::api::AdminApi {
+///     bff::admin::api::AdminApi::new(base, client, std::time::Duration::from_secs(5)).unwrap()
+/// }
+/// ```
+///
+/// ```compile_fail,E0624
+/// // …calling it without `Admin::authorize` does not.
+/// async fn bypass(api: &bff::admin::api::AdminApi) {
+///     let _ = api.delete("someone").await;
+/// }
+/// ```
 pub struct AdminApi {
     /// `<base>/identities`.
     identities: Url,
@@ -78,8 +95,9 @@ impl AdminApi {
         Ok(Self { identities, tokens: MachineTokens::new(client, http.clone()), http })
     }
 
-    /// The machine-token cache (for metrics and tests).
-    pub fn tokens(&self) -> &MachineTokens {
+    /// The machine-token cache (its tests count fetches).
+    #[cfg(test)]
+    pub(crate) fn tokens(&self) -> &MachineTokens {
         &self.tokens
     }
 
@@ -137,7 +155,7 @@ impl AdminApi {
 
     /// One page of identities (0-based), optionally only the one with `email`.
     #[tracing::instrument(skip_all, fields(page = q.page, per_page = q.per_page))]
-    pub async fn list(&self, q: &ListQuery) -> Result<IdentityPage, AdminError> {
+    pub(crate) async fn list(&self, q: &ListQuery) -> Result<IdentityPage, AdminError> {
         let per_page = q.per_page.clamp(1, MAX_PER_PAGE);
         let mut url = self.identities.clone();
         {
@@ -162,22 +180,22 @@ impl AdminApi {
         })
     }
 
-    pub async fn get(&self, id: &str) -> Result<Identity, AdminError> {
+    pub(crate) async fn get(&self, id: &str) -> Result<Identity, AdminError> {
         json(self.send(Method::GET, self.identity_url(id), None).await?).await
     }
 
-    pub async fn create(&self, traits: &Traits, state: IdentityState) -> Result<Identity, AdminError> {
+    pub(crate) async fn create(&self, traits: &Traits, state: IdentityState) -> Result<Identity, AdminError> {
         let body = body(traits, state)?;
         json(self.send(Method::POST, self.identities.clone(), Some(&body)).await?).await
     }
 
     /// Full replace of traits and state.
-    pub async fn update(&self, id: &str, traits: &Traits, state: IdentityState) -> Result<Identity, AdminError> {
+    pub(crate) async fn update(&self, id: &str, traits: &Traits, state: IdentityState) -> Result<Identity, AdminError> {
         let body = body(traits, state)?;
         json(self.send(Method::PUT, self.identity_url(id), Some(&body)).await?).await
     }
 
-    pub async fn delete(&self, id: &str) -> Result<(), AdminError> {
+    pub(crate) async fn delete(&self, id: &str) -> Result<(), AdminError> {
         self.send(Method::DELETE, self.identity_url(id), None).await.map(|_| ())
     }
 }
@@ -215,3 +233,8 @@ async fn check(r: reqwest::Response) -> Result<reqwest::Response, AdminError> {
         _ => AdminError::Upstream { status: status.as_u16(), detail: body.error.reason.chars().take(200).collect() },
     })
 }
+
+#[cfg(test)]
+#[expect(clippy::unwrap_used)]
+#[path = "api_tests.rs"]
+mod tests;

@@ -40,27 +40,28 @@ impl AdminPolicy {
         self.emails.is_empty() && self.subjects.is_empty() && self.claim.is_none()
     }
 
+    /// Claims are judged by their JSON type: `email_verified` must be the
+    /// boolean `true`, and the admin claim a string equal to the value or an
+    /// array with that string in it (a string that merely reads like an array
+    /// does not count).
     pub fn is_admin(&self, user: &SessionUser) -> bool {
-        let claim = |name: &str| user.claims.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str());
-        if self.subjects.contains(&user.sub) {
+        use serde_json::Value;
+        if self.subjects.iter().any(|s| s == user.sub()) {
             return true;
         }
         // An email counts only when the provider vouches for it.
-        let verified = claim("email_verified") == Some("true");
-        if verified {
-            if let Some(email) = user.email.as_deref().map(|e| e.trim().to_lowercase()) {
+        if user.claim("email_verified") == Some(&Value::Bool(true)) {
+            if let Some(email) = user.email().map(|e| e.trim().to_lowercase()) {
                 if self.emails.contains(&email) {
                     return true;
                 }
             }
         }
         match &self.claim {
-            Some((name, value)) => match claim(name) {
-                Some(v) if v == value => true,
-                Some(v) => serde_json::from_str::<Vec<serde_json::Value>>(v)
-                    .map(|items| items.iter().any(|i| i.as_str() == Some(value.as_str())))
-                    .unwrap_or(false),
-                None => false,
+            Some((name, value)) => match user.claim(name) {
+                Some(Value::String(v)) => v == value,
+                Some(Value::Array(items)) => items.iter().any(|i| i.as_str() == Some(value.as_str())),
+                _ => false,
             },
             None => false,
         }
@@ -92,16 +93,10 @@ impl Admin {
         self.policy.is_admin(user)
     }
 
-    /// The Admin API client, for metrics (token fetches); it cannot change identities by itself
-    /// without an [`AdminIdentities`], which only [`Admin::authorize`] hands out.
-    pub fn api(&self) -> Option<&AdminApi> {
-        self.api.as_ref()
-    }
-
     /// The identity service for `user`, if they are an admin.
     pub fn authorize<'a>(&'a self, user: &'a SessionUser) -> Result<AdminIdentities<'a>, AdminDenied> {
         if !self.policy.is_admin(user) {
-            tracing::warn!(sub = %user.sub, "refused admin access");
+            tracing::warn!(sub = %user.sub(), "refused admin access");
             return Err(AdminDenied::NotAdmin);
         }
         let api = self.api.as_ref().ok_or(AdminDenied::NotConfigured)?;
@@ -192,7 +187,7 @@ impl AdminIdentities<'_> {
 
     /// Ends every sign-in of identity `id` in this app, on every instance (its
     /// `sub` at the provider is the identity id, as with Hanko/Kratos).
-    pub async fn end_sessions(
+    pub(crate) async fn end_sessions(
         &self,
         tokens: &crate::tokens::Tokens,
         id: &str,
@@ -209,14 +204,14 @@ impl AdminIdentities<'_> {
 
     async fn record(&self, action: AuditAction, target_id: Option<&str>, target_email: Option<&str>, outcome: &str) {
         let entry = NewAuditEntry {
-            actor_sub: &self.actor.sub,
-            actor_email: self.actor.email.as_deref(),
+            actor_sub: self.actor.sub(),
+            actor_email: self.actor.email(),
             action,
             target_id,
             target_email,
             outcome,
         };
-        tracing::info!(actor = %self.actor.sub, action = action.as_str(), target = ?target_id, outcome, "admin action");
+        tracing::info!(actor = %self.actor.sub(), action = action.as_str(), target = ?target_id, outcome, "admin action");
         if let Err(e) = self.audit.record(&entry, crate::unix_now()).await {
             tracing::error!(error = %e, "cannot write the admin audit trail");
         }
@@ -227,28 +222,37 @@ impl AdminIdentities<'_> {
 mod tests {
     use super::*;
 
-    fn user(sub: &str, email: &str, verified: bool, extra: &[(&str, &str)]) -> SessionUser {
-        let mut claims = vec![("email_verified".to_string(), verified.to_string())];
-        claims.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
-        SessionUser { sub: sub.into(), email: Some(email.into()), signed_in_at: 0, claims }
+    use serde_json::{json, Value};
+
+    fn user(sub: &str, email: &str, verified: Value, extra: &[(&str, Value)]) -> SessionUser {
+        let mut claims = vec![("email_verified".to_string(), verified)];
+        claims.extend(extra.iter().map(|(k, v)| (k.to_string(), v.clone())));
+        SessionUser::for_tests(sub, Some(email), claims)
     }
 
     #[test]
     fn admins_by_verified_email_subject_or_claim() {
+        let yes = json!(true);
         let p = AdminPolicy::new(vec![" Admin@Example.com ".into()], vec!["sub-42".into()], None);
-        assert!(p.is_admin(&user("x", "admin@example.com", true, &[])));
-        assert!(p.is_admin(&user("x", "ADMIN@example.com", true, &[])), "emails compare case-insensitively");
-        assert!(!p.is_admin(&user("x", "admin@example.com", false, &[])), "an unverified email is not enough");
-        assert!(!p.is_admin(&user("x", "user@example.com", true, &[])));
-        assert!(p.is_admin(&user("sub-42", "user@example.com", false, &[])));
+        assert!(p.is_admin(&user("x", "admin@example.com", yes.clone(), &[])));
+        assert!(p.is_admin(&user("x", "ADMIN@example.com", yes.clone(), &[])), "emails compare case-insensitively");
+        assert!(!p.is_admin(&user("x", "admin@example.com", json!(false), &[])), "an unverified email is not enough");
+        assert!(!p.is_admin(&user("x", "admin@example.com", json!("true"), &[])), "verified means the boolean true");
+        assert!(!p.is_admin(&user("x", "user@example.com", yes.clone(), &[])));
+        assert!(p.is_admin(&user("sub-42", "user@example.com", json!(false), &[])));
 
         let p = AdminPolicy::new(vec![], vec![], Some(("roles".into(), "admin".into())));
-        assert!(p.is_admin(&user("x", "u@example.com", false, &[("roles", "[\"staff\",\"admin\"]")])));
-        assert!(p.is_admin(&user("x", "u@example.com", false, &[("roles", "admin")])));
-        assert!(!p.is_admin(&user("x", "u@example.com", false, &[("roles", "[\"administrator\"]")])));
-        assert!(!p.is_admin(&user("x", "u@example.com", false, &[("roles", "superadmin")])));
-        assert!(!p.is_admin(&user("x", "u@example.com", false, &[])));
+        let no = json!(false);
+        assert!(p.is_admin(&user("x", "u@example.com", no.clone(), &[("roles", json!(["staff", "admin"]))])));
+        assert!(p.is_admin(&user("x", "u@example.com", no.clone(), &[("roles", json!("admin"))])));
+        assert!(!p.is_admin(&user("x", "u@example.com", no.clone(), &[("roles", json!(["administrator"]))])));
+        assert!(!p.is_admin(&user("x", "u@example.com", no.clone(), &[("roles", json!("superadmin"))])));
+        // JSON types, not display text: a string that reads like an array is just a string.
+        assert!(!p.is_admin(&user("x", "u@example.com", no.clone(), &[("roles", json!("[\"admin\"]"))])));
+        assert!(!p.is_admin(&user("x", "u@example.com", no.clone(), &[("roles", json!({"admin": true}))])));
+        assert!(!p.is_admin(&user("x", "u@example.com", no.clone(), &[("roles", json!([["admin"]]))])));
+        assert!(!p.is_admin(&user("x", "u@example.com", no, &[])));
         assert!(AdminPolicy::default().is_empty());
-        assert!(!AdminPolicy::default().is_admin(&user("x", "", true, &[])));
+        assert!(!AdminPolicy::default().is_admin(&user("x", "", yes, &[])));
     }
 }

@@ -1,16 +1,16 @@
-//! The Admin API client against the real local provider (CRUD, paging, error
-//! mapping, the machine token's cache and renewal) and against deliberately
-//! misbehaving fakes (a provider that keeps refusing, fails or stalls).
-#![expect(clippy::unwrap_used)]
+//! The Admin API client (its calls are crate-private, so these are unit tests)
+//! against the real local provider (CRUD, paging, error mapping, the machine
+//! token's cache and renewal) and against deliberately misbehaving fakes (a
+//! provider that keeps refusing, fails or stalls).
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use bff::admin::api::{AdminApi, AdminError};
-use bff::admin::machine::{MachineClient, TokenError};
-use bff::admin::model::{IdentityState, ListQuery, Name, Traits};
-use bff::oidc::ClientAuth;
+use crate::admin::api::{AdminApi, AdminError};
+use crate::admin::machine::{MachineClient, TokenError};
+use crate::admin::model::{IdentityState, ListQuery, Name, Traits};
+use crate::oidc::ClientAuth;
 use idp::config::{AuthMethod, ClientConfig, Config, SeedIdentity};
 
 const SECRET: &str = "machine-test-secret-0123456789";
@@ -128,7 +128,7 @@ async fn pages_carry_total_and_neighbours() {
     let ids: std::collections::HashSet<String> =
         [&first, &middle, &last].iter().flat_map(|p| p.items.iter().map(|i| i.id.clone())).collect();
     assert_eq!(ids.len(), 7, "pages do not overlap");
-    assert_eq!(bff::admin::model::page_count(7, 3), 3);
+    assert_eq!(crate::admin::model::page_count(7, 3), 3);
 }
 
 #[tokio::test]
