@@ -612,7 +612,7 @@ impl RelyingParty {
         &self,
         access_token: &str,
         expected_sub: &str,
-    ) -> Result<Vec<(String, String)>, UserinfoError> {
+    ) -> Result<serde_json::Map<String, serde_json::Value>, UserinfoError> {
         let url = self.userinfo_endpoint().ok_or(UserinfoError::NoEndpoint)?;
         let r = self
             .inner
@@ -635,7 +635,7 @@ impl RelyingParty {
         if got != expected_sub {
             return Err(UserinfoError::SubjectMismatch { expected: expected_sub.into(), got: got.into() });
         }
-        Ok(map.into_iter().map(|(k, v)| (k, display_value(&v))).collect())
+        Ok(map)
     }
 }
 

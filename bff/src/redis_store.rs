@@ -92,15 +92,23 @@ pub(crate) async fn delete(pool: &Pool, id: &str) -> Result<bool, Error> {
 }
 
 /// Whether row `id` still exists; notes the activity at most once a minute.
-pub(crate) async fn check_in(pool: &Pool, id: &str, now: i64) -> Result<bool, Error> {
+/// `None`: the row is gone; `Some(touched)`: whether `last_seen` was
+/// older than `touch_every` seconds and set to `now`.
+pub(crate) async fn check_in(pool: &Pool, id: &str, now: i64, touch_every: i64) -> Result<Option<bool>, Error> {
     let script = r#"
 local seen = redis.call('HGET', KEYS[1], 'last_seen')
 if not seen then return 0 end
-if tonumber(seen) < tonumber(ARGV[1]) - 60 then redis.call('HSET', KEYS[1], 'last_seen', ARGV[1]) end
+if tonumber(seen) < tonumber(ARGV[1]) - tonumber(ARGV[2]) then
+  redis.call('HSET', KEYS[1], 'last_seen', ARGV[1])
+  return 2
+end
 return 1
 "#;
-    let n: i64 = pool.eval(script, vec![k("tok", id)], vec![now.to_string()]).await?;
-    Ok(n == 1)
+    let n: i64 = pool.eval(script, vec![k("tok", id)], vec![now.to_string(), touch_every.to_string()]).await?;
+    Ok(match n {
+        0 => None,
+        n => Some(n == 2),
+    })
 }
 
 /// (id, public_id, user_agent, created_at, last_seen) of every live sign-in of `sub`.

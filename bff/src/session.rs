@@ -10,6 +10,9 @@ use crate::oidc::{TokenSet, VerifiedUser};
 use crate::tokens::{TokenError, Tokens};
 
 const AUTH: &str = "gatehouse.auth";
+/// When the signed-in user was last active (Unix seconds), noted at most once
+/// a minute so the store's idle expiry follows requests, not just changes.
+const SEEN: &str = "gatehouse.seen";
 
 /// Who is signed in: safe to show, holds no token. Only `bff` makes one, from
 /// a verified session: the fields are private and it cannot be deserialized,
@@ -22,7 +25,7 @@ const AUTH: &str = "gatehouse.auth";
 ///
 /// ```compile_fail,E0451
 /// // …making one outside `bff` does not:
-/// let forged = bff::session::SessionUser { sub: "admin".into(), email: None, signed_in_at: 0, claims: vec![] };
+/// let forged = bff::session::SessionUser { sub: "admin".into(), email: None, signed_in_at: 0, confirmed_at: 0, claims: vec![] };
 /// ```
 ///
 /// ```compile_fail,E0277
@@ -34,7 +37,12 @@ pub struct SessionUser {
     sub: String,
     email: Option<String>,
     signed_in_at: i64,
-    /// The verified ID-token claims with their JSON types (without `nonce`, `at_hash`, `c_hash`).
+    /// When the provider last vouched for these claims (Unix seconds): the
+    /// sign-in, or the latest check of the user's standing.
+    confirmed_at: i64,
+    /// The verified claims with their JSON types: the ID token's (without
+    /// `nonce`, `at_hash`, `c_hash`), with the identity claims replaced by the
+    /// provider's userinfo answer at each check of the user's standing.
     claims: Vec<(String, serde_json::Value)>,
 }
 
@@ -53,7 +61,12 @@ impl SessionUser {
         self.signed_in_at
     }
 
-    /// A verified ID-token claim, with its JSON type.
+    /// When the provider last vouched for this user's claims (Unix seconds).
+    pub fn confirmed_at(&self) -> i64 {
+        self.confirmed_at
+    }
+
+    /// A verified claim, with its JSON type.
     pub fn claim(&self, name: &str) -> Option<&serde_json::Value> {
         self.claims.iter().find(|(k, _)| k == name).map(|(_, v)| v)
     }
@@ -65,7 +78,13 @@ impl SessionUser {
 
     #[cfg(test)]
     pub(crate) fn for_tests(sub: &str, email: Option<&str>, claims: Vec<(String, serde_json::Value)>) -> Self {
-        Self { sub: sub.into(), email: email.map(str::to_string), signed_in_at: 0, claims }
+        Self {
+            sub: sub.into(),
+            email: email.map(str::to_string),
+            signed_in_at: 0,
+            confirmed_at: crate::unix_now(),
+            claims,
+        }
     }
 }
 
@@ -77,14 +96,58 @@ struct StoredUser {
     sub: String,
     email: Option<String>,
     signed_in_at: i64,
+    /// Records from before standing checks read as never confirmed: the next admin call checks.
+    #[serde(default)]
+    confirmed_at: i64,
     #[serde(default)]
     claims: Vec<(String, serde_json::Value)>,
 }
 
 impl From<StoredUser> for SessionUser {
     fn from(u: StoredUser) -> Self {
-        Self { sub: u.sub, email: u.email, signed_in_at: u.signed_in_at, claims: u.claims }
+        Self {
+            sub: u.sub,
+            email: u.email,
+            signed_in_at: u.signed_in_at,
+            confirmed_at: u.confirmed_at,
+            claims: u.claims,
+        }
     }
+}
+
+/// Claims about the token or the sign-in rather than the person: kept from the
+/// ID token when the identity claims are replaced by a userinfo answer.
+const SIGN_IN_CLAIMS: &[&str] =
+    &["iss", "aud", "azp", "exp", "iat", "nbf", "auth_time", "sid", "amr", "acr", "jti", "rat"];
+
+impl StoredUser {
+    /// The sign-in claims kept, every identity claim replaced by `fresh` (a
+    /// claim the provider no longer states is gone).
+    fn confirm(&mut self, fresh: serde_json::Map<String, serde_json::Value>, now: i64) {
+        self.claims.retain(|(k, _)| SIGN_IN_CLAIMS.contains(&k.as_str()));
+        self.claims.extend(fresh.into_iter().filter(|(k, _)| k != "sub" && !SIGN_IN_CLAIMS.contains(&k.as_str())));
+        self.email = self.claims.iter().find(|(k, _)| k == "email").and_then(|(_, v)| v.as_str()).map(str::to_string);
+        self.confirmed_at = now;
+    }
+}
+
+/// What the provider says of the signed-in user now (see [`AuthSession::confirmed_user`]).
+#[derive(Debug)]
+pub enum Standing {
+    /// Nobody is signed in, or the session just ended (the provider refused the refresh).
+    SignedOut,
+    /// Claims the provider vouched for within the asked age, unchanged.
+    Confirmed(SessionUser),
+    /// The provider was asked just now: `user` holds its answer, `stale` what
+    /// the session said before.
+    Reconfirmed { user: SessionUser, stale: SessionUser },
+    /// The provider no longer accepts this user's tokens (deactivated,
+    /// revoked), or answered about someone else: `stale` is what the session
+    /// still says.
+    Refused { stale: SessionUser, why: String },
+    /// The provider could not be asked (down, timing out, no userinfo
+    /// endpoint): `stale` is what the session still says.
+    Unavailable { stale: SessionUser, why: String },
 }
 
 #[derive(Clone, Serialize, Deserialize)]
@@ -167,10 +230,16 @@ impl AuthSession {
             self.session.flush().await?;
             return Ok(None);
         }
-        if !self.tokens.check_in(&auth.grant, crate::unix_now()).await? {
-            tracing::info!(sub = %auth.user.sub, "session ended elsewhere (sign-out at the provider, or ended by the user)");
-            self.session.flush().await?;
-            return Ok(None);
+        match self.tokens.check_in(&auth.grant, crate::unix_now()).await? {
+            None => {
+                tracing::info!(sub = %auth.user.sub, "session ended elsewhere (sign-out at the provider, or ended by the user)");
+                self.session.flush().await?;
+                return Ok(None);
+            }
+            // The session layer moves a record's idle expiry only when the
+            // record is saved: note the activity in it as often as in the token row.
+            Some(true) => self.session.insert(SEEN, crate::unix_now()).await?,
+            Some(false) => {}
         }
         Ok(Some(auth))
     }
@@ -212,6 +281,7 @@ impl AuthSession {
                 sub: user.sub.clone(),
                 email: user.email.clone(),
                 signed_in_at: now,
+                confirmed_at: now,
                 claims: user.claims.clone(),
             },
             grant,
@@ -277,7 +347,47 @@ impl AuthSession {
     pub async fn userinfo(&self) -> Result<Option<Vec<(String, String)>>, SessionError> {
         let Some(auth) = self.auth().await? else { return Ok(None) };
         let Some(token) = self.access_token().await? else { return Ok(None) };
-        Ok(Some(self.tokens.rp().userinfo(&token, &auth.user.sub).await?))
+        let claims = self.tokens.rp().userinfo(&token, &auth.user.sub).await?;
+        Ok(Some(claims.into_iter().map(|(k, v)| (k, crate::oidc::display_value(&v))).collect()))
+    }
+
+    /// The signed-in user with claims the provider vouched for at most
+    /// `max_age_secs` ago: when the last confirmation is older, the provider's
+    /// userinfo endpoint is asked again with the session's access token
+    /// (refreshed first if it is due, so a refused refresh ends the session),
+    /// and the answer replaces the identity claims in the session. Nothing is
+    /// stored when the provider refuses or cannot be asked, so every later
+    /// call asks again.
+    pub async fn confirmed_user(&self, max_age_secs: i64) -> Result<Standing, SessionError> {
+        let Some(mut auth) = self.auth().await? else { return Ok(Standing::SignedOut) };
+        let now = crate::unix_now();
+        if now.saturating_sub(auth.user.confirmed_at) < max_age_secs {
+            return Ok(Standing::Confirmed(auth.user.into()));
+        }
+        let stale = SessionUser::from(auth.user.clone());
+        let token = match self.tokens.access_token(&auth.grant, &auth.user.sub).await {
+            Ok(t) => t,
+            Err(e @ (TokenError::Ended(_) | TokenError::Seal(_))) => {
+                tracing::info!(sub = %auth.user.sub, error = %e, "session ended");
+                self.tokens.delete(&auth.grant).await?;
+                self.session.flush().await?;
+                return Ok(Standing::SignedOut);
+            }
+            Err(e @ TokenError::Unavailable(_)) => return Ok(Standing::Unavailable { stale, why: e.to_string() }),
+            Err(e) => return Err(e.into()),
+        };
+        use crate::oidc::UserinfoError as E;
+        match self.tokens.rp().userinfo(&token, &auth.user.sub).await {
+            Ok(fresh) => {
+                auth.user.confirm(fresh, now);
+                self.session.insert(AUTH, &auth).await?;
+                Ok(Standing::Reconfirmed { user: auth.user.into(), stale })
+            }
+            Err(e @ (E::Unauthorized | E::SubjectMismatch { .. })) => {
+                Ok(Standing::Refused { stale, why: e.to_string() })
+            }
+            Err(e @ (E::Upstream(_) | E::NoEndpoint)) => Ok(Standing::Unavailable { stale, why: e.to_string() }),
+        }
     }
 }
 

@@ -110,6 +110,9 @@ struct Inner {
     lease: Duration,
     /// How long a caller waits for someone else's refresh.
     max_wait: Duration,
+    /// Sessions end this long after their last request (the session layer's
+    /// idle timeout); a row unseen for longer is ended by [`Tokens::end_expired`].
+    idle_secs: i64,
 }
 
 const SCHEMA: &str = "CREATE TABLE IF NOT EXISTS gatehouse_tokens (
@@ -156,8 +159,23 @@ impl Tokens {
                 skew_secs,
                 lease: Duration::from_secs(10),
                 max_wait: Duration::from_secs(15),
+                idle_secs: i64::MAX,
             }),
         })
+    }
+
+    /// Rows unseen for longer than the sessions' idle timeout are ended by
+    /// [`Tokens::end_expired`]. Call before sharing the handle.
+    pub fn with_idle_timeout(mut self, idle_secs: i64) -> Self {
+        if let Some(inner) = Arc::get_mut(&mut self.inner) {
+            inner.idle_secs = idle_secs.max(1);
+        }
+        self
+    }
+
+    /// How stale `last_seen` may get: a minute, less for short idle timeouts.
+    fn touch_every(&self) -> i64 {
+        (self.inner.idle_secs / 10).clamp(1, 60)
     }
 
     async fn migrate(db: &SqlitePool) -> Result<(), sqlx::Error> {
@@ -239,25 +257,29 @@ impl Tokens {
         Ok(id)
     }
 
-    /// A request of sign-in `id`: whether it is still on (a back-channel
-    /// logout or an ended session deletes its row), noting the activity at most
-    /// once a minute — one read per request, a write only when due.
-    pub(crate) async fn check_in(&self, id: &str, now: i64) -> Result<bool, TokenError> {
+    /// A request of sign-in `id`: `None` when it is over (a back-channel
+    /// logout or an ended session deletes its row), else whether the activity
+    /// was noted now — at most once a minute (less with a short idle timeout):
+    /// one read per request, a write only when due.
+    pub(crate) async fn check_in(&self, id: &str, now: i64) -> Result<Option<bool>, TokenError> {
         let db = match &self.inner.store {
             TokenStore::Sqlite(db) => db,
-            TokenStore::Redis(pool) => return Ok(crate::redis_store::check_in(pool, id, now).await?),
+            TokenStore::Redis(pool) => {
+                return Ok(crate::redis_store::check_in(pool, id, now, self.touch_every()).await?)
+            }
         };
         let seen: Option<(i64,)> =
             sqlx::query_as("SELECT last_seen FROM gatehouse_tokens WHERE id = ?").bind(id).fetch_optional(db).await?;
-        let Some((last_seen,)) = seen else { return Ok(false) };
-        if last_seen < now - 60 {
+        let Some((last_seen,)) = seen else { return Ok(None) };
+        if last_seen < now - self.touch_every() {
             sqlx::query("UPDATE gatehouse_tokens SET last_seen = ? WHERE id = ?")
                 .bind(now)
                 .bind(id)
                 .execute(db)
                 .await?;
+            return Ok(Some(true));
         }
-        Ok(true)
+        Ok(Some(false))
     }
 
     /// The user's sign-ins in this app, newest first; `current` marks row `current_id`.
@@ -360,17 +382,43 @@ impl Tokens {
         Ok(())
     }
 
-    /// Deletes the rows of sign-ins that have reached their absolute end, and
-    /// logout-token ids no longer worth remembering.
-    pub async fn delete_expired(&self, now: i64) -> Result<u64, TokenError> {
-        // Redis expires its keys itself.
+    /// Ends the sign-ins whose session is over — past the absolute end, or
+    /// unseen for longer than the idle timeout (the session record is gone):
+    /// each refresh token is revoked at the provider, then the row deleted.
+    /// Also forgets logout-token ids no longer worth remembering. Returns the
+    /// rows ended. (Redis expires its keys itself at the absolute end.)
+    pub async fn end_expired(&self, now: i64) -> Result<u64, TokenError> {
         let TokenStore::Sqlite(db) = &self.inner.store else { return Ok(0) };
         sqlx::query("DELETE FROM gatehouse_logout_jtis WHERE remember_until <= ?").bind(now).execute(db).await?;
-        Ok(sqlx::query("DELETE FROM gatehouse_tokens WHERE expires_at <= ?")
+        // `last_seen` lags a request by up to `touch_every`; rows from before it was kept have 0.
+        let unseen_since = now.saturating_sub(self.inner.idle_secs).saturating_sub(self.touch_every() + 1);
+        let mut ended = 0;
+        loop {
+            let rows: Vec<(String, String, String)> = sqlx::query_as(
+                "SELECT id, sub, sealed FROM gatehouse_tokens
+                 WHERE expires_at <= ? OR (last_seen > 0 AND last_seen < ?) LIMIT 100",
+            )
             .bind(now)
-            .execute(db)
-            .await?
-            .rows_affected())
+            .bind(unseen_since)
+            .fetch_all(db)
+            .await?;
+            if rows.is_empty() {
+                return Ok(ended);
+            }
+            for (id, sub, sealed) in rows {
+                let refresh = serde_json::from_str::<Sealed>(&sealed)
+                    .ok()
+                    .and_then(|s| self.inner.keys.open::<StoredTokens>(&s, &sub).ok())
+                    .and_then(|t| t.refresh_token);
+                if let Some(token) = refresh {
+                    if let Err(e) = self.inner.rp.revoke_refresh_token(&token).await {
+                        tracing::warn!(sub = %sub, error = %e, "the refresh token of an expired sign-in could not be revoked");
+                    }
+                }
+                sqlx::query("DELETE FROM gatehouse_tokens WHERE id = ?").bind(&id).execute(db).await?;
+                ended += 1;
+            }
+        }
     }
 
     /// Records a logout token's `jti`; `false` if it was seen before (a replay).

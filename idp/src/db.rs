@@ -126,20 +126,42 @@ pub async fn open(storage: &Storage) -> Result<Db, DbError> {
         }
     };
     let opts = opts.foreign_keys(true);
+    // Switching a new file to WAL and creating the schema need a moment of
+    // exclusive access; another process (or a busy machine) may hold it
+    // longer than the busy timeout covers, so a busy open is tried again.
+    let mut attempt = 0;
+    let pool = loop {
+        attempt += 1;
+        match open_pool(opts.clone(), max).await {
+            Err(e) if attempt < 5 && is_busy(&e) => {
+                tracing::warn!(path = %label, attempt, "the database is busy; opening it again");
+                tokio::time::sleep(std::time::Duration::from_millis(200 * attempt)).await;
+            }
+            r => break r.map_err(|source| DbError::Open { path: label.clone(), source })?,
+        }
+    };
+    if let Storage::Dir(dir) = storage {
+        restrict_db_files(dir)?;
+    }
+    Ok(pool)
+}
+
+async fn open_pool(opts: SqliteConnectOptions, max: u32) -> Result<Db, sqlx::Error> {
     let pool = SqlitePoolOptions::new()
         .max_connections(max)
         .min_connections(1)
         .idle_timeout(None)
         .max_lifetime(None)
         .connect_with(opts)
-        .await
-        .map_err(|source| DbError::Open { path: label.clone(), source })?;
-    sqlx::raw_sql(SCHEMA).execute(&pool).await.map_err(|source| DbError::Open { path: label.clone(), source })?;
-    upgrade(&pool).await.map_err(|source| DbError::Open { path: label, source })?;
-    if let Storage::Dir(dir) = storage {
-        restrict_db_files(dir)?;
-    }
+        .await?;
+    sqlx::raw_sql(SCHEMA).execute(&pool).await?;
+    upgrade(&pool).await?;
     Ok(pool)
+}
+
+/// SQLITE_BUSY or SQLITE_LOCKED.
+fn is_busy(e: &sqlx::Error) -> bool {
+    e.as_database_error().and_then(|d| d.code()).is_some_and(|c| c == "5" || c == "6")
 }
 
 /// Brings a database created by an earlier version up to the schema above.

@@ -29,17 +29,7 @@ fn env_usize(name: &str, default: usize) -> usize {
 /// app's client is only reachable through an admin's authorization), 16 at a time.
 async fn seed(provider: &str, n: usize) {
     let http = reqwest::Client::new();
-    let token: serde_json::Value = http
-        .post(format!("{provider}oauth2/token"))
-        .basic_auth(ADMIN_CLIENT, Some(ADMIN_SECRET))
-        .form(&[("grant_type", "client_credentials"), ("audience", "admin-api")])
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let token: Arc<str> = token["access_token"].as_str().expect("an Admin API token").into();
+    let token: Arc<str> = common::machine_token(provider, (ADMIN_CLIENT, ADMIN_SECRET), "admin-api", "").await.into();
     let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let workers: Vec<_> = (0..16)
         .map(|_| {

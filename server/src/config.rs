@@ -21,8 +21,9 @@ pub struct Settings {
     pub idp_addr: SocketAddr,
     /// Where sessions and the embedded provider keep their data; `None` keeps them in memory.
     pub data_dir: Option<std::path::PathBuf>,
-    /// Sessions end after this long without a request.
-    pub session_idle_minutes: i64,
+    /// Sessions end this many seconds after their last request
+    /// (`GATEHOUSE_SESSION_IDLE_MINUTES`).
+    pub session_idle_secs: i64,
     /// Sessions end this many seconds after sign-in, however active
     /// (`GATEHOUSE_SESSION_LIFETIME_MINUTES`).
     pub session_lifetime_secs: i64,
@@ -60,7 +61,7 @@ pub struct ApiSettings {
 pub const DEFAULT_API_AUDIENCE: &str = "gatehouse-api";
 
 /// Who may manage identities, and the Admin API they are managed through.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct AdminSettings {
     /// `GATEHOUSE_ADMIN_EMAILS`; `None` means the default: `admin@example.com`
     /// with the embedded provider, nobody with an external one.
@@ -73,6 +74,22 @@ pub struct AdminSettings {
     pub api: Option<AdminApiSettings>,
     /// `OIDC_ADMIN_TIMEOUT_SECONDS`: bound on every Admin API and token request.
     pub timeout_secs: u64,
+    /// `GATEHOUSE_ADMIN_RECHECK_SECONDS`: an admin's standing is confirmed with
+    /// the provider (userinfo) before an admin call when it is older than this.
+    pub recheck_secs: i64,
+}
+
+impl Default for AdminSettings {
+    fn default() -> Self {
+        Self {
+            emails: None,
+            subjects: Vec::new(),
+            claim: None,
+            api: None,
+            timeout_secs: 10,
+            recheck_secs: DEFAULT_ADMIN_RECHECK_SECS,
+        }
+    }
 }
 
 /// `OIDC_ADMIN_*`: the Admin API and the machine client that calls it.
@@ -131,6 +148,16 @@ fn admin_settings(get: &dyn Fn(&str) -> Option<String>) -> Result<AdminSettings,
             hint: "use a number of seconds between 1 and 300, e.g. 10",
         })?,
     };
+    let recheck_secs = match get("GATEHOUSE_ADMIN_RECHECK_SECONDS") {
+        None => DEFAULT_ADMIN_RECHECK_SECS,
+        Some(raw) => {
+            raw.trim().parse::<i64>().ok().filter(|s| (0..=86_400).contains(s)).ok_or(ConfigError::Invalid {
+                var: "GATEHOUSE_ADMIN_RECHECK_SECONDS",
+                value: raw.clone(),
+                hint: "use a number of seconds between 0 (every admin call) and 86400, e.g. 300",
+            })?
+        }
+    };
     let api = match get("OIDC_ADMIN_API_URL") {
         None => None,
         Some(raw) => {
@@ -185,8 +212,12 @@ fn admin_settings(get: &dyn Fn(&str) -> Option<String>) -> Result<AdminSettings,
         claim,
         api,
         timeout_secs,
+        recheck_secs,
     })
 }
+
+/// How old an admin's confirmed standing may be before an admin call checks again.
+pub const DEFAULT_ADMIN_RECHECK_SECS: i64 = 300;
 
 /// The external provider and this app's registration with it.
 #[derive(Clone)]
@@ -464,7 +495,7 @@ starts only with LEPTOS_ENV=DEV on loopback addresses, or when GATEHOUSE_DEV_PRO
             oidc,
             idp_addr,
             data_dir,
-            session_idle_minutes,
+            session_idle_secs: session_idle_minutes.saturating_mul(60),
             session_lifetime_secs: session_lifetime_minutes * 60,
             admin,
             redis_url: match get("GATEHOUSE_REDIS_URL") {
@@ -604,7 +635,7 @@ mod tests {
     #[test]
     fn session_lifetimes_have_defaults_and_bounds() {
         let s = from(&[]).unwrap();
-        assert_eq!((s.session_idle_minutes, s.session_lifetime_secs), (720, 7 * 24 * 3600));
+        assert_eq!((s.session_idle_secs, s.session_lifetime_secs), (720 * 60, 7 * 24 * 3600));
         assert_eq!(from(&[("GATEHOUSE_SESSION_LIFETIME_MINUTES", "90")]).unwrap().session_lifetime_secs, 5400);
         for bad in ["0", "-3", "abc", "600000"] {
             let err = from(&[("GATEHOUSE_SESSION_LIFETIME_MINUTES", bad)]).unwrap_err().to_string();
@@ -618,6 +649,7 @@ mod tests {
         let s = from(&[]).unwrap();
         assert!(s.admin.emails.is_none() && s.admin.api.is_none());
         assert_eq!(s.admin.timeout_secs, 10);
+        assert_eq!(s.admin.recheck_secs, 300);
         let s = from(&[
             ("GATEHOUSE_ADMIN_EMAILS", "a@example.com, b@example.com"),
             ("GATEHOUSE_ADMIN_SUBJECTS", "s1 s2"),
@@ -655,6 +687,8 @@ mod tests {
                 "OIDC_ADMIN_CLIENT_AUTH",
             ),
             (&[("OIDC_ADMIN_TIMEOUT_SECONDS", "0")][..], "OIDC_ADMIN_TIMEOUT_SECONDS"),
+            (&[("GATEHOUSE_ADMIN_RECHECK_SECONDS", "-1")][..], "GATEHOUSE_ADMIN_RECHECK_SECONDS"),
+            (&[("GATEHOUSE_ADMIN_RECHECK_SECONDS", "5m")][..], "GATEHOUSE_ADMIN_RECHECK_SECONDS"),
         ] {
             let err = from(pairs).unwrap_err().to_string();
             assert!(err.contains(var), "{err}");

@@ -112,7 +112,8 @@ impl Application {
         let pending = bff::pending::PendingCookie::new(token_keys.clone(), secure);
         let tokens = bff::tokens::Tokens::open(token_store.clone(), token_keys, rp.clone(), settings.refresh_skew_secs)
             .await
-            .map_err(|e| StartupError::Sessions(e.to_string()))?;
+            .map_err(|e| StartupError::Sessions(e.to_string()))?
+            .with_idle_timeout(settings.session_idle_secs);
         if let bff::tokens::TokenStore::Sqlite(db) = token_store {
             spawn_cleanup(db, tokens.clone());
         }
@@ -224,7 +225,7 @@ fn build_admin(
     if api.is_some() && policy.is_empty() {
         tracing::warn!("an Admin API is configured but nobody is an admin: set GATEHOUSE_ADMIN_EMAILS, GATEHOUSE_ADMIN_SUBJECTS or GATEHOUSE_ADMIN_CLAIM");
     }
-    Ok(bff::admin::Admin::new(policy, api, users.audit_log()))
+    Ok(bff::admin::Admin::new(policy, api, users.audit_log(), a.recheck_secs))
 }
 
 /// The admin of the embedded provider's seeded identities.
@@ -390,8 +391,9 @@ async fn session_db(settings: &Settings) -> Result<sqlx::SqlitePool, StartupErro
         .map_err(|e| StartupError::Sessions(e.to_string()))
 }
 
-/// Every ten minutes: deletes expired session records and the token rows of
-/// sign-ins past their absolute end.
+/// At start and every ten minutes: deletes expired session records, and ends
+/// the sign-ins past their absolute end or idle timeout (their refresh tokens
+/// revoked at the provider, their token rows deleted).
 fn spawn_cleanup(db: sqlx::SqlitePool, tokens: bff::tokens::Tokens) {
     use tower_sessions::ExpiredDeletion as _;
     let store = tower_sessions_sqlx_store::SqliteStore::new(db);
@@ -402,8 +404,8 @@ fn spawn_cleanup(db: sqlx::SqlitePool, tokens: bff::tokens::Tokens) {
             if let Err(e) = store.delete_expired().await {
                 tracing::warn!(error = %e, "expired session cleanup failed");
             }
-            match tokens.delete_expired(bff::unix_now()).await {
-                Ok(n) if n > 0 => tracing::info!(rows = n, "expired session tokens deleted"),
+            match tokens.end_expired(bff::unix_now()).await {
+                Ok(n) if n > 0 => tracing::info!(rows = n, "expired sign-ins ended"),
                 Ok(_) => {}
                 Err(e) => tracing::warn!(error = %e, "expired token cleanup failed"),
             }
@@ -448,7 +450,7 @@ fn session_layer<S: tower_sessions::SessionStore + Clone>(
         .with_http_only(true)
         .with_same_site(tower_sessions::cookie::SameSite::Lax)
         .with_path("/")
-        .with_expiry(tower_sessions::Expiry::OnInactivity(time::Duration::minutes(settings.session_idle_minutes)))
+        .with_expiry(tower_sessions::Expiry::OnInactivity(time::Duration::seconds(settings.session_idle_secs)))
 }
 
 /// The full router: health check, the Leptos app and its server functions,

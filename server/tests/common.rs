@@ -108,19 +108,10 @@ const STATS_SECRET: &str = "gatehouse-stats-dev-secret-not-for-production";
 
 /// The provider's `/stats/tokens` (it needs an Admin API token).
 pub async fn provider_stats(provider: &str) -> serde_json::Value {
-    let token: serde_json::Value = reqwest::Client::new()
-        .post(format!("{provider}oauth2/token"))
-        .basic_auth(STATS_CLIENT, Some(STATS_SECRET))
-        .form(&[("grant_type", "client_credentials"), ("audience", "provider-stats")])
-        .send()
-        .await
-        .expect("stats token")
-        .json()
-        .await
-        .expect("stats token JSON");
+    let token = machine_token(provider, (STATS_CLIENT, STATS_SECRET), "provider-stats", "").await;
     reqwest::Client::new()
         .get(format!("{provider}stats/tokens"))
-        .bearer_auth(token["access_token"].as_str().expect("stats token"))
+        .bearer_auth(token)
         .send()
         .await
         .expect("stats")
@@ -348,16 +339,134 @@ pub async fn user_token(provider: &str, email: &str, scope: &str) -> String {
 }
 
 pub async fn service_token(provider: &str, scope: &str) -> String {
+    machine_token(provider, (SERVICE, SERVICE_SECRET), "gatehouse-api", scope).await
+}
+
+/// A client-credentials access token of `client` (id, secret) for `audience`.
+pub async fn machine_token(provider: &str, client: (&str, &str), audience: &str, scope: &str) -> String {
+    let mut form = vec![("grant_type", "client_credentials"), ("audience", audience)];
+    if !scope.is_empty() {
+        form.push(("scope", scope));
+    }
     let r = reqwest::Client::new()
         .post(format!("{provider}oauth2/token"))
-        .basic_auth(SERVICE, Some(SERVICE_SECRET))
-        .form(&[("grant_type", "client_credentials"), ("audience", "gatehouse-api"), ("scope", scope)])
+        .basic_auth(client.0, Some(client.1))
+        .form(&form)
         .send()
         .await
-        .expect("native sign-in");
-    assert_eq!(r.status(), 200);
-    r.json::<serde_json::Value>().await.expect("native sign-in")["access_token"]
+        .expect("client-credentials request");
+    assert_eq!(r.status(), 200, "client-credentials token for {}", client.0);
+    r.json::<serde_json::Value>().await.expect("token response")["access_token"]
         .as_str()
-        .expect("native sign-in")
+        .expect("an access token")
         .to_string()
+}
+
+/// The provider revokes every grant of the app's client (its access and
+/// refresh tokens die with them); nothing tells the app.
+pub async fn revoke_app_grants(provider: &str) {
+    let r = reqwest::Client::new()
+        .delete(format!("{provider}oauth2/tokens?client_id={APP_CLIENT}"))
+        .basic_auth(APP_CLIENT, Some(APP_SECRET))
+        .send()
+        .await
+        .expect("token deletion");
+    assert_eq!(r.status(), 204);
+}
+
+/// A TCP relay in front of a provider that can be cut or slowed: while it is
+/// down, every connection (pooled ones included) is closed at once; with a
+/// delay, each new connection waits that long before it is relayed.
+pub struct Relay {
+    down: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    delay_ms: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    conns: std::sync::Arc<std::sync::Mutex<Vec<tokio::task::JoinHandle<()>>>>,
+}
+
+impl Relay {
+    pub async fn start(listener: tokio::net::TcpListener, to: std::net::SocketAddr) -> Self {
+        use std::sync::atomic::Ordering;
+        let relay = Relay { down: Default::default(), delay_ms: Default::default(), conns: Default::default() };
+        let (down, delay, conns) = (relay.down.clone(), relay.delay_ms.clone(), relay.conns.clone());
+        tokio::spawn(async move {
+            while let Ok((mut inbound, _)) = listener.accept().await {
+                if down.load(Ordering::SeqCst) {
+                    continue; // dropped: closed at once
+                }
+                let wait = std::time::Duration::from_millis(delay.load(Ordering::SeqCst));
+                let h = tokio::spawn(async move {
+                    tokio::time::sleep(wait).await;
+                    if let Ok(mut out) = tokio::net::TcpStream::connect(to).await {
+                        let _ = tokio::io::copy_bidirectional(&mut inbound, &mut out).await;
+                    }
+                });
+                conns.lock().expect("relay connections").push(h);
+            }
+        });
+        relay
+    }
+
+    fn close_all(&self) {
+        for h in self.conns.lock().expect("relay connections").drain(..) {
+            h.abort();
+        }
+    }
+
+    pub fn set_down(&self, down: bool) {
+        self.down.store(down, std::sync::atomic::Ordering::SeqCst);
+        if down {
+            self.close_all();
+        }
+    }
+
+    /// Closes the open connections; new ones wait `ms` before they are relayed.
+    pub fn set_delay(&self, ms: u64) {
+        self.delay_ms.store(ms, std::sync::atomic::Ordering::SeqCst);
+        self.close_all();
+    }
+}
+
+/// A provider of its own (the development configuration, in memory, no
+/// back-channel logout) reachable only through a [`Relay`], and the address the
+/// app must listen on (registered as the app's redirect URI before it starts).
+pub struct RelayedProvider {
+    /// Where the app must listen.
+    pub app_addr: std::net::SocketAddr,
+    /// The relay's URL, with `/`.
+    pub issuer: String,
+    /// The provider itself, bypassing the relay, with `/`.
+    pub direct: String,
+    pub relay: Relay,
+}
+
+pub async fn provider_behind_relay() -> RelayedProvider {
+    let app_addr = std::net::TcpListener::bind("127.0.0.1:0").expect("free port").local_addr().expect("address");
+    let relay_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("relay port");
+    let issuer = format!("http://{}/", relay_listener.local_addr().expect("relay address"));
+    let mut cfg = idp::Config::from_toml(idp::config::DEV_CONFIG, "dev.toml").expect("dev config");
+    cfg.listen = "127.0.0.1:0".parse().expect("loopback");
+    cfg.issuer = Some(url::Url::parse(&issuer).expect("issuer"));
+    cfg.storage = idp::config::Storage::Memory;
+    let client = cfg.clients.iter_mut().find(|c| c.id == APP_CLIENT).expect("app client");
+    client.redirect_uris = vec![format!("http://{app_addr}/login")];
+    client.post_logout_redirect_uris = vec![format!("http://{app_addr}/logout")];
+    client.backchannel_logout_uri = None;
+    let idp = idp::Idp::build(cfg).await.expect("provider starts");
+    let direct = format!("http://{}/", idp.addr());
+    let relay = Relay::start(relay_listener, idp.addr()).await;
+    tokio::spawn(idp.run_until_stopped());
+    RelayedProvider { app_addr, issuer, direct, relay }
+}
+
+/// The development configuration's Admin API client, for the Admin API at `base` (with `/`).
+pub fn admin_api_at(base: &str) -> server::config::AdminApiSettings {
+    server::config::AdminApiSettings {
+        url: url::Url::parse(&format!("{base}admin/")).expect("admin URL"),
+        client_id: "gatehouse-admin".into(),
+        client_secret: "gatehouse-admin-dev-secret-not-for-production".into(),
+        auth: bff::oidc::ClientAuth::ClientSecretBasic,
+        token_url: None,
+        audience: vec!["admin-api".into()],
+        scope: String::new(),
+    }
 }

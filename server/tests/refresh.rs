@@ -86,13 +86,7 @@ async fn a_refused_refresh_ends_the_session_with_a_clear_message() {
     assert_eq!(api(&app, "userinfo").await.status(), 200);
 
     // The provider forgets every grant of the app: its refresh token is now refused.
-    let r = reqwest::Client::new()
-        .delete(format!("{provider}oauth2/tokens?client_id={APP_CLIENT}"))
-        .basic_auth(APP_CLIENT, Some(APP_SECRET))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 204);
+    revoke_app_grants(&provider).await;
     tokio::time::sleep(Duration::from_secs(5)).await;
 
     let r = api(&app, "userinfo").await;
@@ -104,4 +98,74 @@ async fn a_refused_refresh_ends_the_session_with_a_clear_message() {
     // The page says so and offers to sign in again.
     let page = browser().get(format!("{}/profile", app.base)).send().await.unwrap();
     assert!(location(&page).starts_with("/login"), "a signed-out visitor is sent to sign in");
+}
+
+async fn lease_of(dir: &std::path::Path) -> (Option<String>, String) {
+    let url = format!("sqlite://{}", dir.join("sessions.sqlite3").display());
+    let pool = sqlx::SqlitePool::connect(&url).await.unwrap();
+    let row: (Option<String>, String) =
+        sqlx::query_as("SELECT lock_holder, sealed FROM gatehouse_tokens").fetch_one(&pool).await.unwrap();
+    pool.close().await;
+    row
+}
+
+async fn steal_lease(dir: &std::path::Path, for_ms: i64) {
+    let url = format!("sqlite://{}", dir.join("sessions.sqlite3").display());
+    let pool = sqlx::SqlitePool::connect(&url).await.unwrap();
+    let now_ms = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as i64;
+    sqlx::query("UPDATE gatehouse_tokens SET lock_holder = 'another-instance', lock_until = ?")
+        .bind(now_ms + for_ms)
+        .execute(&pool)
+        .await
+        .unwrap();
+    pool.close().await;
+}
+
+#[tokio::test]
+async fn a_lease_lost_during_a_refresh_keeps_the_rotated_tokens_and_the_family_alive() {
+    let dir = temp_dir("lost-lease");
+    let provider = provider_behind_relay().await;
+    let mut settings = external_to(test_settings(), &provider.issuer);
+    settings.leptos.site_addr = provider.app_addr;
+    settings.data_dir = Some(dir.clone());
+    settings.refresh_skew_secs = SKEW;
+    let app = spawn_app_with(settings).await;
+    signed_in(&app, "user@example.com").await;
+    tokio::time::sleep(Duration::from_secs(5)).await; // the access token is now due
+
+    // The provider answers slowly; while the refresh is in flight, another
+    // instance takes the lease (as if ours had lapsed).
+    provider.relay.set_delay(800);
+    let (before_holder, before_sealed) = lease_of(&dir).await;
+    assert!(before_holder.is_none());
+    let call = tokio::spawn({
+        let (client, url) = (app.client.clone(), format!("{}/api/userinfo", app.base));
+        async move { client.post(url).header("accept", "application/json").send().await.unwrap().status().as_u16() }
+    });
+    let mut holder = None;
+    for _ in 0..100 {
+        holder = lease_of(&dir).await.0;
+        if holder.is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(holder.is_some(), "the refresh took the lease");
+    steal_lease(&dir, 1500).await;
+    assert_eq!(call.await.unwrap(), 200, "the refresh still succeeds");
+    provider.relay.set_delay(0);
+
+    let (after_holder, after_sealed) = lease_of(&dir).await;
+    assert_ne!(after_sealed, before_sealed, "the rotated tokens were stored although the lease was lost");
+    assert_eq!(after_holder.as_deref(), Some("another-instance"), "someone else's lease is not released");
+    assert_eq!(refreshes(&provider.issuer).await, 1);
+
+    // The next refresh uses the rotated refresh token: no reuse, no family revocation.
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    assert_eq!(api(&app, "userinfo").await.status(), 200);
+    assert_eq!(refreshes(&provider.issuer).await, 2);
+    let stats = provider_stats(&provider.issuer).await;
+    assert_eq!(stats["revoked_refresh_token"][APP_CLIENT].as_u64().unwrap_or(0), 0, "{stats}");
+    assert!(is_signed_in(&app).await);
+    std::fs::remove_dir_all(&dir).ok();
 }

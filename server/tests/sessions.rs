@@ -96,32 +96,73 @@ async fn token_rows(dir: &std::path::Path) -> i64 {
     n
 }
 
+/// Starts the server; aborting the handle stops it.
+async fn stoppable(settings: server::config::Settings) -> (TestApp, tokio::task::JoinHandle<std::io::Result<()>>) {
+    let app = server::startup::Application::build(settings).await.unwrap();
+    let base = format!("http://{}", app.addr());
+    (TestApp { base, client: browser() }, tokio::spawn(app.run_until_stopped()))
+}
+
+/// Starts the server again on the same data (the cleanup runs at start, then
+/// every ten minutes), waits until `want` token rows are left, and returns
+/// the new instance and how many rows there are.
+async fn after_cleanup(settings: server::config::Settings, dir: &std::path::Path, want: i64) -> (TestApp, i64) {
+    let again = spawn_app_with(settings).await;
+    let mut left = token_rows(dir).await;
+    for _ in 0..40 {
+        if left == want {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        left = token_rows(dir).await;
+    }
+    (again, left)
+}
+
 #[tokio::test]
 async fn expired_sign_ins_are_cleaned_up() {
     let dir = temp_dir("cleanup");
     let mut settings = test_settings();
     settings.data_dir = Some(dir.clone());
     settings.session_lifetime_secs = 1;
-    let first = server::startup::Application::build(settings.clone()).await.unwrap();
-    let app = TestApp { base: format!("http://{}", first.addr()), client: browser() };
-    let running = tokio::spawn(first.run_until_stopped());
+    let (app, running) = stoppable(settings.clone()).await;
     signed_in(&app, "user@example.com").await;
     assert_eq!(token_rows(&dir).await, 1);
     tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
     running.abort();
     let _ = running.await;
 
-    // The cleanup runs at start and every ten minutes: the expired sign-in's tokens are gone.
-    let _again = spawn_app_with(settings).await;
-    let mut left = token_rows(&dir).await;
-    for _ in 0..40 {
-        if left == 0 {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-        left = token_rows(&dir).await;
-    }
+    let (again, left) = after_cleanup(settings, &dir, 0).await;
     assert_eq!(left, 0, "expired token rows are deleted");
+    let stats = provider_stats(&provider_base(&again).await).await;
+    assert_eq!(stats["revoked_refresh_token"]["gatehouse"], 1, "and their refresh tokens revoked: {stats}");
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[tokio::test]
+async fn an_idle_expired_sign_in_is_ended_and_its_refresh_token_revoked() {
+    let dir = temp_dir("idle-cleanup");
+    let mut settings = test_settings();
+    settings.data_dir = Some(dir.clone());
+    settings.session_idle_secs = 4;
+    let (app, running) = stoppable(settings.clone()).await;
+    signed_in(&app, "user@example.com").await;
+    // A second, active sign-in must survive the cleanup.
+    let active = TestApp { base: app.base.clone(), client: browser() };
+    signed_in(&active, "admin@example.com").await;
+    assert_eq!(token_rows(&dir).await, 2);
+    for _ in 0..14 {
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+        assert!(is_signed_in(&active).await, "requests keep a session alive past the idle timeout");
+    }
+    assert!(!is_signed_in(&app).await, "the idle session ended");
+    running.abort();
+    let _ = running.await;
+
+    let (again, left) = after_cleanup(settings, &dir, 1).await;
+    assert_eq!(left, 1, "only the active sign-in's row is left");
+    let stats = provider_stats(&provider_base(&again).await).await;
+    assert_eq!(stats["revoked_refresh_token"]["gatehouse"], 1, "the idle one's refresh token was revoked: {stats}");
     std::fs::remove_dir_all(&dir).ok();
 }
 

@@ -91,21 +91,26 @@ mod server {
     use bff::admin::model::{Identity, IdentityState, Name, Traits};
     use bff::admin::{AdminDenied, AdminIdentities};
     use bff::routes::Bff;
-    use bff::session::SessionUser;
 
     use super::{FieldError, IdentityRow};
-    use crate::api::server::{fail, internal};
+    use crate::api::server::{fail, internal, session};
     use crate::error::AppError;
     use crate::forms::IdentityForm;
 
-    /// The identity service for the signed-in admin: 403 for anyone else.
-    pub(super) fn authorize<'a>(bff: &'a Bff, user: &'a SessionUser) -> Result<AdminIdentities<'a>, AppError> {
-        bff.admin().authorize(user).map_err(|e| match e {
-            AdminDenied::NotAdmin => fail(AppError::Forbidden),
+    /// The identity service for the signed-in admin, their standing confirmed
+    /// with the provider when it is older than the recheck interval: 401 for
+    /// nobody, 403 for anyone else, 502 when the provider cannot confirm it.
+    pub(super) async fn authorize(bff: &Bff) -> Result<AdminIdentities<'_>, AppError> {
+        let auth = session().await?;
+        bff.admin().authorize_session(&auth).await.map_err(|e| match e {
+            AdminDenied::SignedOut => fail(AppError::Unauthenticated),
+            AdminDenied::NotAdmin | AdminDenied::Unconfirmed => fail(AppError::Forbidden),
+            AdminDenied::ProviderUnavailable(_) => fail(AppError::Upstream),
             AdminDenied::NotConfigured => {
                 tracing::error!(error = %e, "identity management requested");
                 fail(AppError::NotConfigured)
             }
+            AdminDenied::Session(e) => internal("session read failed", e),
         })
     }
 
@@ -172,9 +177,8 @@ pub async fn admin_list_identities(
 ) -> Result<IdentityList, AppError> {
     use self::server::*;
     use crate::api::server::*;
-    let (_, user) = require_user().await?;
     let bff = bff()?;
-    let admin = authorize(&bff, &user)?;
+    let admin = authorize(&bff).await?;
     let per_page = page_size(per_page);
     let page = page.unwrap_or(1).max(1);
     let q = bff::admin::model::ListQuery {
@@ -200,9 +204,8 @@ pub async fn admin_list_identities(
 pub async fn admin_get_identity(id: String) -> Result<IdentityRow, AppError> {
     use self::server::*;
     use crate::api::server::*;
-    let (_, user) = require_user().await?;
     let bff = bff()?;
-    let admin = authorize(&bff, &user)?;
+    let admin = authorize(&bff).await?;
     admin.get(check_id(&id)?).await.map(row).map_err(admin_error)
 }
 
@@ -216,9 +219,8 @@ pub async fn admin_create_identity(
 ) -> Result<String, AppError> {
     use self::server::*;
     use crate::api::server::*;
-    let (_, user) = require_user().await?;
     let bff = bff()?;
-    let admin = authorize(&bff, &user)?;
+    let admin = authorize(&bff).await?;
     let traits = parse_form(&email, &first_name, &last_name, &academic_degree)?;
     let created = admin.create(&traits).await.map_err(admin_error)?;
     leptos_axum::redirect(&format!("/admin/identities/{}?notice=created", created.id));
@@ -236,9 +238,8 @@ pub async fn admin_update_identity(
 ) -> Result<(), AppError> {
     use self::server::*;
     use crate::api::server::*;
-    let (_, user) = require_user().await?;
     let bff = bff()?;
-    let admin = authorize(&bff, &user)?;
+    let admin = authorize(&bff).await?;
     let id = check_id(&id)?;
     let traits = parse_form(&email, &first_name, &last_name, &academic_degree)?;
     admin.update(id, &traits).await.map_err(admin_error)?;
@@ -252,9 +253,8 @@ pub async fn admin_set_identity_state(id: String, state: String) -> Result<(), A
     use self::server::*;
     use crate::api::server::*;
     use bff::admin::model::IdentityState;
-    let (_, user) = require_user().await?;
     let bff = bff()?;
-    let admin = authorize(&bff, &user)?;
+    let admin = authorize(&bff).await?;
     let id = check_id(&id)?;
     let (state, notice) = match state.as_str() {
         "active" => (IdentityState::Active, "activated"),
@@ -276,9 +276,8 @@ pub async fn admin_set_identity_state(id: String, state: String) -> Result<(), A
 pub async fn admin_end_sessions(id: String) -> Result<(), AppError> {
     use self::server::*;
     use crate::api::server::*;
-    let (_, user) = require_user().await?;
     let bff = bff()?;
-    let admin = authorize(&bff, &user)?;
+    let admin = authorize(&bff).await?;
     let id = check_id(&id)?;
     bff.end_sessions(&admin, id).await.map_err(|e| internal("ending sessions failed", e))?;
     leptos_axum::redirect(&format!("/admin/identities/{id}?notice=sessions-ended"));
@@ -290,9 +289,8 @@ pub async fn admin_end_sessions(id: String) -> Result<(), AppError> {
 pub async fn admin_delete_identity(id: String, confirm: String) -> Result<(), AppError> {
     use self::server::*;
     use crate::api::server::*;
-    let (_, user) = require_user().await?;
     let bff = bff()?;
-    let admin = authorize(&bff, &user)?;
+    let admin = authorize(&bff).await?;
     let id = check_id(&id)?;
     if confirm != "delete" {
         return Err(fail(AppError::Validation {
@@ -310,9 +308,8 @@ pub async fn admin_delete_identity(id: String, confirm: String) -> Result<(), Ap
 pub async fn admin_audit(page: Option<u64>) -> Result<AuditList, AppError> {
     use self::server::*;
     use crate::api::server::*;
-    let (_, user) = require_user().await?;
     let bff = bff()?;
-    let admin = authorize(&bff, &user)?;
+    let admin = authorize(&bff).await?;
     let page = page.unwrap_or(1).max(1);
     let (entries, total) = admin.audit(page - 1, AUDIT_PER_PAGE).await.map_err(audit_error)?;
     Ok(AuditList {

@@ -15,6 +15,9 @@ pub enum AuditAction {
     Deactivate,
     Delete,
     EndSessions,
+    /// An admin call refused because the provider no longer vouches for the
+    /// caller's admin standing (recorded with the claims the session still had).
+    AccessRefused,
 }
 
 impl AuditAction {
@@ -26,6 +29,7 @@ impl AuditAction {
             AuditAction::Deactivate => "deactivate",
             AuditAction::Delete => "delete",
             AuditAction::EndSessions => "end sessions",
+            AuditAction::AccessRefused => "access refused",
         }
     }
 }
@@ -38,7 +42,7 @@ pub struct AuditEntry {
     pub at: i64,
     pub actor_sub: String,
     pub actor_email: Option<String>,
-    /// `create`, `update`, `activate`, `deactivate` or `delete`.
+    /// `create`, `update`, `activate`, `deactivate`, `delete`, `end sessions` or `access refused`.
     pub action: String,
     pub target_id: Option<String>,
     pub target_email: Option<String>,

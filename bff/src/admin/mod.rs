@@ -12,7 +12,7 @@ pub mod audit;
 pub mod machine;
 pub mod model;
 
-use crate::session::SessionUser;
+use crate::session::{AuthSession, SessionError, SessionUser, Standing};
 use api::{AdminApi, AdminError};
 use audit::{AuditAction, AuditLog, NewAuditEntry};
 use model::{Identity, IdentityPage, IdentityState, ListQuery, Traits};
@@ -69,38 +69,111 @@ impl AdminPolicy {
 }
 
 /// Why the admin service was refused.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, thiserror::Error)]
 pub enum AdminDenied {
+    /// Nobody is signed in, or the session just ended.
+    #[error("nobody is signed in")]
+    SignedOut,
     #[error("the signed-in user is not an admin")]
     NotAdmin,
+    /// The user's standing is older than the recheck interval: confirm it
+    /// with [`AuthSession::confirmed_user`] first ([`Admin::authorize_session`] does).
+    #[error("the user's admin standing was not confirmed with the provider recently")]
+    Unconfirmed,
+    /// The provider could not confirm the user's standing (down, timing out):
+    /// admin actions fail closed until it answers.
+    #[error("the provider could not confirm the user's standing: {0}")]
+    ProviderUnavailable(String),
     #[error("no Admin API is configured (set OIDC_ADMIN_API_URL and the OIDC_ADMIN_CLIENT_* variables)")]
     NotConfigured,
+    #[error(transparent)]
+    Session(#[from] SessionError),
 }
 
-/// Identity management as configured: the policy, the Admin API (if any) and the audit trail.
+/// Identity management as configured: the policy, the Admin API (if any),
+/// the audit trail and how old an admin's confirmed standing may be.
 pub struct Admin {
     policy: AdminPolicy,
     api: Option<AdminApi>,
     audit: AuditLog,
+    recheck_secs: i64,
 }
 
 impl Admin {
-    pub fn new(policy: AdminPolicy, api: Option<AdminApi>, audit: AuditLog) -> Self {
-        Self { policy, api, audit }
+    /// An admin's standing is confirmed with the provider when it is older
+    /// than `recheck_secs` (0: at every admin call).
+    pub fn new(policy: AdminPolicy, api: Option<AdminApi>, audit: AuditLog, recheck_secs: i64) -> Self {
+        Self { policy, api, audit, recheck_secs: recheck_secs.max(0) }
     }
 
+    /// Whether `user`'s claims make them an admin (for showing admin
+    /// navigation; admin calls go through [`Admin::authorize_session`]).
     pub fn is_admin(&self, user: &SessionUser) -> bool {
         self.policy.is_admin(user)
     }
 
-    /// The identity service for `user`, if they are an admin.
-    pub fn authorize<'a>(&'a self, user: &'a SessionUser) -> Result<AdminIdentities<'a>, AdminDenied> {
+    /// The identity service for `user`, if they are an admin by claims the
+    /// provider vouched for within the recheck interval.
+    pub fn authorize(&self, user: &SessionUser) -> Result<AdminIdentities<'_>, AdminDenied> {
         if !self.policy.is_admin(user) {
             tracing::warn!(sub = %user.sub(), "refused admin access");
             return Err(AdminDenied::NotAdmin);
         }
+        if crate::unix_now().saturating_sub(user.confirmed_at()) > self.recheck_secs {
+            tracing::error!(sub = %user.sub(), "admin access with an unconfirmed standing refused");
+            return Err(AdminDenied::Unconfirmed);
+        }
         let api = self.api.as_ref().ok_or(AdminDenied::NotConfigured)?;
-        Ok(AdminIdentities { api, audit: &self.audit, actor: user })
+        Ok(AdminIdentities { api, audit: &self.audit, actor: user.clone() })
+    }
+
+    /// The identity service for the session's user: their standing is
+    /// confirmed with the provider first when it is older than the recheck
+    /// interval. A user the provider refuses, or whose fresh claims no longer
+    /// make them an admin, is refused at once and the refusal is audited; a
+    /// provider that cannot be asked refuses admin actions (fail closed) and
+    /// nothing else.
+    pub async fn authorize_session(&self, auth: &AuthSession) -> Result<AdminIdentities<'_>, AdminDenied> {
+        let user = match auth.confirmed_user(self.recheck_secs).await? {
+            Standing::SignedOut => return Err(AdminDenied::SignedOut),
+            Standing::Confirmed(user) => user,
+            Standing::Reconfirmed { user, stale } => {
+                if self.policy.is_admin(&stale) && !self.policy.is_admin(&user) {
+                    tracing::warn!(sub = %user.sub(), "admin access refused: the provider no longer vouches for the admin claims");
+                    self.refused(&user, "no longer an admin at the provider").await;
+                }
+                user
+            }
+            Standing::Refused { stale, why } => {
+                if self.policy.is_admin(&stale) {
+                    tracing::warn!(sub = %stale.sub(), reason = %why, "admin access refused: the provider refused the user");
+                    self.refused(&stale, "the provider refused the user's tokens").await;
+                }
+                return Err(AdminDenied::NotAdmin);
+            }
+            Standing::Unavailable { stale, why } => {
+                if !self.policy.is_admin(&stale) {
+                    return Err(AdminDenied::NotAdmin);
+                }
+                tracing::warn!(sub = %stale.sub(), reason = %why, "admin access refused: the provider could not confirm the user");
+                return Err(AdminDenied::ProviderUnavailable(why));
+            }
+        };
+        self.authorize(&user)
+    }
+
+    async fn refused(&self, actor: &SessionUser, outcome: &str) {
+        let entry = NewAuditEntry {
+            actor_sub: actor.sub(),
+            actor_email: actor.email(),
+            action: AuditAction::AccessRefused,
+            target_id: None,
+            target_email: None,
+            outcome,
+        };
+        if let Err(e) = self.audit.record(&entry, crate::unix_now()).await {
+            tracing::error!(error = %e, "cannot write the admin audit trail");
+        }
     }
 }
 
@@ -108,7 +181,7 @@ impl Admin {
 pub struct AdminIdentities<'a> {
     api: &'a AdminApi,
     audit: &'a AuditLog,
-    actor: &'a SessionUser,
+    actor: SessionUser,
 }
 
 /// How an action ended, as the audit trail says it.
@@ -124,7 +197,7 @@ fn outcome<T>(r: &Result<T, AdminError>) -> &'static str {
 
 impl AdminIdentities<'_> {
     pub fn actor(&self) -> &SessionUser {
-        self.actor
+        &self.actor
     }
 
     pub async fn list(&self, q: &ListQuery) -> Result<IdentityPage, AdminError> {
