@@ -51,6 +51,8 @@ pub enum LogoutTokenError {
     NoJti,
     #[error("jti was seen before (replay)")]
     Replayed,
+    #[error("the provider's signing keys are unavailable")]
+    KeysUnavailable,
 }
 
 /// What a verified logout token says.
@@ -63,25 +65,18 @@ pub struct LogoutClaims {
     pub remember_until: i64,
 }
 
-/// The largest logout token accepted (bytes).
-const MAX_TOKEN_BYTES: usize = 8 * 1024;
-
-impl From<crate::jws::HeaderError> for LogoutTokenError {
-    fn from(e: crate::jws::HeaderError) -> Self {
+impl From<crate::jwt::JwtError> for LogoutTokenError {
+    fn from(e: crate::jwt::JwtError) -> Self {
+        use crate::jwt::JwtError as E;
         match e {
-            crate::jws::HeaderError::Malformed(m) => LogoutTokenError::Malformed(m),
-            crate::jws::HeaderError::Algorithm(alg) => LogoutTokenError::Algorithm(alg),
-            crate::jws::HeaderError::Critical => LogoutTokenError::Critical,
-        }
-    }
-}
-
-impl From<crate::jws::KeyCheck> for LogoutTokenError {
-    fn from(e: crate::jws::KeyCheck) -> Self {
-        match e {
-            crate::jws::KeyCheck::UnknownKey => LogoutTokenError::UnknownKey,
-            crate::jws::KeyCheck::Ambiguous => LogoutTokenError::AmbiguousKey,
-            crate::jws::KeyCheck::Signature => LogoutTokenError::Signature,
+            E::Malformed(m) => LogoutTokenError::Malformed(m),
+            E::Algorithm(alg) => LogoutTokenError::Algorithm(alg),
+            E::Critical => LogoutTokenError::Critical,
+            E::Type(typ) => LogoutTokenError::Type(typ),
+            E::UnknownKey => LogoutTokenError::UnknownKey,
+            E::AmbiguousKey => LogoutTokenError::AmbiguousKey,
+            E::Signature => LogoutTokenError::Signature,
+            E::KeysUnavailable => LogoutTokenError::KeysUnavailable,
         }
     }
 }
@@ -96,29 +91,8 @@ impl RelyingParty {
     /// freshness, `exp`, the `events` member, no `nonce`, `sid` and/or `sub`,
     /// `jti` present. (Replay of `jti` is checked by the caller's shared store.)
     pub async fn verify_logout_token(&self, token: &str, now: i64) -> Result<LogoutClaims, LogoutTokenError> {
-        let (h, p, sig) = crate::jws::split(token.trim()).ok_or(LogoutTokenError::Malformed("not three parts"))?;
-        let header = crate::jws::header(h)?;
-        let alg = header.alg;
-        if let Some(typ) = header.typ {
-            let t = typ.to_ascii_lowercase();
-            if t != "logout+jwt" && t != "application/logout+jwt" {
-                return Err(LogoutTokenError::Type(typ));
-            }
-        }
-        let kid = header.kid;
-        let message = format!("{h}.{p}");
-        let signature = crate::jws::decode(sig, 1024)?;
-        let verify = |rp: &RelyingParty| {
-            crate::jws::verify(&rp.jwks(), kid.as_deref(), &alg, message.as_bytes(), &signature)
-                .map_err(LogoutTokenError::from)
-        };
-        match verify(self) {
-            Err(LogoutTokenError::UnknownKey) if self.refresh_jwks().await => verify(self)?,
-            r => r?,
-        }
-
-        let claims: Value = serde_json::from_slice(&crate::jws::decode(p, MAX_TOKEN_BYTES)?)
-            .map_err(|_| LogoutTokenError::Malformed("payload is not JSON"))?;
+        let signed = crate::jwt::verify(self.key_cache(), token.trim(), &crate::jwt::Policy::LOGOUT_TOKEN).await?;
+        let claims = Value::Object(signed.claims);
         let iss = text(&claims, "iss").unwrap_or_default();
         if iss != self.issuer() {
             return Err(LogoutTokenError::Issuer(iss));
@@ -132,11 +106,11 @@ impl RelyingParty {
         if !audience_ok {
             return Err(LogoutTokenError::Audience);
         }
-        let iat = claims.get("iat").and_then(Value::as_i64).ok_or(LogoutTokenError::Stale)?;
+        let iat = crate::jwt::numeric_date(&claims, "iat").ok_or(LogoutTokenError::Stale)?;
         if iat > now + SKEW_SECS || now - iat > MAX_AGE_SECS {
             return Err(LogoutTokenError::Stale);
         }
-        let exp = claims.get("exp").and_then(Value::as_i64);
+        let exp = crate::jwt::numeric_date(&claims, "exp");
         if exp.is_some_and(|exp| exp + SKEW_SECS < now) {
             return Err(LogoutTokenError::Expired);
         }

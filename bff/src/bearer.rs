@@ -1,23 +1,22 @@
 //! Bearer access tokens (RFC 9068 JWTs) verified against the provider's JWKS,
 //! for the JSON API that services and native apps call.
 //!
-//! - Keys come from `jwks_uri` and are cached for the response's
-//!   `Cache-Control: max-age`, clamped to configured bounds. A token with an
-//!   unknown `kid` triggers one refetch, single-flight and at most once per
-//!   cooldown, so a flood of made-up `kid`s cannot hammer the provider. When the
-//!   provider is unreachable, the cached keys keep working.
+//! - The header, key and signature checks and the key cache are the ones every
+//!   token kind shares ([`crate::jwt`]); with [`BearerVerifier::with_keys`] the
+//!   cache is the relying party's own, so ID, logout and access tokens see one
+//!   key set.
 //! - Only RS256 and ES256; `typ` `at+jwt` (configurable); exact `iss`; the
 //!   configured audience inside `aud`; `exp` / `nbf` with a small leeway.
 //! - Strict base64url (no padding, no other alphabet); bounded sizes; every
 //!   failure is a typed error whose message names the claim, never a key.
 
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::RwLock;
-use std::time::{Duration, Instant};
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
 
-use openidconnect::core::CoreJsonWebKeySet;
 use serde_json::Value;
 use url::Url;
+
+use crate::jwt::{JwtError, KeyCache, KeyCacheConfig, Policy};
 
 /// The largest token accepted (bytes); anything longer is refused unread.
 pub const MAX_TOKEN_BYTES: usize = 8 * 1024;
@@ -170,18 +169,6 @@ impl AccessClaims {
     }
 }
 
-struct Cached {
-    keys: std::sync::Arc<CoreJsonWebKeySet>,
-    /// The key set as fetched, to tell whether a fetch changed it.
-    json: Value,
-    fresh_until: Instant,
-    /// Counts key-set changes: a remembered verdict holds only for the keys it was checked with.
-    generation: u64,
-}
-
-/// Keys to verify with, and their generation.
-type Keys = (std::sync::Arc<CoreJsonWebKeySet>, u64);
-
 /// A token that passed every check but time, with the key set it was checked against.
 struct Verified {
     claims: AccessClaims,
@@ -193,151 +180,50 @@ struct Verified {
 /// Verifies bearer tokens for one provider. Share one per process.
 pub struct BearerVerifier {
     cfg: BearerConfig,
-    http: reqwest::Client,
-    cache: RwLock<Option<Cached>>,
-    /// Serialises fetches; holds when the last refetch for an unknown `kid` happened.
-    refetch: tokio::sync::Mutex<Option<Instant>>,
-    /// When a fetch last failed with no keys cached: no new try for a cooldown.
-    failed_empty: std::sync::Mutex<Option<Instant>>,
-    fetches: AtomicU64,
+    keys: Arc<KeyCache>,
     verified: RwLock<std::collections::HashMap<[u8; 32], Verified>>,
 }
 
-fn decode(part: &str, max: usize) -> Result<Vec<u8>, BearerError> {
-    crate::jws::decode(part, max).map_err(BearerError::from)
-}
-
-impl From<crate::jws::HeaderError> for BearerError {
-    fn from(e: crate::jws::HeaderError) -> Self {
+impl From<JwtError> for BearerError {
+    fn from(e: JwtError) -> Self {
         match e {
-            crate::jws::HeaderError::Malformed(m) => BearerError::Malformed(m),
-            crate::jws::HeaderError::Algorithm(alg) => BearerError::Algorithm(alg),
-            crate::jws::HeaderError::Critical => BearerError::Critical,
+            JwtError::Malformed(m) => BearerError::Malformed(m),
+            JwtError::Algorithm(alg) => BearerError::Algorithm(alg),
+            JwtError::Critical => BearerError::Critical,
+            JwtError::Type(_) => BearerError::Type,
+            JwtError::UnknownKey => BearerError::UnknownKey,
+            JwtError::AmbiguousKey => BearerError::AmbiguousKey,
+            JwtError::Signature => BearerError::Signature,
+            JwtError::KeysUnavailable => BearerError::KeysUnavailable,
         }
     }
-}
-
-impl From<crate::jws::KeyCheck> for BearerError {
-    fn from(e: crate::jws::KeyCheck) -> Self {
-        match e {
-            crate::jws::KeyCheck::UnknownKey => BearerError::UnknownKey,
-            crate::jws::KeyCheck::Ambiguous => BearerError::AmbiguousKey,
-            crate::jws::KeyCheck::Signature => BearerError::Signature,
-        }
-    }
-}
-
-/// `max-age` from a `Cache-Control` value.
-fn max_age(cache_control: Option<&str>) -> Option<Duration> {
-    cache_control?.split(',').find_map(|d| {
-        let (k, v) = d.trim().split_once('=')?;
-        k.trim().eq_ignore_ascii_case("max-age").then(|| v.trim().parse().ok().map(Duration::from_secs))?
-    })
 }
 
 impl BearerVerifier {
-    /// A verifier; the keys are fetched on first use.
+    /// A verifier with a key cache of its own (from the config's bounds); the
+    /// keys are fetched on first use.
     pub fn new(cfg: BearerConfig) -> Result<Self, String> {
-        let http = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .timeout(cfg.fetch_timeout)
-            .build()
-            .map_err(|e| e.to_string())?;
-        Ok(Self {
-            cfg,
-            http,
-            cache: RwLock::new(None),
-            refetch: tokio::sync::Mutex::new(None),
-            failed_empty: std::sync::Mutex::new(None),
-            fetches: AtomicU64::new(0),
-            verified: RwLock::new(std::collections::HashMap::new()),
-        })
-    }
-
-    /// How many times the JWKS was fetched.
-    pub fn jwks_fetches(&self) -> u64 {
-        self.fetches.load(Ordering::Relaxed)
-    }
-
-    /// The cached keys, their generation, and whether they are fresh.
-    fn cached(&self) -> Option<(Keys, bool)> {
-        let guard = self.cache.read().unwrap_or_else(|p| p.into_inner());
-        guard.as_ref().map(|c| ((c.keys.clone(), c.generation), Instant::now() < c.fresh_until))
-    }
-
-    /// Fetches the JWKS. On failure the cached keys stay and count as fresh
-    /// for one cooldown, so an outage costs one try per cooldown, not one per
-    /// request; with nothing cached, the next try also waits a cooldown.
-    async fn fetch(&self) {
-        self.fetches.fetch_add(1, Ordering::Relaxed);
-        let result = async {
-            let r = self.http.get(self.cfg.jwks_uri.clone()).send().await.map_err(|e| e.to_string())?;
-            if !r.status().is_success() {
-                return Err(format!("status {}", r.status()));
-            }
-            let age = max_age(r.headers().get(reqwest::header::CACHE_CONTROL).and_then(|v| v.to_str().ok()));
-            let json: Value = r.json().await.map_err(|e| e.to_string())?;
-            let keys: CoreJsonWebKeySet = serde_json::from_value(json.clone()).map_err(|e| e.to_string())?;
-            Ok((keys, json, age.unwrap_or(self.cfg.min_cache).clamp(self.cfg.min_cache, self.cfg.max_cache)))
-        }
-        .await;
-        let mut guard = self.cache.write().unwrap_or_else(|p| p.into_inner());
-        match result {
-            Ok((keys, json, ttl)) => {
-                let generation = match guard.as_ref() {
-                    Some(old) if old.json == json => old.generation,
-                    Some(old) => old.generation + 1,
-                    None => 1,
-                };
-                *guard = Some(Cached {
-                    keys: std::sync::Arc::new(keys),
-                    json,
-                    fresh_until: Instant::now() + ttl,
-                    generation,
-                });
-            }
-            Err(e) => {
-                tracing::warn!(error = %e, jwks = %self.cfg.jwks_uri, "JWKS fetch failed; keeping the cached keys");
-                match guard.as_mut() {
-                    Some(c) => c.fresh_until = Instant::now() + self.cfg.refetch_cooldown,
-                    None => *self.failed_empty.lock().unwrap_or_else(|p| p.into_inner()) = Some(Instant::now()),
-                }
-            }
-        }
-    }
-
-    /// Keys to verify with: the cache, refreshed when stale (while one
-    /// request refreshes, the others use the stale keys); with `unknown_kid`,
-    /// refetched at most once per cooldown.
-    async fn keys(&self, unknown_kid: bool) -> Option<Keys> {
-        let mut last = match self.cached() {
-            Some((keys, true)) if !unknown_kid => return Some(keys),
-            Some((keys, false)) if !unknown_kid => match self.refetch.try_lock() {
-                Ok(guard) => guard,
-                Err(_) => return Some(keys),
+        let keys = KeyCache::new(
+            cfg.jwks_uri.clone(),
+            KeyCacheConfig {
+                min_cache: cfg.min_cache,
+                max_cache: cfg.max_cache,
+                refetch_cooldown: cfg.refetch_cooldown,
+                fetch_timeout: cfg.fetch_timeout,
             },
-            None if self
-                .failed_empty
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .is_some_and(|at| at.elapsed() < self.cfg.refetch_cooldown) =>
-            {
-                return None
-            }
-            _ => self.refetch.lock().await,
-        };
-        // Someone may have fetched while we waited.
-        if let Some((keys, fresh)) = self.cached() {
-            let cooling = last.is_some_and(|at| at.elapsed() < self.cfg.refetch_cooldown);
-            if (fresh && !unknown_kid) || (unknown_kid && cooling) {
-                return Some(keys);
-            }
-        }
-        if unknown_kid {
-            *last = Some(Instant::now());
-        }
-        self.fetch().await;
-        self.cached().map(|(k, _)| k)
+        )?;
+        Ok(Self::with_keys(cfg, Arc::new(keys)))
+    }
+
+    /// A verifier sharing `keys` (the relying party's, for the same provider):
+    /// the config's cache bounds are then the cache's own.
+    pub fn with_keys(cfg: BearerConfig, keys: Arc<KeyCache>) -> Self {
+        Self { cfg, keys, verified: RwLock::new(std::collections::HashMap::new()) }
+    }
+
+    /// How many times the JWKS was fetched (by any user of the shared cache).
+    pub fn jwks_fetches(&self) -> u64 {
+        self.keys.fetches()
     }
 
     /// `exp` / `nbf` at `now`, with the leeway.
@@ -360,7 +246,7 @@ impl BearerVerifier {
         }
         // A remembered verdict counts only while its keys are the current, fresh ones.
         let digest: [u8; 32] = sha2::Sha256::digest(token.as_bytes()).into();
-        if let Some(((_, generation), true)) = self.cached() {
+        if let Some(((_, generation), true)) = self.keys.cached() {
             let known = self
                 .verified
                 .read()
@@ -387,33 +273,9 @@ impl BearerVerifier {
     /// Every check, with a signature verification.
     /// Returns the claims, `exp`, `nbf` and the generation of the keys that verified it.
     async fn verify_fully(&self, token: &str, now: i64) -> Result<(AccessClaims, i64, Option<i64>, u64), BearerError> {
-        let (h, p, s) = crate::jws::split(token).ok_or(BearerError::Malformed("not three parts"))?;
-        let header = crate::jws::header(h)?;
-        let alg = header.alg;
-        if self.cfg.require_at_jwt {
-            let typ = header.typ.as_deref().unwrap_or_default().to_ascii_lowercase();
-            if typ != "at+jwt" && typ != "application/at+jwt" {
-                return Err(BearerError::Type);
-            }
-        }
-        let kid = header.kid;
-        let signature = decode(s, 1024)?;
-        let message = format!("{h}.{p}");
-        let check = |keys: &CoreJsonWebKeySet| {
-            crate::jws::verify(keys, kid.as_deref(), &alg, message.as_bytes(), &signature).map_err(BearerError::from)
-        };
-        let (keys, mut generation) = self.keys(false).await.ok_or(BearerError::KeysUnavailable)?;
-        match check(keys.as_ref()) {
-            Err(BearerError::UnknownKey) => {
-                let (keys, g) = self.keys(true).await.ok_or(BearerError::KeysUnavailable)?;
-                check(keys.as_ref())?;
-                generation = g;
-            }
-            r => r?,
-        }
-
-        let claims: serde_json::Map<String, Value> = serde_json::from_slice(&decode(p, MAX_TOKEN_BYTES)?)
-            .map_err(|_| BearerError::Malformed("claims are not a JSON object"))?;
+        let policy = if self.cfg.require_at_jwt { Policy::ACCESS_TOKEN } else { Policy::UNTYPED_ACCESS_TOKEN };
+        let signed = crate::jwt::verify(&self.keys, token, &policy).await?;
+        let (claims, generation) = (signed.claims, signed.generation);
         let text = |k: &str| claims.get(k).and_then(Value::as_str).map(str::to_string);
         if text("iss").as_deref() != Some(self.cfg.issuer.as_str()) {
             return Err(BearerError::Issuer);
@@ -565,14 +427,6 @@ pub async fn require_bearer(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn max_age_is_read_from_cache_control() {
-        assert_eq!(max_age(Some("public, max-age=600")), Some(Duration::from_secs(600)));
-        assert_eq!(max_age(Some("MAX-AGE = 5")), Some(Duration::from_secs(5)));
-        assert_eq!(max_age(Some("no-store")), None);
-        assert_eq!(max_age(None), None);
-    }
 
     #[test]
     fn the_token_comes_from_the_header_or_the_configured_cookie_only() {

@@ -7,7 +7,7 @@ pub mod admin;
 pub mod backchannel;
 pub mod bearer;
 pub mod csrf;
-pub(crate) mod jws;
+pub mod jwt;
 pub mod oidc;
 pub mod pending;
 pub mod rate_limit;

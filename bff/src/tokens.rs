@@ -370,6 +370,24 @@ impl Tokens {
         self.read(id, sub).await
     }
 
+    /// Ends sign-in `id` of `sub` for good (its session is over): the row is
+    /// deleted and its refresh token revoked at the provider.
+    pub(crate) async fn end(&self, id: &str, sub: &str) -> Result<(), TokenError> {
+        let refresh = self.read(id, sub).await.ok().flatten().and_then(|t| t.refresh_token);
+        self.delete(id).await?;
+        if let Some(token) = refresh {
+            self.revoke(&token, sub).await;
+        }
+        Ok(())
+    }
+
+    /// Revokes a refresh token at the provider; a failure is logged (it expires on its own).
+    async fn revoke(&self, token: &str, sub: &str) {
+        if let Err(e) = self.inner.rp.revoke_refresh_token(token).await {
+            tracing::warn!(sub = %sub, error = %e, "the refresh token of an ended sign-in could not be revoked");
+        }
+    }
+
     pub(crate) async fn delete(&self, id: &str) -> Result<(), TokenError> {
         match &self.inner.store {
             TokenStore::Sqlite(db) => {
@@ -410,12 +428,10 @@ impl Tokens {
                     .ok()
                     .and_then(|s| self.inner.keys.open::<StoredTokens>(&s, &sub).ok())
                     .and_then(|t| t.refresh_token);
-                if let Some(token) = refresh {
-                    if let Err(e) = self.inner.rp.revoke_refresh_token(&token).await {
-                        tracing::warn!(sub = %sub, error = %e, "the refresh token of an expired sign-in could not be revoked");
-                    }
-                }
                 sqlx::query("DELETE FROM gatehouse_tokens WHERE id = ?").bind(&id).execute(db).await?;
+                if let Some(token) = refresh {
+                    self.revoke(&token, &sub).await;
+                }
                 ended += 1;
             }
         }

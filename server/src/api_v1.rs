@@ -257,10 +257,11 @@ async fn user_settings(
     }
 }
 
-/// The verifier for the provider `rp` talks to, with this API's audience.
+/// The verifier for the provider `rp` talks to, with this API's audience,
+/// sharing `rp`'s signing-key cache (one key set for every token kind).
 pub fn verifier(rp: &bff::oidc::RelyingParty, api: &crate::config::ApiSettings) -> Result<SharedVerifier, String> {
     let mut cfg = bff::bearer::BearerConfig::new(rp.issuer(), rp.jwks_uri().clone());
     cfg.audience = Some(api.audience.clone());
     cfg.cookie = api.cookie.clone();
-    Ok(Arc::new(bff::bearer::BearerVerifier::new(cfg)?))
+    Ok(Arc::new(bff::bearer::BearerVerifier::with_keys(cfg, rp.key_cache().clone())))
 }

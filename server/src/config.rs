@@ -35,6 +35,10 @@ pub struct Settings {
     pub token_keys: Option<bff::sealing::TokenKeys>,
     /// `GATEHOUSE_REFRESH_SKEW_SECONDS`: refresh the access token when it has less than this left.
     pub refresh_skew_secs: i64,
+    /// Bounds of the provider's signing-key cache (shared by ID, logout and
+    /// access tokens): `Cache-Control` clamped to 1 min – 1 h, 30 s refetch
+    /// cooldown, 5 s fetch timeout. Not read from the environment.
+    pub signing_keys: bff::jwt::KeyCacheConfig,
     /// `GATEHOUSE_REDIS_URL`: keep sessions and their tokens in Redis (several
     /// instances); `None` keeps them in SQLite.
     pub redis_url: Option<String>,
@@ -511,6 +515,7 @@ starts only with LEPTOS_ENV=DEV on loopback addresses, or when GATEHOUSE_DEV_PRO
                     })
                 }
             },
+            signing_keys: bff::jwt::KeyCacheConfig::default(),
             refresh_skew_secs: match get("GATEHOUSE_REFRESH_SKEW_SECONDS") {
                 None => 60,
                 Some(raw) => {

@@ -91,7 +91,7 @@ impl Application {
                 (rp, Some(admin))
             }
         };
-        let rp = bff::oidc::RelyingParty::discover(&rp_config, 8).await?;
+        let rp = bff::oidc::RelyingParty::discover_with(&rp_config, 8, settings.signing_keys.clone()).await?;
         // The embedded provider has Hanko's self-service page.
         let account_url =
             account_url.or_else(|| settings.oidc.is_none().then(|| join_str(&rp_config.issuer, "profile")));

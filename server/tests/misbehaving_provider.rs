@@ -9,8 +9,9 @@
 mod common;
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use axum::extract::{Query, State};
 use axum::response::{IntoResponse, Redirect, Response};
@@ -59,6 +60,9 @@ struct Rogue {
     published: Mutex<Vec<Key>>,
     nonce: Mutex<Option<String>>,
     discovery_fetches: AtomicUsize,
+    jwks_fetches: AtomicUsize,
+    /// The JWKS answers 503 (the provider's key endpoint is down).
+    jwks_down: AtomicBool,
 }
 
 impl Rogue {
@@ -196,10 +200,21 @@ async fn rogue(defect: Defect) -> Arc<Rogue> {
         published: Mutex::new(published),
         nonce: Mutex::new(None),
         discovery_fetches: AtomicUsize::new(0),
+        jwks_fetches: AtomicUsize::new(0),
+        jwks_down: AtomicBool::new(false),
     });
     let app = axum::Router::new()
         .route("/.well-known/openid-configuration", get(discovery))
-        .route("/jwks", get(|State(r): State<Arc<Rogue>>| async move { Json(r.jwks()) }))
+        .route(
+            "/jwks",
+            get(|State(r): State<Arc<Rogue>>| async move {
+                r.jwks_fetches.fetch_add(1, Ordering::SeqCst);
+                if r.jwks_down.load(Ordering::SeqCst) {
+                    return axum::http::StatusCode::SERVICE_UNAVAILABLE.into_response();
+                }
+                Json(r.jwks()).into_response()
+            }),
+        )
         .route("/authorize", get(authorize))
         .route("/token", post(token))
         .route("/revoke", post(|| async { "" }))
@@ -209,7 +224,12 @@ async fn rogue(defect: Defect) -> Arc<Rogue> {
 }
 
 async fn app_for(rogue: &Rogue) -> TestApp {
+    app_with_keys(rogue, bff::jwt::KeyCacheConfig::default()).await
+}
+
+async fn app_with_keys(rogue: &Rogue, keys: bff::jwt::KeyCacheConfig) -> TestApp {
     let mut settings = test_settings();
+    settings.signing_keys = keys;
     settings.oidc = Some(OidcSettings {
         issuer: rogue.issuer.clone(),
         client_id: CLIENT.into(),
@@ -349,4 +369,104 @@ async fn a_withdrawn_key_is_refused_after_the_refetch() {
     assert!(is_signed_in(&app).await, "a logout token by a withdrawn key ends nothing");
     assert_eq!(post(logout_token(Key::B)).await.unwrap().status(), 200);
     assert!(!is_signed_in(&app).await);
+}
+
+/// An RFC 9068 access token of the provider for the app's JSON API, signed
+/// with `k` under key id `kid` (the key's own when `None`).
+fn access_token(provider: &Rogue, k: Key, kid: Option<&str>) -> String {
+    let now = bff::unix_now();
+    let claims = json!({
+        "iss": provider.issuer, "aud": "gatehouse-api", "sub": "rogue-user", "client_id": "native-app",
+        "exp": now + 300, "iat": now, "scope": "openid",
+    });
+    let keys = provider.keys(k);
+    let kid = kid.map(str::to_string).unwrap_or_else(|| keys.active_kid());
+    keys.sign_with_header(&json!({ "alg": "RS256", "typ": "at+jwt", "kid": kid }), &claims)
+}
+
+/// A logout token of the provider for every sign-in of `rogue-user`.
+fn logout_token(provider: &Rogue, k: Key, kid: Option<&str>, jti: &str) -> String {
+    let now = bff::unix_now();
+    let claims = json!({
+        "iss": provider.issuer, "aud": CLIENT, "iat": now, "exp": now + 120, "jti": jti, "sub": "rogue-user",
+        "events": { "http://schemas.openid.net/event/backchannel-logout": {} },
+    });
+    let keys = provider.keys(k);
+    let kid = kid.map(str::to_string).unwrap_or_else(|| keys.active_kid());
+    keys.sign_with_header(&json!({ "alg": "RS256", "typ": "logout+jwt", "kid": kid }), &claims)
+}
+
+async fn api_me(app: &TestApp, token: &str) -> u16 {
+    let r = reqwest::Client::new().get(format!("{}/api/v1/me", app.base)).bearer_auth(token).send().await.unwrap();
+    r.status().as_u16()
+}
+
+async fn post_logout(app: &TestApp, token: String) -> u16 {
+    let r = reqwest::Client::new()
+        .post(format!("{}/backchannel-logout", app.base))
+        .form(&[("logout_token", token)])
+        .send()
+        .await
+        .unwrap();
+    r.status().as_u16()
+}
+
+/// ID, logout and access tokens are verified with one key cache: a rotation
+/// seen through one kind serves the others without a fetch; a flood of made-up
+/// key ids over every kind costs no fetch within the cooldown; with the
+/// provider's key endpoint down, all three kinds go on verifying with the
+/// cached keys after a single try.
+#[tokio::test]
+async fn one_key_cache_serves_id_logout_and_access_tokens_through_rotation_flood_and_outage() {
+    let provider = rogue(Defect::None).await;
+    let keys = bff::jwt::KeyCacheConfig {
+        min_cache: Duration::from_secs(6),
+        max_cache: Duration::from_secs(6),
+        refetch_cooldown: Duration::from_secs(30),
+        fetch_timeout: Duration::from_secs(1),
+    };
+    let app = app_with_keys(&provider, keys).await;
+    let fetches = || provider.jwks_fetches.load(Ordering::SeqCst);
+    assert_eq!(fetches(), 1, "fetched once at startup");
+    assert_eq!(api_me(&app, &access_token(&provider, Key::A, None)).await, 200);
+
+    // Rotation, first seen by an access token: one refetch.
+    *provider.published.lock().unwrap() = vec![Key::B];
+    *provider.signer.lock().unwrap() = Key::B;
+    assert_eq!(api_me(&app, &access_token(&provider, Key::B, None)).await, 200);
+    assert_eq!(fetches(), 2);
+    // The ID token and the logout token signed by the new key need no fetch of their own.
+    assert_eq!(sign_in(&app).await.status(), 303);
+    assert!(is_signed_in(&app).await);
+    assert_eq!(fetches(), 2, "the sign-in used the keys the access token fetched");
+    // The withdrawn key is refused for every kind.
+    assert_eq!(api_me(&app, &access_token(&provider, Key::A, None)).await, 401);
+    assert_eq!(post_logout(&app, logout_token(&provider, Key::A, None, "withdrawn")).await, 400);
+
+    // A flood of made-up key ids over every kind within the cooldown: all refused, no fetch.
+    for i in 0..20 {
+        let kid = format!("made-up-{i}");
+        assert_eq!(api_me(&app, &access_token(&provider, Key::B, Some(&kid))).await, 401);
+        assert_eq!(post_logout(&app, logout_token(&provider, Key::B, Some(&kid), &kid)).await, 400);
+    }
+    *provider.signer.lock().unwrap() = Key::A;
+    let other = TestApp { base: app.base.clone(), client: common::browser() };
+    assert_eq!(sign_in(&other).await.status(), 502, "an ID token by an unknown key");
+    *provider.signer.lock().unwrap() = Key::B;
+    assert_eq!(fetches(), 2, "no fetch for any of them: the rotation started the cooldown");
+    assert!(is_signed_in(&app).await);
+
+    // The key endpoint goes down and the cached keys go stale: every kind
+    // still verifies with them, after one try to fetch.
+    provider.jwks_down.store(true, Ordering::SeqCst);
+    tokio::time::sleep(Duration::from_millis(6100)).await;
+    for _ in 0..5 {
+        assert_eq!(api_me(&app, &access_token(&provider, Key::B, None)).await, 200);
+    }
+    let third = TestApp { base: app.base.clone(), client: common::browser() };
+    assert_eq!(sign_in(&third).await.status(), 303);
+    assert!(is_signed_in(&third).await);
+    assert_eq!(post_logout(&app, logout_token(&provider, Key::B, None, "during-outage")).await, 200);
+    assert!(!is_signed_in(&app).await, "the logout token verified with the cached keys");
+    assert_eq!(fetches(), 3, "one try while the endpoint is down, then the cooldown, whatever the kind");
 }

@@ -6,7 +6,10 @@
 
 mod common;
 
-use common::{api, browser, location, onboard, sign_in_as, sign_up, spawn_app, spawn_app_with, test_settings};
+use common::{
+    api, browser, location, onboard, provider_base, provider_stats, sign_in_as, sign_up, spawn_app, spawn_app_with,
+    test_settings,
+};
 
 fn session_cookie(r: &reqwest::Response) -> Option<String> {
     r.headers()
@@ -189,6 +192,11 @@ async fn a_session_ends_at_its_absolute_lifetime_however_active() {
     tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
     let me = api(&app, "current_user").await.text().await.unwrap();
     assert_eq!(me, "null", "the session is over");
+    let stats = provider_stats(&provider_base(&app).await).await;
+    assert_eq!(
+        stats["revoked_refresh_token"]["gatehouse"], 1,
+        "its refresh token revoked, not just forgotten: {stats}"
+    );
 }
 
 #[tokio::test]

@@ -115,13 +115,19 @@ impl Admin {
     /// The identity service for `user`, if they are an admin by claims the
     /// provider vouched for within the recheck interval.
     pub fn authorize(&self, user: &SessionUser) -> Result<AdminIdentities<'_>, AdminDenied> {
+        if self.policy.is_admin(user) && crate::unix_now().saturating_sub(user.confirmed_at()) > self.recheck_secs {
+            tracing::error!(sub = %user.sub(), "admin access with an unconfirmed standing refused");
+            return Err(AdminDenied::Unconfirmed);
+        }
+        self.grant(user)
+    }
+
+    /// The identity service for `user`, if the policy makes them an admin
+    /// (their claims' age is the caller's to have checked).
+    fn grant(&self, user: &SessionUser) -> Result<AdminIdentities<'_>, AdminDenied> {
         if !self.policy.is_admin(user) {
             tracing::warn!(sub = %user.sub(), "refused admin access");
             return Err(AdminDenied::NotAdmin);
-        }
-        if crate::unix_now().saturating_sub(user.confirmed_at()) > self.recheck_secs {
-            tracing::error!(sub = %user.sub(), "admin access with an unconfirmed standing refused");
-            return Err(AdminDenied::Unconfirmed);
         }
         let api = self.api.as_ref().ok_or(AdminDenied::NotConfigured)?;
         Ok(AdminIdentities { api, audit: &self.audit, actor: user.clone() })
@@ -142,7 +148,8 @@ impl Admin {
                     tracing::warn!(sub = %user.sub(), "admin access refused: the provider no longer vouches for the admin claims");
                     self.refused(&user, "no longer an admin at the provider").await;
                 }
-                user
+                // Just confirmed: however long the provider took, these claims are current.
+                return self.grant(&user);
             }
             Standing::Refused { stale, why } => {
                 if self.policy.is_admin(&stale) {

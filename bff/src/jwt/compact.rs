@@ -10,6 +10,8 @@ use openidconnect::core::{CoreJsonWebKeySet, CoreJsonWebKeyUse, CoreJwsSigningAl
 use openidconnect::JsonWebKey as _;
 use serde_json::Value;
 
+use super::JwtError;
+
 /// The largest JOSE header accepted (bytes, decoded).
 pub(crate) const MAX_HEADER_BYTES: usize = 1024;
 
@@ -24,11 +26,11 @@ pub(crate) fn split(token: &str) -> Option<(&str, &str, &str)> {
 
 /// Strict base64url without padding, refused beyond `max` decoded bytes
 /// (checked on the encoded length, before decoding).
-pub(crate) fn decode(part: &str, max: usize) -> Result<Vec<u8>, HeaderError> {
+pub(crate) fn decode(part: &str, max: usize) -> Result<Vec<u8>, JwtError> {
     if part.len() > max.div_ceil(3) * 4 {
-        return Err(HeaderError::Malformed("a part is too large"));
+        return Err(JwtError::Malformed("a part is too large"));
     }
-    URL_SAFE_NO_PAD.decode(part).map_err(|_| HeaderError::Malformed("not base64url"))
+    URL_SAFE_NO_PAD.decode(part).map_err(|_| JwtError::Malformed("not base64url"))
 }
 
 /// A protected header that passed the checks every token kind shares.
@@ -38,19 +40,6 @@ pub(crate) struct Header {
     pub kid: Option<String>,
     /// As sent, for the policy of each token kind to judge.
     pub typ: Option<String>,
-}
-
-/// Why a protected header was refused.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub(crate) enum HeaderError {
-    #[error("malformed token: {0}")]
-    Malformed(&'static str),
-    /// The header's `alg` (for logs; never echoed to a caller).
-    #[error("signing algorithm {0:?} not accepted (RS256 or ES256 only)")]
-    Algorithm(String),
-    /// RFC 7515 section 4.1.11: a `crit` extension the app does not understand.
-    #[error("the header names critical extensions, which this app does not understand")]
-    Critical,
 }
 
 /// The only signature algorithms accepted for any token, whatever a provider
@@ -65,37 +54,16 @@ pub(crate) fn accepted_algorithm(name: &str) -> Option<CoreJwsSigningAlgorithm> 
 }
 
 /// Decodes and checks the protected header: JSON object, accepted `alg`, no `crit`.
-pub(crate) fn header(encoded: &str) -> Result<Header, HeaderError> {
+pub(crate) fn header(encoded: &str) -> Result<Header, JwtError> {
     let header: serde_json::Map<String, Value> = serde_json::from_slice(&decode(encoded, MAX_HEADER_BYTES)?)
-        .map_err(|_| HeaderError::Malformed("header is not a JSON object"))?;
+        .map_err(|_| JwtError::Malformed("header is not a JSON object"))?;
     let alg_name = header.get("alg").and_then(Value::as_str).unwrap_or_default();
-    let alg = accepted_algorithm(alg_name).ok_or_else(|| HeaderError::Algorithm(crate::clip(alg_name, 40)))?;
+    let alg = accepted_algorithm(alg_name).ok_or_else(|| JwtError::Algorithm(crate::clip(alg_name, 40)))?;
     if header.contains_key("crit") {
-        return Err(HeaderError::Critical);
+        return Err(JwtError::Critical);
     }
     let text = |k: &str| header.get(k).and_then(Value::as_str).map(str::to_string);
     Ok(Header { alg, kid: text("kid"), typ: text("typ") })
-}
-
-/// Why a signature did not verify.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum KeyCheck {
-    /// No signing key in the set has this `kid`.
-    UnknownKey,
-    /// The token names no `kid` and the set holds several signing keys.
-    Ambiguous,
-    /// A key matched the `kid`, but none verifies the signature.
-    Signature,
-}
-
-impl KeyCheck {
-    pub(crate) fn describe(self) -> &'static str {
-        match self {
-            KeyCheck::UnknownKey => "signed with a key the provider does not publish for signatures",
-            KeyCheck::Ambiguous => "the token names no key id and the provider publishes several signing keys",
-            KeyCheck::Signature => "the signature does not verify",
-        }
-    }
 }
 
 /// Verifies `signature` over `message` (`header.payload`) with the signing key
@@ -108,25 +76,25 @@ pub(crate) fn verify(
     alg: &CoreJwsSigningAlgorithm,
     message: &[u8],
     signature: &[u8],
-) -> Result<(), KeyCheck> {
+) -> Result<(), JwtError> {
     let signing = keys.keys().iter().filter(|k| !matches!(k.key_use(), Some(CoreJsonWebKeyUse::Encryption)));
     let candidates: Vec<_> = match kid {
         Some(kid) => signing.filter(|k| k.key_id().map(|id| id.as_str()) == Some(kid)).collect(),
         None => {
             let all: Vec<_> = signing.collect();
             if all.len() > 1 {
-                return Err(KeyCheck::Ambiguous);
+                return Err(JwtError::AmbiguousKey);
             }
             all
         }
     };
     if candidates.is_empty() {
-        return Err(KeyCheck::UnknownKey);
+        return Err(JwtError::UnknownKey);
     }
     if candidates.iter().any(|k| k.verify_signature(alg, message, signature).is_ok()) {
         Ok(())
     } else {
-        Err(KeyCheck::Signature)
+        Err(JwtError::Signature)
     }
 }
 
@@ -142,10 +110,10 @@ mod tests {
     #[test]
     fn headers_with_other_algorithms_or_crit_are_refused() {
         for alg in ["HS256", "HS512", "none", "RS512", "PS256", "", "rs256"] {
-            assert!(matches!(header(&enc(&serde_json::json!({"alg": alg}))), Err(HeaderError::Algorithm(_))), "{alg}");
+            assert!(matches!(header(&enc(&serde_json::json!({"alg": alg}))), Err(JwtError::Algorithm(_))), "{alg}");
         }
         let crit = serde_json::json!({"alg": "RS256", "kid": "k", "crit": ["exp"], "exp": 1});
-        assert_eq!(header(&enc(&crit)).unwrap_err(), HeaderError::Critical);
+        assert_eq!(header(&enc(&crit)).unwrap_err(), JwtError::Critical);
         assert!(header("e30=").is_err(), "padding is not base64url");
         assert!(header(&"A".repeat(2000)).is_err(), "oversized header");
         assert!(header(&enc(&serde_json::json!(["RS256"]))).is_err(), "not an object");
@@ -162,17 +130,17 @@ mod tests {
         };
         let alg = CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha256;
         // Only an encryption key carries the kid: as good as unknown.
-        assert_eq!(verify(&set(vec![key("a", "enc")]), Some("a"), &alg, b"m", b"s"), Err(KeyCheck::UnknownKey));
-        assert_eq!(verify(&set(vec![key("a", "enc")]), None, &alg, b"m", b"s"), Err(KeyCheck::UnknownKey));
+        assert_eq!(verify(&set(vec![key("a", "enc")]), Some("a"), &alg, b"m", b"s"), Err(JwtError::UnknownKey));
+        assert_eq!(verify(&set(vec![key("a", "enc")]), None, &alg, b"m", b"s"), Err(JwtError::UnknownKey));
         // No kid: fine with one signing key (an encryption key beside it does not count), refused with two.
         assert_eq!(
             verify(&set(vec![key("a", "sig"), key("b", "enc")]), None, &alg, b"m", b"s"),
-            Err(KeyCheck::Signature)
+            Err(JwtError::Signature)
         );
         assert_eq!(
             verify(&set(vec![key("a", "sig"), key("b", "sig")]), None, &alg, b"m", b"s"),
-            Err(KeyCheck::Ambiguous)
+            Err(JwtError::AmbiguousKey)
         );
-        assert_eq!(verify(&set(vec![key("a", "sig")]), Some("b"), &alg, b"m", b"s"), Err(KeyCheck::UnknownKey));
+        assert_eq!(verify(&set(vec![key("a", "sig")]), Some("b"), &alg, b"m", b"s"), Err(JwtError::UnknownKey));
     }
 }
