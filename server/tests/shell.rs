@@ -6,8 +6,15 @@ mod common;
 
 use common::spawn_app;
 
+/// The flood of concurrent renders below runs alone: several test runtimes in
+/// one process rendering Leptos pages at once can leave a render waiting on
+/// another runtime (a request then never answers). The server has one runtime,
+/// so this is the harness's concern, not the product's.
+static FLOOD: tokio::sync::RwLock<()> = tokio::sync::RwLock::const_new(());
+
 #[tokio::test]
 async fn healthz_answers_ok_with_version() {
+    let _shared = FLOOD.read().await;
     let app = spawn_app().await;
     let resp = app.client.get(format!("{}/healthz", app.base)).send().await.unwrap();
     assert_eq!(resp.status(), 200);
@@ -18,6 +25,7 @@ async fn healthz_answers_ok_with_version() {
 
 #[tokio::test]
 async fn home_is_rendered_on_the_server() {
+    let _shared = FLOOD.read().await;
     let app = spawn_app().await;
     // Several times: the server-function result must be in the HTML every
     // time (in-order streaming), not only when it happens to resolve first.
@@ -36,6 +44,7 @@ async fn home_is_rendered_on_the_server() {
 
 #[tokio::test]
 async fn unknown_paths_get_the_404_page_with_status_404() {
+    let _shared = FLOOD.read().await;
     let app = spawn_app().await;
     for path in ["/nope", "/a/b/c", "/admin%2e%2e"] {
         let resp = app.client.get(format!("{}{path}", app.base)).send().await.unwrap();
@@ -49,6 +58,7 @@ async fn unknown_paths_get_the_404_page_with_status_404() {
 
 #[tokio::test]
 async fn server_info_function_reports_version_and_uptime() {
+    let _shared = FLOOD.read().await;
     let app = spawn_app().await;
     let resp = app
         .client
@@ -66,6 +76,7 @@ async fn server_info_function_reports_version_and_uptime() {
 
 #[tokio::test]
 async fn a_taken_port_fails_with_an_actionable_message() {
+    let _shared = FLOOD.read().await;
     let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = taken.local_addr().unwrap();
     let err = server::startup::Application::build(server::config::Settings::for_addr(addr))
@@ -79,6 +90,7 @@ async fn a_taken_port_fails_with_an_actionable_message() {
 
 #[tokio::test]
 async fn static_files_are_served_as_files_while_pages_redirect_around_them() {
+    let _alone = FLOOD.write().await;
     // Signed-out visits to /profile answer redirects; the bundle fetched at the
     // same moment must still be the file, never another request's redirect.
     let site = common::temp_dir("site");
@@ -88,10 +100,13 @@ async fn static_files_are_served_as_files_while_pages_redirect_around_them() {
     let mut settings = common::test_settings();
     settings.leptos.site_root = site.to_string_lossy().into_owned().into();
     let app = common::spawn_app_with(settings).await;
+    // 600 requests, at most 100 in flight (more only tests the host's TCP backlog).
+    let in_flight = std::sync::Arc::new(tokio::sync::Semaphore::new(100));
     let calls: Vec<_> = (0..600)
         .map(|i| {
-            let (client, base) = (common::browser(), app.base.clone());
+            let (client, base, in_flight) = (common::browser(), app.base.clone(), in_flight.clone());
             tokio::spawn(async move {
+                let _slot = in_flight.acquire().await.unwrap();
                 let path = if i % 2 == 0 { "/profile" } else { "/pkg/gatehouse.js" };
                 let r = client.get(format!("{base}{path}")).send().await.unwrap();
                 (path, r.status().as_u16(), r.text().await.unwrap())

@@ -1,0 +1,81 @@
+//! The provider's other endpoints, all from discovery: token revocation
+//! (RFC 7009) and userinfo.
+
+use super::*;
+
+/// Why fresh user information could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum UserinfoError {
+    #[error("the provider publishes no userinfo endpoint")]
+    NoEndpoint,
+    #[error("the provider refused the access token (expired, revoked, or the user is no longer served)")]
+    Unauthorized,
+    #[error("the userinfo request failed: {0}")]
+    Upstream(String),
+    #[error("the userinfo response is about subject {got:?}, not the signed-in {expected:?}")]
+    SubjectMismatch { expected: String, got: String },
+}
+
+impl RelyingParty {
+    /// Revokes a refresh token at the provider's revocation endpoint (RFC 7009),
+    /// authenticating as at the token endpoint. `Ok(false)`: the provider
+    /// publishes no revocation endpoint.
+    pub async fn revoke_refresh_token(&self, token: &str) -> Result<bool, String> {
+        let Some(url) = self.revocation_endpoint() else { return Ok(false) };
+        let cfg = &self.inner.config;
+        let mut form = vec![("token", token), ("token_type_hint", "refresh_token")];
+        let mut request = self.inner.http.post(url.clone());
+        match cfg.auth {
+            ClientAuth::ClientSecretBasic => {
+                let enc = |s: &str| url::form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
+                request = request.basic_auth(enc(&cfg.client_id), cfg.client_secret.as_deref().map(enc));
+            }
+            ClientAuth::ClientSecretPost => {
+                form.push(("client_id", &cfg.client_id));
+                form.push(("client_secret", cfg.client_secret.as_deref().unwrap_or_default()));
+            }
+            ClientAuth::None => form.push(("client_id", &cfg.client_id)),
+        }
+        let r = request.form(&form).send().await.map_err(|e| error_chain(&e))?;
+        if r.status().is_success() {
+            Ok(true)
+        } else {
+            Err(format!("the revocation endpoint answered {}", r.status()))
+        }
+    }
+
+    /// Reads fresh claims from the provider's userinfo endpoint with the
+    /// session's access token. The answer must be about `expected_sub`
+    /// (OpenID Connect Core 5.3.2), or it is refused.
+    pub async fn userinfo(
+        &self,
+        access_token: &str,
+        expected_sub: &str,
+    ) -> Result<serde_json::Map<String, serde_json::Value>, UserinfoError> {
+        let url = self.userinfo_endpoint().ok_or(UserinfoError::NoEndpoint)?;
+        let r = self
+            .inner
+            .http
+            .get(url.clone())
+            .bearer_auth(access_token)
+            .header(reqwest::header::ACCEPT, "application/json")
+            .send()
+            .await
+            .map_err(|e| UserinfoError::Upstream(error_chain(&e)))?;
+        // 401 (RFC 6750: invalid_token) or 403 (insufficient_scope, or a user
+        // the provider no longer serves): the provider refuses this user's token.
+        if matches!(r.status(), reqwest::StatusCode::UNAUTHORIZED | reqwest::StatusCode::FORBIDDEN) {
+            return Err(UserinfoError::Unauthorized);
+        }
+        if !r.status().is_success() {
+            return Err(UserinfoError::Upstream(format!("status {}", r.status())));
+        }
+        let map: serde_json::Map<String, serde_json::Value> =
+            r.json().await.map_err(|e| UserinfoError::Upstream(format!("not a JSON object: {e}")))?;
+        let got = map.get("sub").and_then(|v| v.as_str()).unwrap_or_default();
+        if got != expected_sub {
+            return Err(UserinfoError::SubjectMismatch { expected: expected_sub.into(), got: got.into() });
+        }
+        Ok(map)
+    }
+}

@@ -1,0 +1,220 @@
+//! The OpenID Connect relying party, against any standard provider:
+//! `discovery` (one validated fetch, retried with backoff; every endpoint
+//! from that document), the sign-in `flow` (authorization request with PKCE
+//! S256, `state` and `nonce`; the RFC 9207 `iss` check; the code exchange with
+//! every ID-token check: header, key and signature through [`crate::jwt`],
+//! `iss`, `aud`, `azp`, `exp`, `iat`, `nonce`, `at_hash`, `token_type`),
+//! `refresh`, and the provider's other `endpoints` (revocation, userinfo).
+
+use std::time::Duration;
+
+use openidconnect::core::{CoreAuthenticationFlow, CoreClient, CoreProviderMetadata};
+use openidconnect::{
+    AccessTokenHash, AuthType, AuthorizationCode, ClientId, ClientSecret, CsrfToken, EndpointMaybeSet, EndpointNotSet,
+    EndpointSet, IssuerUrl, Nonce, OAuth2TokenResponse, PkceCodeChallenge, PkceCodeVerifier, RedirectUrl, RefreshToken,
+    RequestTokenError, Scope, TokenResponse,
+};
+use url::Url;
+
+use crate::{PendingLogin, ReturnTo};
+
+mod discovery;
+mod endpoints;
+mod flow;
+mod refresh;
+
+use discovery::Endpoints;
+pub use endpoints::UserinfoError;
+pub use flow::MAX_CLOCK_SKEW_SECS;
+pub use refresh::RefreshError;
+
+type Client =
+    CoreClient<EndpointSet, EndpointNotSet, EndpointNotSet, EndpointNotSet, EndpointMaybeSet, EndpointMaybeSet>;
+
+/// How the app authenticates at the token endpoint.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClientAuth {
+    ClientSecretBasic,
+    ClientSecretPost,
+    /// A public client (PKCE only).
+    None,
+}
+
+/// What the relying party needs to know.
+#[derive(Clone)]
+pub struct RpConfig {
+    pub issuer: String,
+    pub client_id: String,
+    pub client_secret: Option<String>,
+    pub auth: ClientAuth,
+    /// The app's callback, e.g. `http://127.0.0.1:3000/login`.
+    pub redirect_url: String,
+    pub scopes: Vec<String>,
+}
+
+impl std::fmt::Debug for RpConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RpConfig")
+            .field("issuer", &self.issuer)
+            .field("client_id", &self.client_id)
+            .field("auth", &self.auth)
+            .field("redirect_url", &self.redirect_url)
+            .field("scopes", &self.scopes)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Why signing in failed. Messages are for logs; users see a friendly page.
+#[derive(Debug, thiserror::Error)]
+pub enum OidcError {
+    #[error("the issuer URL {0:?} is not valid")]
+    BadIssuer(String),
+    #[error("the redirect URL {0:?} is not valid")]
+    BadRedirect(String),
+    #[error("the provider at {issuer} did not answer discovery after {attempts} attempts: {last}")]
+    Discovery { issuer: String, attempts: u32, last: String },
+    #[error("the provider publishes no token endpoint")]
+    NoTokenEndpoint,
+    #[error("the code exchange failed: {0}")]
+    Exchange(String),
+    #[error("the provider returned no ID token")]
+    NoIdToken,
+    #[error("the ID token is not valid: {0}")]
+    IdToken(String),
+    #[error("the token response's token_type is {0:?}, not Bearer")]
+    TokenType(String),
+    #[error("{0} (RFC 9207 mix-up defence)")]
+    ResponseIssuer(String),
+}
+
+/// The tokens of a signed-in session. Deliberately neither `Serialize` nor
+/// `Debug`-printable: it lives in the server-side session store only.
+#[derive(Clone)]
+pub struct TokenSet {
+    pub access_token: String,
+    pub refresh_token: Option<String>,
+    pub id_token: String,
+    /// Unix seconds.
+    pub expires_at: Option<i64>,
+}
+
+impl std::fmt::Debug for TokenSet {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("TokenSet { .. }")
+    }
+}
+
+/// The verified identity from the ID token.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VerifiedUser {
+    pub sub: String,
+    pub email: Option<String>,
+    pub sid: Option<String>,
+    /// `first_name` (Hanko) or `given_name` (standard).
+    pub first_name: Option<String>,
+    /// `last_name` (Hanko) or `family_name` (standard).
+    pub last_name: Option<String>,
+    /// Every verified claim with its JSON type, except the one-time `nonce` and the token hashes.
+    pub claims: Vec<(String, serde_json::Value)>,
+}
+
+/// The claims of a JWT whose signature was already verified, with their JSON
+/// types, except the one-time `nonce` and the token hashes.
+fn verified_claims(jwt: &str) -> Vec<(String, serde_json::Value)> {
+    use base64::Engine;
+    let payload = jwt.split('.').nth(1).unwrap_or_default();
+    let map: serde_json::Map<String, serde_json::Value> = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload.trim_end_matches('='))
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok())
+        .unwrap_or_default();
+    map.into_iter().filter(|(k, _)| !matches!(k.as_str(), "nonce" | "at_hash" | "c_hash")).collect()
+}
+
+/// A claim's value as display text: a string as it is, anything else as JSON.
+pub fn display_value(v: &serde_json::Value) -> String {
+    match v {
+        serde_json::Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+/// The first of `names` that is a string claim.
+fn claim(claims: &[(String, serde_json::Value)], names: &[&str]) -> Option<String> {
+    names.iter().find_map(|n| claims.iter().find(|(k, _)| k == n).and_then(|(_, v)| v.as_str()).map(str::to_string))
+}
+
+/// A discovered provider and this app's registration with it.
+#[derive(Clone)]
+pub struct RelyingParty {
+    inner: std::sync::Arc<Inner>,
+}
+
+struct Inner {
+    config: RpConfig,
+    metadata: CoreProviderMetadata,
+    /// The flow (URLs, PKCE, code and refresh exchanges); it never judges a token.
+    client: Client,
+    /// The provider's signing keys: the one cache every token kind is verified with.
+    keys: std::sync::Arc<crate::jwt::KeyCache>,
+    http: reqwest::Client,
+    endpoints: Endpoints,
+    /// Discovery advertises `authorization_response_iss_parameter_supported`
+    /// (RFC 9207): every authorization response must then carry `iss`.
+    iss_parameter_required: bool,
+}
+
+impl RelyingParty {
+    fn client(&self) -> &Client {
+        &self.inner.client
+    }
+
+    pub fn end_session_endpoint(&self) -> Option<&Url> {
+        self.inner.endpoints.end_session.as_ref()
+    }
+
+    pub fn revocation_endpoint(&self) -> Option<&Url> {
+        self.inner.endpoints.revocation.as_ref()
+    }
+
+    /// The provider's issuer identifier, exactly as discovered.
+    pub fn issuer(&self) -> &str {
+        self.inner.metadata.issuer().as_str()
+    }
+
+    /// Where the provider publishes its signing keys.
+    pub fn jwks_uri(&self) -> &Url {
+        self.inner.metadata.jwks_uri().url()
+    }
+
+    /// This app's client id at the provider.
+    pub fn client_id(&self) -> &str {
+        &self.inner.config.client_id
+    }
+
+    /// The provider's signing keys, for every verifier of its tokens (ID and
+    /// logout tokens here, access tokens in [`crate::bearer::BearerVerifier::with_keys`]).
+    pub fn key_cache(&self) -> &std::sync::Arc<crate::jwt::KeyCache> {
+        &self.inner.keys
+    }
+
+    /// The token endpoint (where the Admin API client gets its token by default).
+    pub fn token_endpoint(&self) -> Option<Url> {
+        self.inner.metadata.token_endpoint().map(|u| u.url().clone())
+    }
+
+    pub fn userinfo_endpoint(&self) -> Option<&Url> {
+        self.inner.endpoints.userinfo.as_ref()
+    }
+}
+
+pub(crate) fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut cur = e.source();
+    while let Some(c) = cur {
+        s.push_str(": ");
+        s.push_str(&c.to_string());
+        cur = c.source();
+    }
+    s
+}
