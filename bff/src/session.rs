@@ -226,7 +226,7 @@ impl AuthSession {
         };
         if crate::unix_now() >= auth.expires_at {
             tracing::info!(sub = %auth.user.sub, "session reached its absolute lifetime");
-            self.tokens.end(&auth.grant, &auth.user.sub).await?;
+            self.tokens.end(&auth.grant).await?;
             self.session.flush().await?;
             return Ok(None);
         }

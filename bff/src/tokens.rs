@@ -330,16 +330,20 @@ impl Tokens {
                 if id == current_id || !crate::redis_store::ids_for(pool, Some(sub), None).await?.contains(&id) {
                     return Ok(false);
                 }
-                return Ok(crate::redis_store::delete(pool, &id).await?);
+                return self.end(&id).await;
             }
         };
-        let r = sqlx::query("DELETE FROM gatehouse_tokens WHERE sub = ? AND public_id = ? AND id <> ?")
-            .bind(sub)
-            .bind(public_id)
-            .bind(current_id)
-            .execute(db)
-            .await?;
-        Ok(r.rows_affected() == 1)
+        let id: Option<(String,)> =
+            sqlx::query_as("SELECT id FROM gatehouse_tokens WHERE sub = ? AND public_id = ? AND id <> ?")
+                .bind(sub)
+                .bind(public_id)
+                .bind(current_id)
+                .fetch_optional(db)
+                .await?;
+        match id {
+            Some((id,)) => self.end(&id).await,
+            None => Ok(false),
+        }
     }
 
     fn seal(&self, tokens: TokenSet, sub: &str) -> Result<String, TokenError> {
@@ -370,15 +374,35 @@ impl Tokens {
         self.read(id, sub).await
     }
 
-    /// Ends sign-in `id` of `sub` for good (its session is over): the row is
-    /// deleted and its refresh token revoked at the provider.
-    pub(crate) async fn end(&self, id: &str, sub: &str) -> Result<(), TokenError> {
-        let refresh = self.read(id, sub).await.ok().flatten().and_then(|t| t.refresh_token);
-        self.delete(id).await?;
-        if let Some(token) = refresh {
-            self.revoke(&token, sub).await;
+    /// Ends sign-in `id` for good (its session is over): the row is deleted
+    /// and, when this call deleted it, its refresh token is revoked at the
+    /// provider. Whether a row was deleted.
+    pub(crate) async fn end(&self, id: &str) -> Result<bool, TokenError> {
+        let row: Option<(String, String)> = match &self.inner.store {
+            TokenStore::Sqlite(db) => {
+                sqlx::query_as("SELECT sub, sealed FROM gatehouse_tokens WHERE id = ?")
+                    .bind(id)
+                    .fetch_optional(db)
+                    .await?
+            }
+            TokenStore::Redis(pool) => crate::redis_store::read(pool, id).await?.map(|r| (r.sub, r.sealed)),
+        };
+        let Some((sub, sealed)) = row else { return Ok(false) };
+        let deleted = match &self.inner.store {
+            TokenStore::Sqlite(db) => {
+                sqlx::query("DELETE FROM gatehouse_tokens WHERE id = ?").bind(id).execute(db).await?.rows_affected()
+                    == 1
+            }
+            TokenStore::Redis(pool) => crate::redis_store::delete(pool, id).await?,
+        };
+        let refresh = serde_json::from_str::<Sealed>(&sealed)
+            .ok()
+            .and_then(|s| self.inner.keys.open::<StoredTokens>(&s, &sub).ok())
+            .and_then(|t| t.refresh_token);
+        if let (true, Some(token)) = (deleted, refresh) {
+            self.revoke(&token, &sub).await;
         }
-        Ok(())
+        Ok(deleted)
     }
 
     /// Revokes a refresh token at the provider; a failure is logged (it expires on its own).
@@ -412,27 +436,19 @@ impl Tokens {
         let unseen_since = now.saturating_sub(self.inner.idle_secs).saturating_sub(self.touch_every() + 1);
         let mut ended = 0;
         loop {
-            let rows: Vec<(String, String, String)> = sqlx::query_as(
-                "SELECT id, sub, sealed FROM gatehouse_tokens
-                 WHERE expires_at <= ? OR (last_seen > 0 AND last_seen < ?) LIMIT 100",
+            let ids: Vec<(String,)> = sqlx::query_as(
+                "SELECT id FROM gatehouse_tokens WHERE expires_at <= ? OR (last_seen > 0 AND last_seen < ?) LIMIT 100",
             )
             .bind(now)
             .bind(unseen_since)
             .fetch_all(db)
             .await?;
-            if rows.is_empty() {
+            if ids.is_empty() {
                 return Ok(ended);
             }
-            for (id, sub, sealed) in rows {
-                let refresh = serde_json::from_str::<Sealed>(&sealed)
-                    .ok()
-                    .and_then(|s| self.inner.keys.open::<StoredTokens>(&s, &sub).ok())
-                    .and_then(|t| t.refresh_token);
-                sqlx::query("DELETE FROM gatehouse_tokens WHERE id = ?").bind(&id).execute(db).await?;
-                if let Some(token) = refresh {
-                    self.revoke(&token, &sub).await;
-                }
-                ended += 1;
+            for (id,) in ids {
+                // A row ended meanwhile by someone else is simply gone.
+                ended += u64::from(self.end(&id).await?);
             }
         }
     }
@@ -452,28 +468,34 @@ impl Tokens {
     }
 
     /// Ends every sign-in of provider session `sid` (of user `sub`, when both
-    /// are given) or, with only `sub`, every sign-in of that user. Their
-    /// sessions end at their next request, on any instance.
+    /// are given) or, with only `sub`, every sign-in of that user: rows
+    /// deleted, refresh tokens revoked. Their sessions end at their next
+    /// request, on any instance.
     pub async fn end_sign_ins(&self, sub: Option<&str>, sid: Option<&str>) -> Result<u64, TokenError> {
         let db = match &self.inner.store {
             TokenStore::Sqlite(db) => db,
             TokenStore::Redis(pool) => {
                 let mut n = 0;
                 for id in crate::redis_store::ids_for(pool, sub, sid).await? {
-                    n += u64::from(crate::redis_store::delete(pool, &id).await?);
+                    n += u64::from(self.end(&id).await?);
                 }
                 return Ok(n);
             }
         };
         let q = match (sub, sid) {
             (Some(sub), Some(sid)) => {
-                sqlx::query("DELETE FROM gatehouse_tokens WHERE sid = ? AND sub = ?").bind(sid).bind(sub)
+                sqlx::query_as("SELECT id FROM gatehouse_tokens WHERE sid = ? AND sub = ?").bind(sid).bind(sub)
             }
-            (None, Some(sid)) => sqlx::query("DELETE FROM gatehouse_tokens WHERE sid = ?").bind(sid),
-            (Some(sub), None) => sqlx::query("DELETE FROM gatehouse_tokens WHERE sub = ?").bind(sub),
+            (None, Some(sid)) => sqlx::query_as("SELECT id FROM gatehouse_tokens WHERE sid = ?").bind(sid),
+            (Some(sub), None) => sqlx::query_as("SELECT id FROM gatehouse_tokens WHERE sub = ?").bind(sub),
             (None, None) => return Ok(0),
         };
-        Ok(q.execute(db).await?.rows_affected())
+        let ids: Vec<(String,)> = q.fetch_all(db).await?;
+        let mut n = 0;
+        for (id,) in ids {
+            n += u64::from(self.end(&id).await?);
+        }
+        Ok(n)
     }
 
     fn fresh(&self, t: &TokenSet, now: i64) -> bool {

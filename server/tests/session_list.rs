@@ -58,8 +58,12 @@ async fn a_user_sees_their_sessions_and_ends_another_one() {
     assert_eq!(api_form(&laptop, "end_my_session", &[("id", laptop_id)]).await.status(), 404);
     assert!(is_signed_in(&phone).await && is_signed_in(&laptop).await);
 
+    let provider = provider_base(&app).await;
+    let revoked = || async { provider_stats(&provider).await["revoked_refresh_token"]["gatehouse"].as_u64().unwrap_or(0) };
+    assert_eq!(revoked().await, 0);
     assert_eq!(api_form(&laptop, "end_my_session", &[("id", phone_id)]).await.status(), 200);
     assert!(!is_signed_in(&phone).await, "the phone is signed out");
+    assert_eq!(revoked().await, 1, "and its refresh token revoked at the provider");
     assert!(is_signed_in(&laptop).await, "the laptop is not");
     assert_eq!(sessions(&laptop).await.len(), 1);
     assert!(is_signed_in(&stranger).await);
@@ -80,6 +84,8 @@ async fn an_admin_ends_every_session_of_an_identity() {
 
     assert_eq!(api_form(&admin, "admin_end_sessions", &[("id", &id)]).await.status(), 200);
     assert!(!is_signed_in(&one).await && !is_signed_in(&two).await, "both sessions ended");
+    let stats = provider_stats(&provider_base(&app).await).await;
+    assert_eq!(stats["revoked_refresh_token"]["gatehouse"], 2, "both refresh tokens revoked: {stats}");
     assert!(is_signed_in(&admin).await);
     let audit: Value = api_form(&admin, "admin_audit", &[]).await.json().await.unwrap();
     assert_eq!(audit["rows"][0]["action"], "end sessions");
