@@ -59,7 +59,8 @@ async fn a_user_sees_their_sessions_and_ends_another_one() {
     assert!(is_signed_in(&phone).await && is_signed_in(&laptop).await);
 
     let provider = provider_base(&app).await;
-    let revoked = || async { provider_stats(&provider).await["revoked_refresh_token"]["gatehouse"].as_u64().unwrap_or(0) };
+    let revoked =
+        || async { provider_stats(&provider).await["revoked_refresh_token"]["gatehouse"].as_u64().unwrap_or(0) };
     assert_eq!(revoked().await, 0);
     assert_eq!(api_form(&laptop, "end_my_session", &[("id", phone_id)]).await.status(), 200);
     assert!(!is_signed_in(&phone).await, "the phone is signed out");
