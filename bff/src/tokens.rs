@@ -351,8 +351,9 @@ impl Tokens {
         serde_json::to_string(&sealed).map_err(|_| TokenError::Seal(SealError::Encoding))
     }
 
-    async fn read(&self, id: &str, sub: &str) -> Result<Option<TokenSet>, TokenError> {
-        let row: Option<(String, String)> = match &self.inner.store {
+    /// Row `id` as stored: its `sub` and sealed tokens.
+    async fn raw_row(&self, id: &str) -> Result<Option<(String, String)>, TokenError> {
+        Ok(match &self.inner.store {
             TokenStore::Sqlite(db) => {
                 sqlx::query_as("SELECT sub, sealed FROM gatehouse_tokens WHERE id = ?")
                     .bind(id)
@@ -360,7 +361,11 @@ impl Tokens {
                     .await?
             }
             TokenStore::Redis(pool) => crate::redis_store::read(pool, id).await?.map(|r| (r.sub, r.sealed)),
-        };
+        })
+    }
+
+    async fn read(&self, id: &str, sub: &str) -> Result<Option<TokenSet>, TokenError> {
+        let row = self.raw_row(id).await?;
         let Some((row_sub, sealed)) = row else { return Ok(None) };
         if row_sub != sub {
             return Err(TokenError::Ended("the token row belongs to another user".into()));
@@ -378,15 +383,7 @@ impl Tokens {
     /// and, when this call deleted it, its refresh token is revoked at the
     /// provider. Whether a row was deleted.
     pub(crate) async fn end(&self, id: &str) -> Result<bool, TokenError> {
-        let row: Option<(String, String)> = match &self.inner.store {
-            TokenStore::Sqlite(db) => {
-                sqlx::query_as("SELECT sub, sealed FROM gatehouse_tokens WHERE id = ?")
-                    .bind(id)
-                    .fetch_optional(db)
-                    .await?
-            }
-            TokenStore::Redis(pool) => crate::redis_store::read(pool, id).await?.map(|r| (r.sub, r.sealed)),
-        };
+        let row = self.raw_row(id).await?;
         let Some((sub, sealed)) = row else { return Ok(false) };
         let deleted = match &self.inner.store {
             TokenStore::Sqlite(db) => {
