@@ -170,17 +170,24 @@ impl Admin {
     }
 
     async fn refused(&self, actor: &SessionUser, outcome: &str) {
-        let entry = NewAuditEntry {
-            actor_sub: actor.sub(),
-            actor_email: actor.email(),
-            action: AuditAction::AccessRefused,
-            target_id: None,
-            target_email: None,
-            outcome,
-        };
-        if let Err(e) = self.audit.record(&entry, crate::unix_now()).await {
-            tracing::error!(error = %e, "cannot write the admin audit trail");
-        }
+        record(&self.audit, actor, AuditAction::AccessRefused, None, None, outcome).await;
+    }
+}
+
+/// Writes one audit entry by `actor`; a failure to write is logged.
+async fn record(
+    audit: &AuditLog,
+    actor: &SessionUser,
+    action: AuditAction,
+    target_id: Option<&str>,
+    target_email: Option<&str>,
+    outcome: &str,
+) {
+    let entry =
+        NewAuditEntry { actor_sub: actor.sub(), actor_email: actor.email(), action, target_id, target_email, outcome };
+    tracing::info!(actor = %actor.sub(), action = action.as_str(), target = ?target_id, outcome, "admin action");
+    if let Err(e) = audit.record(&entry, crate::unix_now()).await {
+        tracing::error!(error = %e, "cannot write the admin audit trail");
     }
 }
 
@@ -283,18 +290,7 @@ impl AdminIdentities<'_> {
     }
 
     async fn record(&self, action: AuditAction, target_id: Option<&str>, target_email: Option<&str>, outcome: &str) {
-        let entry = NewAuditEntry {
-            actor_sub: self.actor.sub(),
-            actor_email: self.actor.email(),
-            action,
-            target_id,
-            target_email,
-            outcome,
-        };
-        tracing::info!(actor = %self.actor.sub(), action = action.as_str(), target = ?target_id, outcome, "admin action");
-        if let Err(e) = self.audit.record(&entry, crate::unix_now()).await {
-            tracing::error!(error = %e, "cannot write the admin audit trail");
-        }
+        record(self.audit, &self.actor, action, target_id, target_email, outcome).await;
     }
 }
 

@@ -99,11 +99,6 @@ impl KeyCache {
         })
     }
 
-    /// Where the keys come from.
-    pub fn jwks_uri(&self) -> &Url {
-        &self.jwks_uri
-    }
-
     /// How many times the keys were fetched (successfully or not).
     pub fn fetches(&self) -> u64 {
         self.fetches.load(Ordering::Relaxed)
