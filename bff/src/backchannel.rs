@@ -13,8 +13,6 @@ pub const PATH: &str = "/backchannel-logout";
 pub const EVENT: &str = "http://schemas.openid.net/event/backchannel-logout";
 /// How old a logout token may be (by its `iat`).
 pub const MAX_AGE_SECS: i64 = 300;
-/// Clock skew allowed between us and the provider.
-const SKEW_SECS: i64 = 60;
 
 /// Why a logout token was refused (logged; the provider gets a 400).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -37,8 +35,8 @@ pub enum LogoutTokenError {
     Issuer(String),
     #[error("not addressed to this app")]
     Audience,
-    #[error("iat is missing, in the future or older than {MAX_AGE_SECS} s")]
-    Stale,
+    #[error("iat is missing, in the future or older than {MAX_AGE_SECS} s: {0}")]
+    Stale(crate::jwt::TimeError),
     #[error("expired")]
     Expired,
     #[error("the back-channel logout event is missing")]
@@ -87,11 +85,18 @@ fn text(v: &Value, k: &str) -> Option<String> {
 
 impl RelyingParty {
     /// Verifies a logout token: the shared header checks (RS256 or ES256, no
-    /// `crit`), signature by a key the provider publishes for signatures, `typ`, `iss`, `aud`, `iat`
-    /// freshness, `exp`, the `events` member, no `nonce`, `sid` and/or `sub`,
+    /// `crit`), signature by a key the provider publishes for signatures, `typ`,
+    /// the times of [`crate::jwt::Policy::LOGOUT_TOKEN`] (`iat` at most 5 minutes
+    /// old, `exp`), `iss`, `aud`, the `events` member, no `nonce`, `sid` and/or `sub`,
     /// `jti` present. (Replay of `jti` is checked by the caller's shared store.)
     pub async fn verify_logout_token(&self, token: &str, now: i64) -> Result<LogoutClaims, LogoutTokenError> {
-        let signed = crate::jwt::verify(self.key_cache(), token.trim(), &crate::jwt::Policy::LOGOUT_TOKEN).await?;
+        let policy = crate::jwt::Policy::LOGOUT_TOKEN;
+        let signed = crate::jwt::verify(self.key_cache(), token.trim(), &policy).await?;
+        let times = policy.check_times(&signed.claims, now).map_err(|e| match e {
+            crate::jwt::TimeError::Expired | crate::jwt::TimeError::NotANumber("exp") => LogoutTokenError::Expired,
+            other => LogoutTokenError::Stale(other),
+        })?;
+        let (exp, iat) = (times.exp, times.iat.unwrap_or(now));
         let claims = Value::Object(signed.claims);
         let iss = text(&claims, "iss").unwrap_or_default();
         if iss != self.issuer() {
@@ -105,14 +110,6 @@ impl RelyingParty {
         };
         if !audience_ok {
             return Err(LogoutTokenError::Audience);
-        }
-        let iat = crate::jwt::numeric_date(&claims, "iat").ok_or(LogoutTokenError::Stale)?;
-        if iat > now + SKEW_SECS || now - iat > MAX_AGE_SECS {
-            return Err(LogoutTokenError::Stale);
-        }
-        let exp = crate::jwt::numeric_date(&claims, "exp");
-        if exp.is_some_and(|exp| exp + SKEW_SECS < now) {
-            return Err(LogoutTokenError::Expired);
         }
         if !claims.get("events").and_then(|e| e.get(EVENT)).is_some_and(Value::is_object) {
             return Err(LogoutTokenError::Events);

@@ -172,9 +172,19 @@ impl AccessClaims {
 /// A token that passed every check but time, with the key set it was checked against.
 struct Verified {
     claims: AccessClaims,
-    exp: i64,
-    nbf: Option<i64>,
+    times: crate::jwt::Times,
     generation: u64,
+}
+
+impl From<crate::jwt::TimeError> for BearerError {
+    fn from(e: crate::jwt::TimeError) -> Self {
+        use crate::jwt::TimeError as T;
+        match e {
+            T::Expired | T::TooOld | T::Missing(_) | T::NotANumber("exp") => BearerError::Expired,
+            T::NotYetValid | T::IssuedInFuture(_) | T::NotANumber("nbf") => BearerError::NotYetValid,
+            T::NotANumber(_) => BearerError::Malformed("a time claim is not a number"),
+        }
+    }
 }
 
 /// Verifies bearer tokens for one provider. Share one per process.
@@ -226,15 +236,15 @@ impl BearerVerifier {
         self.keys.fetches()
     }
 
-    /// `exp` / `nbf` at `now`, with the leeway.
-    fn check_time(&self, exp: i64, nbf: Option<i64>, now: i64) -> Result<(), BearerError> {
-        if exp + self.cfg.leeway_secs <= now {
-            return Err(BearerError::Expired);
-        }
-        if nbf.is_some_and(|nbf| nbf - self.cfg.leeway_secs > now) {
-            return Err(BearerError::NotYetValid);
-        }
-        Ok(())
+    /// The access-token policy, with the configured leeway.
+    fn policy(&self) -> Policy {
+        let kind = if self.cfg.require_at_jwt { Policy::ACCESS_TOKEN } else { Policy::UNTYPED_ACCESS_TOKEN };
+        Policy { leeway_secs: self.cfg.leeway_secs, ..kind }
+    }
+
+    /// `exp` / `nbf` (and a future `iat`) at `now`, with the leeway.
+    fn check_time(&self, times: crate::jwt::Times, now: i64) -> Result<(), BearerError> {
+        self.policy().check_time_values(times, now).map_err(BearerError::from)
     }
 
     /// Verifies `token` at Unix time `now`. A token verified before against
@@ -252,28 +262,28 @@ impl BearerVerifier {
                 .read()
                 .unwrap_or_else(|p| p.into_inner())
                 .get(&digest)
-                .and_then(|v| (v.generation == generation).then(|| (v.exp, v.nbf, v.claims.clone())));
-            if let Some((exp, nbf, claims)) = known {
-                self.check_time(exp, nbf, now)?;
+                .and_then(|v| (v.generation == generation).then(|| (v.times, v.claims.clone())));
+            if let Some((times, claims)) = known {
+                self.check_time(times, now)?;
                 return Ok(claims);
             }
         }
-        let (claims, exp, nbf, generation) = self.verify_fully(token, now).await?;
+        let (claims, times, generation) = self.verify_fully(token, now).await?;
         let mut verified = self.verified.write().unwrap_or_else(|p| p.into_inner());
         if verified.len() >= MAX_VERIFIED {
-            verified.retain(|_, v| v.generation == generation && v.exp + self.cfg.leeway_secs > now);
+            verified.retain(|_, v| v.generation == generation && self.check_time(v.times, now).is_ok());
             if verified.len() >= MAX_VERIFIED {
                 verified.clear();
             }
         }
-        verified.insert(digest, Verified { claims: claims.clone(), exp, nbf, generation });
+        verified.insert(digest, Verified { claims: claims.clone(), times, generation });
         Ok(claims)
     }
 
     /// Every check, with a signature verification.
-    /// Returns the claims, `exp`, `nbf` and the generation of the keys that verified it.
-    async fn verify_fully(&self, token: &str, now: i64) -> Result<(AccessClaims, i64, Option<i64>, u64), BearerError> {
-        let policy = if self.cfg.require_at_jwt { Policy::ACCESS_TOKEN } else { Policy::UNTYPED_ACCESS_TOKEN };
+    /// Returns the claims, their times and the generation of the keys that verified it.
+    async fn verify_fully(&self, token: &str, now: i64) -> Result<(AccessClaims, crate::jwt::Times, u64), BearerError> {
+        let policy = self.policy();
         let signed = crate::jwt::verify(&self.keys, token, &policy).await?;
         let (claims, generation) = (signed.claims, signed.generation);
         let text = |k: &str| claims.get(k).and_then(Value::as_str).map(str::to_string);
@@ -290,16 +300,11 @@ impl BearerVerifier {
                 return Err(BearerError::Audience);
             }
         }
-        // NumericDate may have a fraction (RFC 7519); a non-number `nbf` is refused, not ignored.
-        let exp = claims.get("exp").and_then(Value::as_f64).ok_or(BearerError::Expired)? as i64;
-        let nbf = match claims.get("nbf") {
-            None => None,
-            Some(v) => Some(v.as_f64().ok_or(BearerError::NotYetValid)? as i64),
-        };
-        self.check_time(exp, nbf, now)?;
+        // NumericDate may have a fraction (RFC 7519); a non-number time is refused, not ignored.
+        let times = policy.check_times(&claims, now)?;
         let sub = text("sub").ok_or(BearerError::Malformed("no sub"))?;
         let scopes = text("scope").map(|s| s.split_whitespace().map(str::to_string).collect()).unwrap_or_default();
-        Ok((AccessClaims { sub, client_id: text("client_id"), scopes, claims }, exp, nbf, generation))
+        Ok((AccessClaims { sub, client_id: text("client_id"), scopes, claims }, times, generation))
     }
 }
 

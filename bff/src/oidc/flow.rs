@@ -69,14 +69,19 @@ impl RelyingParty {
     /// discovery advertises; no `crit`; the key published for signatures, named
     /// by `kid` unless it is the only one, refetched once within the cooldown
     /// when unknown), and the audience rule (`azp`, when present, is this
-    /// client; several audiences need it). Returns the keys that verified it.
+    /// client; several audiences need it), and the times of
+    /// [`crate::jwt::Policy::ID_TOKEN`]. Returns the keys that verified it.
     pub(super) async fn check_id_token(
         &self,
         id_token: &str,
     ) -> Result<std::sync::Arc<openidconnect::core::CoreJsonWebKeySet>, OidcError> {
-        let signed = crate::jwt::verify(&self.inner.keys, id_token, &crate::jwt::Policy::ID_TOKEN)
+        let policy = crate::jwt::Policy::ID_TOKEN;
+        let signed = crate::jwt::verify(&self.inner.keys, id_token, &policy)
             .await
             .map_err(|e| OidcError::IdToken(e.to_string()))?;
+        policy
+            .check_times(&signed.claims, crate::unix_now())
+            .map_err(|e| OidcError::IdToken(format!("the ID token: {e}")))?;
         check_audience(&signed.claims, self.client_id()).map_err(OidcError::IdToken)?;
         Ok(signed.keys)
     }
@@ -104,16 +109,13 @@ impl RelyingParty {
 }
 
 /// How far in the future an ID token's `iat` may lie (clock skew between us and the provider).
-pub const MAX_CLOCK_SKEW_SECS: i64 = 60;
+pub const MAX_CLOCK_SKEW_SECS: i64 = crate::jwt::Policy::ID_TOKEN.leeway_secs;
 
 /// `iat` must not be in the future beyond the allowed skew (the `openidconnect`
-/// crate leaves this check to the application).
+/// crate leaves this check to the application): the ID-token policy's rule.
 pub(super) fn check_iat(iat: i64, now: i64) -> Result<(), String> {
-    if iat > now + MAX_CLOCK_SKEW_SECS {
-        Err(format!("the ID token was issued {} s in the future", iat - now))
-    } else {
-        Ok(())
-    }
+    let times = crate::jwt::Times { iat: Some(iat), ..Default::default() };
+    crate::jwt::Policy::ID_TOKEN.check_time_values(times, now).map_err(|e| format!("the ID token was {e}"))
 }
 
 /// The response of a code or refresh exchange must issue a Bearer token
