@@ -91,24 +91,60 @@ pub(crate) async fn delete(pool: &Pool, id: &str) -> Result<bool, Error> {
     Ok(n == 1)
 }
 
+/// `<confirmed_at>|<standing>` (or `''`) read back as a standing row.
+fn standing_of(reply: &str) -> Option<crate::tokens::StandingRow> {
+    let (at, json) = reply.split_once('|')?;
+    Some(crate::tokens::StandingRow { at_ms: at.parse().ok()?, json: json.to_string() })
+}
+
 /// Whether row `id` still exists; notes the activity at most once a minute.
-/// `None`: the row is gone; `Some(touched)`: whether `last_seen` was
-/// older than `touch_every` seconds and set to `now`.
-pub(crate) async fn check_in(pool: &Pool, id: &str, now: i64, touch_every: i64) -> Result<Option<bool>, Error> {
+/// `None`: the row is gone; `Some((touched, standing))`: whether `last_seen`
+/// was older than `touch_every` seconds and set to `now`, and the latest
+/// standing check recorded.
+pub(crate) async fn check_in(
+    pool: &Pool,
+    id: &str,
+    now: i64,
+    touch_every: i64,
+) -> Result<Option<(bool, Option<crate::tokens::StandingRow>)>, Error> {
     let script = r#"
-local seen = redis.call('HGET', KEYS[1], 'last_seen')
-if not seen then return 0 end
-if tonumber(seen) < tonumber(ARGV[1]) - tonumber(ARGV[2]) then
+local f = redis.call('HMGET', KEYS[1], 'last_seen', 'confirmed_at', 'standing')
+if not f[1] then return '0' end
+local standing = ''
+if f[3] then standing = (f[2] or '0') .. '|' .. f[3] end
+if tonumber(f[1]) < tonumber(ARGV[1]) - tonumber(ARGV[2]) then
   redis.call('HSET', KEYS[1], 'last_seen', ARGV[1])
-  return 2
+  return '2' .. standing
 end
-return 1
+return '1' .. standing
 "#;
-    let n: i64 = pool.eval(script, vec![k("tok", id)], vec![now.to_string(), touch_every.to_string()]).await?;
-    Ok(match n {
-        0 => None,
-        n => Some(n == 2),
+    let reply: String = pool.eval(script, vec![k("tok", id)], vec![now.to_string(), touch_every.to_string()]).await?;
+    Ok(match reply.split_at_checked(1) {
+        Some(("1", rest)) => Some((false, standing_of(rest))),
+        Some(("2", rest)) => Some((true, standing_of(rest))),
+        _ => None,
     })
+}
+
+/// Records a standing check started at `started_ms` unless a later one has
+/// been recorded; returns the row's standing after that (`None`: row gone).
+pub(crate) async fn record_standing(
+    pool: &Pool,
+    id: &str,
+    started_ms: i64,
+    json: &str,
+) -> Result<Option<crate::tokens::StandingRow>, Error> {
+    let script = r#"
+if redis.call('EXISTS', KEYS[1]) == 0 then return '' end
+local at = tonumber(redis.call('HGET', KEYS[1], 'confirmed_at') or '0')
+if at < tonumber(ARGV[1]) then
+  redis.call('HSET', KEYS[1], 'confirmed_at', ARGV[1], 'standing', ARGV[2])
+end
+local f = redis.call('HMGET', KEYS[1], 'confirmed_at', 'standing')
+return (f[1] or '0') .. '|' .. (f[2] or '')
+"#;
+    let reply: String = pool.eval(script, vec![k("tok", id)], vec![started_ms.to_string(), json.to_string()]).await?;
+    Ok(standing_of(&reply))
 }
 
 /// (id, public_id, user_agent, created_at, last_seen) of every live sign-in of `sub`.

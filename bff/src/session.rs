@@ -143,16 +143,34 @@ pub enum Standing {
     Reconfirmed { user: SessionUser, stale: SessionUser },
     /// The provider no longer accepts this user's tokens (deactivated,
     /// revoked), or answered about someone else: `stale` is what the session
-    /// still says.
-    Refused { stale: SessionUser, why: String },
+    /// still says. `just_now`: this call asked (else a check within the asked
+    /// age, by any request on any instance, found it).
+    Refused { stale: SessionUser, why: String, just_now: bool },
     /// The provider could not be asked (down, timing out, no userinfo
     /// endpoint): `stale` is what the session still says.
     Unavailable { stale: SessionUser, why: String },
 }
 
+/// The outcome of a standing check, as kept in the sign-in's token row.
+#[derive(Clone, Serialize, Deserialize)]
+struct CheckedStanding {
+    user: StoredUser,
+    /// Why the provider refused the user, if it did.
+    #[serde(default)]
+    refused: Option<String>,
+}
+
 #[derive(Clone, Serialize, Deserialize)]
 struct StoredAuth {
+    /// The user as of the sign-in, or — once read through [`AuthSession::auth`]
+    /// — as of the latest standing check recorded in the token row.
     user: StoredUser,
+    /// Why the latest standing check was refused (from the token row).
+    #[serde(skip)]
+    refused: Option<String>,
+    /// When the latest standing check started (Unix seconds; 0: none since the sign-in).
+    #[serde(skip)]
+    checked_at: i64,
     /// This sign-in's row in the token table.
     grant: String,
     /// Per-session token the sign-out form must carry (cross-site sign-out is refused).
@@ -160,6 +178,24 @@ struct StoredAuth {
     /// The absolute end of this session (Unix seconds), however active it is.
     #[serde(default = "never")]
     expires_at: i64,
+}
+
+impl StoredAuth {
+    /// The user as the latest standing check found them (a row about someone
+    /// else, or unreadable, is ignored: the sign-in's claims stand).
+    fn take_standing(&mut self, row: &crate::tokens::StandingRow) {
+        match serde_json::from_str::<CheckedStanding>(&row.json) {
+            Ok(checked) if checked.user.sub == self.user.sub => {
+                self.user = checked.user;
+                // Confirmed when the check started (a refusal never confirms).
+                self.user.confirmed_at = if checked.refused.is_some() { 0 } else { row.at_ms / 1000 };
+                self.refused = checked.refused;
+                self.checked_at = row.at_ms / 1000;
+            }
+            Ok(_) => tracing::warn!(sub = %self.user.sub, "a standing check about another subject was ignored"),
+            Err(e) => tracing::warn!(sub = %self.user.sub, error = %e, "an unreadable standing check was ignored"),
+        }
+    }
 }
 
 fn never() -> i64 {
@@ -230,16 +266,19 @@ impl AuthSession {
             self.session.flush().await?;
             return Ok(None);
         }
-        match self.tokens.check_in(&auth.grant, crate::unix_now()).await? {
-            None => {
-                tracing::info!(sub = %auth.user.sub, "session ended elsewhere (sign-out at the provider, or ended by the user)");
-                self.session.flush().await?;
-                return Ok(None);
-            }
-            // The session layer moves a record's idle expiry only when the
-            // record is saved: note the activity in it as often as in the token row.
-            Some(true) => self.session.insert(SEEN, crate::unix_now()).await?,
-            Some(false) => {}
+        let Some(check_in) = self.tokens.check_in(&auth.grant, crate::unix_now()).await? else {
+            tracing::info!(sub = %auth.user.sub, "session ended elsewhere (sign-out at the provider, or ended by the user)");
+            self.session.flush().await?;
+            return Ok(None);
+        };
+        // The session layer moves a record's idle expiry only when the
+        // record is saved: note the activity in it as often as in the token row.
+        if check_in.touched {
+            self.session.insert(SEEN, crate::unix_now()).await?;
+        }
+        let mut auth = auth;
+        if let Some(row) = check_in.standing {
+            auth.take_standing(&row);
         }
         Ok(Some(auth))
     }
@@ -285,6 +324,8 @@ impl AuthSession {
                 claims: user.claims.clone(),
             },
             grant,
+            refused: None,
+            checked_at: 0,
             logout_token: random_token(),
             expires_at,
         };
@@ -354,17 +395,24 @@ impl AuthSession {
     /// The signed-in user with claims the provider vouched for at most
     /// `max_age_secs` ago: when the last confirmation is older, the provider's
     /// userinfo endpoint is asked again with the session's access token
-    /// (refreshed first if it is due, so a refused refresh ends the session),
-    /// and the answer replaces the identity claims in the session. Nothing is
-    /// stored when the provider refuses or cannot be asked, so every later
-    /// call asks again.
+    /// (refreshed first if it is due, so a refused refresh ends the session).
+    /// The answer — fresh identity claims, or a refusal — is recorded in the
+    /// sign-in's token row unless a check started later was recorded first,
+    /// so concurrent checks on any instance settle on the newest answer, and
+    /// every request (of any instance) sees it. Nothing is recorded when the
+    /// provider cannot be asked, so the next call asks again.
     pub async fn confirmed_user(&self, max_age_secs: i64) -> Result<Standing, SessionError> {
-        let Some(mut auth) = self.auth().await? else { return Ok(Standing::SignedOut) };
+        let Some(auth) = self.auth().await? else { return Ok(Standing::SignedOut) };
         let now = crate::unix_now();
-        if now.saturating_sub(auth.user.confirmed_at) < max_age_secs {
-            return Ok(Standing::Confirmed(auth.user.into()));
+        let last_check = if auth.checked_at > 0 { auth.checked_at } else { auth.user.confirmed_at };
+        if now.saturating_sub(last_check) < max_age_secs {
+            return Ok(match auth.refused {
+                Some(why) => Standing::Refused { stale: auth.user.into(), why, just_now: false },
+                None => Standing::Confirmed(auth.user.into()),
+            });
         }
         let stale = SessionUser::from(auth.user.clone());
+        let started_ms = crate::tokens::now_ms();
         let token = match self.tokens.access_token(&auth.grant, &auth.user.sub).await {
             Ok(t) => t,
             Err(e @ (TokenError::Ended(_) | TokenError::Seal(_))) => {
@@ -377,17 +425,30 @@ impl AuthSession {
             Err(e) => return Err(e.into()),
         };
         use crate::oidc::UserinfoError as E;
+        let mut checked = CheckedStanding { user: auth.user.clone(), refused: None };
         match self.tokens.rp().userinfo(&token, &auth.user.sub).await {
-            Ok(fresh) => {
-                auth.user.confirm(fresh, now);
-                self.session.insert(AUTH, &auth).await?;
-                Ok(Standing::Reconfirmed { user: auth.user.into(), stale })
+            Ok(fresh) => checked.user.confirm(fresh, started_ms / 1000),
+            Err(e @ (E::Unauthorized | E::SubjectMismatch { .. })) => checked.refused = Some(e.to_string()),
+            Err(e @ (E::Upstream(_) | E::NoEndpoint)) => {
+                return Ok(Standing::Unavailable { stale, why: e.to_string() })
             }
-            Err(e @ (E::Unauthorized | E::SubjectMismatch { .. })) => {
-                Ok(Standing::Refused { stale, why: e.to_string() })
-            }
-            Err(e @ (E::Upstream(_) | E::NoEndpoint)) => Ok(Standing::Unavailable { stale, why: e.to_string() }),
         }
+        let json = serde_json::to_string(&checked).map_err(|e| TokenError::Store(e.to_string()))?;
+        // A check started later (another request, maybe on another instance)
+        // may have been recorded meanwhile: the newest one stands.
+        let Some(row) = self.tokens.record_standing(&auth.grant, started_ms, &json).await? else {
+            tracing::info!(sub = %auth.user.sub, "session ended elsewhere during a standing check");
+            self.session.flush().await?;
+            return Ok(Standing::SignedOut);
+        };
+        let ours = row.at_ms == started_ms && row.json == json;
+        let mut current = auth;
+        current.take_standing(&row);
+        Ok(match (current.refused, ours) {
+            (Some(why), just_now) => Standing::Refused { stale, why, just_now },
+            (None, true) => Standing::Reconfirmed { user: current.user.into(), stale },
+            (None, false) => Standing::Confirmed(current.user.into()),
+        })
     }
 }
 

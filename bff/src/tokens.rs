@@ -60,6 +60,25 @@ pub struct SignIn {
     pub current: bool,
 }
 
+/// The latest check of a sign-in's standing with the provider, kept in its
+/// token row (not in the session record, where the last request to save would
+/// win): concurrent checks on any instance settle on the one started last.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct StandingRow {
+    /// When the check started (Unix milliseconds).
+    pub at_ms: i64,
+    /// What it found (the session's own format).
+    pub json: String,
+}
+
+/// A request of a live sign-in (see [`Tokens::check_in`]).
+pub(crate) struct CheckIn {
+    /// Whether the activity was noted now.
+    pub touched: bool,
+    /// The latest check of the user's standing, if any since the sign-in.
+    pub standing: Option<StandingRow>,
+}
+
 /// Why no usable access token could be had.
 #[derive(Debug, thiserror::Error)]
 pub enum TokenError {
@@ -126,7 +145,9 @@ const SCHEMA: &str = "CREATE TABLE IF NOT EXISTS gatehouse_tokens (
     public_id TEXT,
     user_agent TEXT,
     created_at INTEGER NOT NULL DEFAULT 0,
-    last_seen INTEGER NOT NULL DEFAULT 0
+    last_seen INTEGER NOT NULL DEFAULT 0,
+    confirmed_at INTEGER NOT NULL DEFAULT 0,
+    standing TEXT
 );
 CREATE INDEX IF NOT EXISTS gatehouse_tokens_sub ON gatehouse_tokens(sub);
 CREATE INDEX IF NOT EXISTS gatehouse_tokens_sid ON gatehouse_tokens(sid);
@@ -136,7 +157,7 @@ CREATE TABLE IF NOT EXISTS gatehouse_logout_jtis (
     remember_until INTEGER NOT NULL
 );";
 
-fn now_ms() -> i64 {
+pub(crate) fn now_ms() -> i64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or_default()
 }
 
@@ -188,6 +209,8 @@ impl Tokens {
             ("user_agent", "ALTER TABLE gatehouse_tokens ADD COLUMN user_agent TEXT"),
             ("created_at", "ALTER TABLE gatehouse_tokens ADD COLUMN created_at INTEGER NOT NULL DEFAULT 0"),
             ("last_seen", "ALTER TABLE gatehouse_tokens ADD COLUMN last_seen INTEGER NOT NULL DEFAULT 0"),
+            ("confirmed_at", "ALTER TABLE gatehouse_tokens ADD COLUMN confirmed_at INTEGER NOT NULL DEFAULT 0"),
+            ("standing", "ALTER TABLE gatehouse_tokens ADD COLUMN standing TEXT"),
         ] {
             if !columns.iter().any(|(c,)| c == name) {
                 sqlx::query(ddl).execute(db).await?;
@@ -260,26 +283,64 @@ impl Tokens {
     /// A request of sign-in `id`: `None` when it is over (a back-channel
     /// logout or an ended session deletes its row), else whether the activity
     /// was noted now — at most once a minute (less with a short idle timeout):
-    /// one read per request, a write only when due.
-    pub(crate) async fn check_in(&self, id: &str, now: i64) -> Result<Option<bool>, TokenError> {
+    /// one read per request, a write only when due. The read also brings the
+    /// latest check of the user's standing.
+    pub(crate) async fn check_in(&self, id: &str, now: i64) -> Result<Option<CheckIn>, TokenError> {
         let db = match &self.inner.store {
             TokenStore::Sqlite(db) => db,
             TokenStore::Redis(pool) => {
-                return Ok(crate::redis_store::check_in(pool, id, now, self.touch_every()).await?)
+                return Ok(crate::redis_store::check_in(pool, id, now, self.touch_every())
+                    .await?
+                    .map(|(touched, standing)| CheckIn { touched, standing }))
             }
         };
-        let seen: Option<(i64,)> =
-            sqlx::query_as("SELECT last_seen FROM gatehouse_tokens WHERE id = ?").bind(id).fetch_optional(db).await?;
-        let Some((last_seen,)) = seen else { return Ok(None) };
+        let seen: Option<(i64, i64, Option<String>)> =
+            sqlx::query_as("SELECT last_seen, confirmed_at, standing FROM gatehouse_tokens WHERE id = ?")
+                .bind(id)
+                .fetch_optional(db)
+                .await?;
+        let Some((last_seen, at_ms, json)) = seen else { return Ok(None) };
+        let standing = json.map(|json| StandingRow { at_ms, json });
         if last_seen < now - self.touch_every() {
             sqlx::query("UPDATE gatehouse_tokens SET last_seen = ? WHERE id = ?")
                 .bind(now)
                 .bind(id)
                 .execute(db)
                 .await?;
-            return Ok(Some(true));
+            return Ok(Some(CheckIn { touched: true, standing }));
         }
-        Ok(Some(false))
+        Ok(Some(CheckIn { touched: false, standing }))
+    }
+
+    /// Records the outcome of a standing check started at `started_ms`,
+    /// unless a check started later has already recorded its own; returns the
+    /// row's standing after that (this one, or the newer one), or `None`
+    /// when the sign-in is over.
+    pub(crate) async fn record_standing(
+        &self,
+        id: &str,
+        started_ms: i64,
+        json: &str,
+    ) -> Result<Option<StandingRow>, TokenError> {
+        let db = match &self.inner.store {
+            TokenStore::Sqlite(db) => db,
+            TokenStore::Redis(pool) => {
+                return Ok(crate::redis_store::record_standing(pool, id, started_ms, json).await?)
+            }
+        };
+        sqlx::query("UPDATE gatehouse_tokens SET confirmed_at = ?, standing = ? WHERE id = ? AND confirmed_at < ?")
+            .bind(started_ms)
+            .bind(json)
+            .bind(id)
+            .bind(started_ms)
+            .execute(db)
+            .await?;
+        let row: Option<(i64, Option<String>)> =
+            sqlx::query_as("SELECT confirmed_at, standing FROM gatehouse_tokens WHERE id = ?")
+                .bind(id)
+                .fetch_optional(db)
+                .await?;
+        Ok(row.map(|(at_ms, json)| StandingRow { at_ms, json: json.unwrap_or_default() }))
     }
 
     /// The user's sign-ins in this app, newest first; `current` marks row `current_id`.

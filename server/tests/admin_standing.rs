@@ -138,3 +138,84 @@ async fn a_provider_that_cannot_be_reached_refuses_admin_actions_only() {
     relay.set_down(false);
     assert_eq!(api_form(&app, "admin_list_identities", &[]).await.status(), 200, "back once the provider answers");
 }
+
+/// Two admin calls check the user's standing at once; the one that started
+/// first gets its answer last. Its older "still an admin" must not overwrite
+/// the newer "no longer an admin", on any later call.
+#[tokio::test]
+async fn an_older_standing_check_answered_last_does_not_restore_admin() {
+    older_check_answered_last(None).await;
+}
+
+/// The same with the sign-ins in Redis.
+#[tokio::test]
+async fn an_older_standing_check_answered_last_does_not_restore_admin_with_redis() {
+    let redis = RedisServer::start().await;
+    older_check_answered_last(Some(&redis)).await;
+}
+
+async fn older_check_answered_last(redis: Option<&RedisServer>) {
+    let provider = provider_behind_relay().await;
+    let relay = &provider.relay;
+    let mut settings = external_to(settings_with_recheck(&["boss@example.com"]), &provider.issuer);
+    settings.admin.recheck_secs = 5;
+    if let Some(redis) = redis {
+        settings.redis_url = Some(redis.url.clone());
+        settings.token_keys =
+            Some(bff::sealing::TokenKeys::parse(&bff::sealing::TokenKeys::generate_line("k")).unwrap());
+    }
+    settings.leptos.site_addr = provider.app_addr;
+    settings.admin.api = Some(admin_api_at(&provider.direct));
+    let app = spawn_app_with(settings).await;
+
+    // The identity, made directly at the provider's Admin API.
+    let admin_api = format!("{}admin/identities", provider.direct);
+    let token = machine_token(
+        &provider.direct,
+        ("gatehouse-admin", "gatehouse-admin-dev-secret-not-for-production"),
+        "admin-api",
+        "",
+    )
+    .await;
+    let http = reqwest::Client::new();
+    let created: serde_json::Value = http
+        .post(&admin_api)
+        .bearer_auth(&token)
+        .json(&serde_json::json!({"schema_id": "default", "traits": {"email": "boss@example.com"}}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let id = created["id"].as_str().unwrap_or_else(|| panic!("created: {created}")).to_string();
+    signed_in(&app, "boss@example.com").await;
+    assert_eq!(api_form(&app, "admin_list_identities", &[]).await.status(), 200);
+    tokio::time::sleep(Duration::from_millis(5100)).await;
+
+    // Call A asks the provider; its answer ("admin") is held back 1.5 s.
+    relay.set_answer_hold(1500);
+    let first = {
+        let app = TestApp { base: app.base.clone(), client: app.client.clone() };
+        tokio::spawn(async move { api_form(&app, "admin_list_identities", &[]).await.status() })
+    };
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    // Meanwhile the provider changes the email that made them an admin…
+    let changed = serde_json::json!({
+        "schema_id": "default", "state": "active", "traits": {"email": "former-boss@example.com"},
+    });
+    let r = http.put(format!("{admin_api}/{id}")).bearer_auth(&token).json(&changed).send().await.unwrap();
+    assert_eq!(r.status(), 200, "email changed at the provider: {}", r.text().await.unwrap());
+    // …and call B, started later and answered at once, sees it.
+    relay.set_answer_hold(0);
+    assert_eq!(api_form(&app, "admin_list_identities", &[]).await.status(), 403, "B: no longer an admin");
+
+    // A's older answer arrives last: the newer standing stands, for A too.
+    assert_eq!(first.await.unwrap(), 403, "A settles on the newer answer");
+    assert_eq!(
+        api_form(&app, "admin_list_identities", &[]).await.status(),
+        403,
+        "a later call within the interval is not restored to admin by the older answer"
+    );
+    assert_eq!(current_user(&app).await["email"], "former-boss@example.com");
+}

@@ -380,25 +380,58 @@ pub async fn revoke_app_grants(provider: &str) {
 pub struct Relay {
     down: std::sync::Arc<std::sync::atomic::AtomicBool>,
     delay_ms: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    hold_ms: std::sync::Arc<std::sync::atomic::AtomicU64>,
     conns: std::sync::Arc<std::sync::Mutex<Vec<tokio::task::JoinHandle<()>>>>,
+}
+
+/// Copies the provider's answers back to the client, each read held `hold` first.
+async fn hold_answers(
+    mut from: tokio::net::tcp::OwnedReadHalf,
+    mut to: tokio::net::tcp::OwnedWriteHalf,
+    hold: std::time::Duration,
+) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut buf = vec![0u8; 16 * 1024];
+    while let Ok(n @ 1..) = from.read(&mut buf).await {
+        tokio::time::sleep(hold).await;
+        if to.write_all(&buf[..n]).await.is_err() {
+            return;
+        }
+    }
+    let _ = to.shutdown().await;
 }
 
 impl Relay {
     pub async fn start(listener: tokio::net::TcpListener, to: std::net::SocketAddr) -> Self {
         use std::sync::atomic::Ordering;
-        let relay = Relay { down: Default::default(), delay_ms: Default::default(), conns: Default::default() };
-        let (down, delay, conns) = (relay.down.clone(), relay.delay_ms.clone(), relay.conns.clone());
+        let relay = Relay {
+            down: Default::default(),
+            delay_ms: Default::default(),
+            hold_ms: Default::default(),
+            conns: Default::default(),
+        };
+        let (down, delay, hold, conns) =
+            (relay.down.clone(), relay.delay_ms.clone(), relay.hold_ms.clone(), relay.conns.clone());
         tokio::spawn(async move {
             while let Ok((mut inbound, _)) = listener.accept().await {
                 if down.load(Ordering::SeqCst) {
                     continue; // dropped: closed at once
                 }
                 let wait = std::time::Duration::from_millis(delay.load(Ordering::SeqCst));
+                let hold = std::time::Duration::from_millis(hold.load(Ordering::SeqCst));
                 let h = tokio::spawn(async move {
                     tokio::time::sleep(wait).await;
-                    if let Ok(mut out) = tokio::net::TcpStream::connect(to).await {
+                    let Ok(mut out) = tokio::net::TcpStream::connect(to).await else { return };
+                    if hold.is_zero() {
                         let _ = tokio::io::copy_bidirectional(&mut inbound, &mut out).await;
+                        return;
                     }
+                    let ((in_read, in_write), (out_read, out_write)) = (inbound.into_split(), out.into_split());
+                    let ask = async move {
+                        let (mut r, mut w) = (in_read, out_write);
+                        let _ = tokio::io::copy(&mut r, &mut w).await;
+                    };
+                    tokio::join!(ask, hold_answers(out_read, in_write, hold));
                 });
                 conns.lock().expect("relay connections").push(h);
             }
@@ -415,6 +448,17 @@ impl Relay {
     pub fn set_down(&self, down: bool) {
         self.down.store(down, std::sync::atomic::Ordering::SeqCst);
         if down {
+            self.close_all();
+        }
+    }
+
+    /// On new connections, the provider's answers are held `ms` before they
+    /// are passed on (the provider has answered, the client does not know
+    /// yet). A hold closes the open connections first; ending it (0) does not,
+    /// so answers held already still arrive.
+    pub fn set_answer_hold(&self, ms: u64) {
+        self.hold_ms.store(ms, std::sync::atomic::Ordering::SeqCst);
+        if ms > 0 {
             self.close_all();
         }
     }

@@ -151,8 +151,8 @@ impl Admin {
                 // Just confirmed: however long the provider took, these claims are current.
                 return self.grant(&user);
             }
-            Standing::Refused { stale, why } => {
-                if self.policy.is_admin(&stale) {
+            Standing::Refused { stale, why, just_now } => {
+                if just_now && self.policy.is_admin(&stale) {
                     tracing::warn!(sub = %stale.sub(), reason = %why, "admin access refused: the provider refused the user");
                     self.refused(&stale, "the provider refused the user's tokens").await;
                 }
