@@ -3,15 +3,23 @@
 //! connection pool). Every multi-key change is one Lua script, so it is atomic.
 //!
 //! Keys (prefix `gatehouse:`): `tok:<id>` hash (sub, sid, sealed, public_id,
-//! user_agent, created_at, last_seen), expiring with the sign-in;
-//! `lock:<id>` the refresh lease; `sub:<sub>` and `sid:<sid>` sets of ids;
-//! `pub:<public_id>` → id; `jti:<jti>` remembered logout-token ids.
+//! user_agent, created_at, last_seen, confirmed_at, standing), expiring a day
+//! after the sign-in's absolute end; `lock:<id>` the refresh lease;
+//! `sub:<sub>` and `sid:<sid>` sets of ids; `pub:<public_id>` → id;
+//! `jti:<jti>` remembered logout-token ids; the sorted sets `ends` (id by
+//! absolute end) and `seen` (id by last request), from which the cleanup
+//! finds the sign-ins to end — revoking their refresh tokens — before Redis
+//! would drop them on its own.
 
 use fred::prelude::*;
 
 pub(crate) type Pool = fred::clients::Pool;
 
 const P: &str = "gatehouse:";
+/// How long a row outlives its absolute end in Redis, so that the cleanup
+/// (every ten minutes, on any instance) ends it — revoking its refresh token —
+/// before Redis drops it. Reads treat it as over from its absolute end.
+const GRACE_SECS: i64 = 24 * 3600;
 
 fn k(kind: &str, id: &str) -> String {
     format!("{P}{kind}:{id}")
@@ -19,6 +27,8 @@ fn k(kind: &str, id: &str) -> String {
 
 /// Deletes row `tok:<id>` and its index entries. KEYS[1] = tok key; ARGV[1] = id, ARGV[2] = prefix.
 const DELETE: &str = r#"
+redis.call('ZREM', ARGV[2] .. 'ends', ARGV[1])
+redis.call('ZREM', ARGV[2] .. 'seen', ARGV[1])
 local f = redis.call('HMGET', KEYS[1], 'sub', 'sid', 'public_id')
 if not f[1] then return 0 end
 redis.call('DEL', KEYS[1])
@@ -49,21 +59,33 @@ pub(crate) async fn insert(pool: &Pool, row: NewRow<'_>) -> Result<(), Error> {
     let NewRow { id, sub, sid, sealed, expires_at, public_id, user_agent, now } = row;
     let script = r#"
 redis.call('HSET', KEYS[1], 'sub', ARGV[1], 'sealed', ARGV[3], 'public_id', ARGV[5],
-  'user_agent', ARGV[6], 'created_at', ARGV[7], 'last_seen', ARGV[7])
+  'user_agent', ARGV[6], 'created_at', ARGV[7], 'last_seen', ARGV[7], 'expires_at', ARGV[4])
 if ARGV[2] ~= '' then redis.call('HSET', KEYS[1], 'sid', ARGV[2]) end
-redis.call('EXPIREAT', KEYS[1], ARGV[4])
+redis.call('EXPIREAT', KEYS[1], ARGV[9])
 redis.call('SADD', KEYS[2], ARGV[8])
-redis.call('EXPIREAT', KEYS[2], ARGV[4], 'GT')
-redis.call('EXPIREAT', KEYS[2], ARGV[4], 'NX')
+redis.call('EXPIREAT', KEYS[2], ARGV[9], 'GT')
+redis.call('EXPIREAT', KEYS[2], ARGV[9], 'NX')
 if ARGV[2] ~= '' then
   redis.call('SADD', KEYS[3], ARGV[8])
-  redis.call('EXPIREAT', KEYS[3], ARGV[4], 'GT')
-  redis.call('EXPIREAT', KEYS[3], ARGV[4], 'NX')
+  redis.call('EXPIREAT', KEYS[3], ARGV[9], 'GT')
+  redis.call('EXPIREAT', KEYS[3], ARGV[9], 'NX')
 end
-redis.call('SET', KEYS[4], ARGV[8], 'EXAT', ARGV[4])
+redis.call('SET', KEYS[4], ARGV[8], 'EXAT', ARGV[9])
+for i = 5, 6 do
+  if i == 5 then redis.call('ZADD', KEYS[i], ARGV[4], ARGV[8]) else redis.call('ZADD', KEYS[i], ARGV[7], ARGV[8]) end
+  redis.call('EXPIREAT', KEYS[i], ARGV[9], 'GT')
+  redis.call('EXPIREAT', KEYS[i], ARGV[9], 'NX')
+end
 return 1
 "#;
-    let keys = vec![k("tok", id), k("sub", sub), k("sid", sid.unwrap_or("-")), k("pub", public_id)];
+    let keys = vec![
+        k("tok", id),
+        k("sub", sub),
+        k("sid", sid.unwrap_or("-")),
+        k("pub", public_id),
+        format!("{P}ends"),
+        format!("{P}seen"),
+    ];
     let args: Vec<String> = vec![
         sub.into(),
         sid.unwrap_or_default().into(),
@@ -73,6 +95,7 @@ return 1
         user_agent.unwrap_or_default().into(),
         now.to_string(),
         id.into(),
+        expires_at.saturating_add(GRACE_SECS).to_string(),
     ];
     let _: i64 = pool.eval(script, keys, args).await?;
     Ok(())
@@ -108,17 +131,21 @@ pub(crate) async fn check_in(
     touch_every: i64,
 ) -> Result<Option<(bool, Option<crate::tokens::StandingRow>)>, Error> {
     let script = r#"
-local f = redis.call('HMGET', KEYS[1], 'last_seen', 'confirmed_at', 'standing')
+local f = redis.call('HMGET', KEYS[1], 'last_seen', 'confirmed_at', 'standing', 'expires_at')
 if not f[1] then return '0' end
+if f[4] and tonumber(f[4]) <= tonumber(ARGV[1]) then return '0' end
 local standing = ''
 if f[3] then standing = (f[2] or '0') .. '|' .. f[3] end
 if tonumber(f[1]) < tonumber(ARGV[1]) - tonumber(ARGV[2]) then
   redis.call('HSET', KEYS[1], 'last_seen', ARGV[1])
+  redis.call('ZADD', KEYS[2], ARGV[1], ARGV[3])
   return '2' .. standing
 end
 return '1' .. standing
 "#;
-    let reply: String = pool.eval(script, vec![k("tok", id)], vec![now.to_string(), touch_every.to_string()]).await?;
+    let reply: String = pool
+        .eval(script, vec![k("tok", id), format!("{P}seen")], vec![now.to_string(), touch_every.to_string(), id.into()])
+        .await?;
     Ok(match reply.split_at_checked(1) {
         Some(("1", rest)) => Some((false, standing_of(rest))),
         Some(("2", rest)) => Some((true, standing_of(rest))),
@@ -148,18 +175,26 @@ return (f[1] or '0') .. '|' .. (f[2] or '')
 }
 
 /// (id, public_id, user_agent, created_at, last_seen) of every live sign-in of `sub`.
-pub(crate) async fn sign_ins(pool: &Pool, sub: &str) -> Result<Vec<(String, String, Option<String>, i64, i64)>, Error> {
+pub(crate) async fn sign_ins(
+    pool: &Pool,
+    sub: &str,
+    now: i64,
+) -> Result<Vec<(String, String, Option<String>, i64, i64)>, Error> {
     let ids: Vec<String> = pool.smembers(k("sub", sub)).await?;
     let mut out = Vec::new();
     for id in ids {
-        let f: Vec<Option<String>> =
-            pool.hmget(k("tok", &id), vec!["sub", "public_id", "user_agent", "created_at", "last_seen"]).await?;
+        let f: Vec<Option<String>> = pool
+            .hmget(k("tok", &id), vec!["sub", "public_id", "user_agent", "created_at", "last_seen", "expires_at"])
+            .await?;
         let get = |i: usize| f.get(i).cloned().flatten();
         if get(0).as_deref() != Some(sub) {
             let _: i64 = pool.srem(k("sub", sub), id.clone()).await?;
             continue;
         }
         let num = |i: usize| get(i).and_then(|v| v.parse().ok()).unwrap_or(0);
+        if get(5).is_some() && num(5) <= now {
+            continue; // over, waiting for the cleanup
+        }
         out.push((id, get(1).unwrap_or_default(), get(2).filter(|u| !u.is_empty()), num(3), num(4)));
     }
     Ok(out)
@@ -217,6 +252,26 @@ return 0
 "#;
     let n: i64 = pool.eval(script, vec![k("tok", id)], vec![sealed.to_string()]).await?;
     Ok(n == 1)
+}
+
+/// Up to 100 ids of sign-ins past their absolute end (at `now`) or unseen
+/// since before `unseen_since`, for the cleanup to end.
+pub(crate) async fn due(pool: &Pool, now: i64, unseen_since: i64) -> Result<Vec<String>, Error> {
+    let script = r#"
+local ids = redis.call('ZRANGE', KEYS[1], '-inf', ARGV[1], 'BYSCORE', 'LIMIT', 0, 100)
+local idle = redis.call('ZRANGE', KEYS[2], '-inf', '(' .. ARGV[2], 'BYSCORE', 'LIMIT', 0, 100)
+for _, id in ipairs(idle) do table.insert(ids, id) end
+return ids
+"#;
+    pool.eval(script, vec![format!("{P}ends"), format!("{P}seen")], vec![now.to_string(), unseen_since.to_string()])
+        .await
+}
+
+/// Forgets `id` in the cleanup's indexes (its row is gone already).
+pub(crate) async fn forget(pool: &Pool, id: &str) -> Result<(), Error> {
+    let _: i64 = pool.zrem(format!("{P}ends"), id).await?;
+    let _: i64 = pool.zrem(format!("{P}seen"), id).await?;
+    Ok(())
 }
 
 pub(crate) async fn remember_jti(pool: &Pool, jti: &str, until: i64) -> Result<bool, Error> {

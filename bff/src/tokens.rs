@@ -349,7 +349,7 @@ impl Tokens {
         let db = match &self.inner.store {
             TokenStore::Sqlite(db) => db,
             TokenStore::Redis(pool) => {
-                let mut rows = crate::redis_store::sign_ins(pool, sub).await?;
+                let mut rows = crate::redis_store::sign_ins(pool, sub, crate::unix_now()).await?;
                 rows.sort_by(|a, b| b.3.cmp(&a.3).then_with(|| b.0.cmp(&a.0)));
                 return Ok(rows
                     .into_iter()
@@ -485,28 +485,41 @@ impl Tokens {
     /// Ends the sign-ins whose session is over — past the absolute end, or
     /// unseen for longer than the idle timeout (the session record is gone):
     /// each refresh token is revoked at the provider, then the row deleted.
-    /// Also forgets logout-token ids no longer worth remembering. Returns the
-    /// rows ended. (Redis expires its keys itself at the absolute end.)
+    /// Also forgets logout-token ids no longer worth remembering (Redis
+    /// expires those itself). Returns the rows ended. Several instances may
+    /// run it at once: each row is ended, and its token revoked, once.
     pub async fn end_expired(&self, now: i64) -> Result<u64, TokenError> {
-        let TokenStore::Sqlite(db) = &self.inner.store else { return Ok(0) };
-        sqlx::query("DELETE FROM gatehouse_logout_jtis WHERE remember_until <= ?").bind(now).execute(db).await?;
         // `last_seen` lags a request by up to `touch_every`; rows from before it was kept have 0.
         let unseen_since = now.saturating_sub(self.inner.idle_secs).saturating_sub(self.touch_every() + 1);
         let mut ended = 0;
         loop {
-            let ids: Vec<(String,)> = sqlx::query_as(
-                "SELECT id FROM gatehouse_tokens WHERE expires_at <= ? OR (last_seen > 0 AND last_seen < ?) LIMIT 100",
-            )
-            .bind(now)
-            .bind(unseen_since)
-            .fetch_all(db)
-            .await?;
+            let ids: Vec<String> = match &self.inner.store {
+                TokenStore::Sqlite(db) => {
+                    sqlx::query("DELETE FROM gatehouse_logout_jtis WHERE remember_until <= ?")
+                        .bind(now)
+                        .execute(db)
+                        .await?;
+                    sqlx::query_scalar(
+                        "SELECT id FROM gatehouse_tokens
+                         WHERE expires_at <= ? OR (last_seen > 0 AND last_seen < ?) LIMIT 100",
+                    )
+                    .bind(now)
+                    .bind(unseen_since)
+                    .fetch_all(db)
+                    .await?
+                }
+                TokenStore::Redis(pool) => crate::redis_store::due(pool, now, unseen_since).await?,
+            };
             if ids.is_empty() {
                 return Ok(ended);
             }
-            for (id,) in ids {
+            for id in ids {
                 // A row ended meanwhile by someone else is simply gone.
-                ended += u64::from(self.end(&id).await?);
+                if self.end(&id).await? {
+                    ended += 1;
+                } else if let TokenStore::Redis(pool) = &self.inner.store {
+                    crate::redis_store::forget(pool, &id).await?;
+                }
             }
         }
     }

@@ -114,9 +114,11 @@ impl Application {
             .await
             .map_err(|e| StartupError::Sessions(e.to_string()))?
             .with_idle_timeout(settings.session_idle_secs);
-        if let bff::tokens::TokenStore::Sqlite(db) = token_store {
-            spawn_cleanup(db, tokens.clone());
-        }
+        let sessions_db = match token_store {
+            bff::tokens::TokenStore::Sqlite(db) => Some(db),
+            bff::tokens::TokenStore::Redis(_) => None,
+        };
+        spawn_cleanup(sessions_db, tokens.clone());
         let api = crate::api_v1::ApiState {
             verifier: crate::api_v1::verifier(&rp, &settings.api).map_err(StartupError::Api)?,
             users: users.clone(),
@@ -391,17 +393,21 @@ async fn session_db(settings: &Settings) -> Result<sqlx::SqlitePool, StartupErro
         .map_err(|e| StartupError::Sessions(e.to_string()))
 }
 
-/// At start and every ten minutes: deletes expired session records, and ends
-/// the sign-ins past their absolute end or idle timeout (their refresh tokens
-/// revoked at the provider, their token rows deleted).
-fn spawn_cleanup(db: sqlx::SqlitePool, tokens: bff::tokens::Tokens) {
+/// At start and every ten minutes: deletes expired session records (SQLite;
+/// Redis expires them itself), and ends the sign-ins past their absolute end
+/// or idle timeout (their refresh tokens revoked at the provider, their token
+/// rows deleted) in either store.
+fn spawn_cleanup(sessions_db: Option<sqlx::SqlitePool>, tokens: bff::tokens::Tokens) {
     use tower_sessions::ExpiredDeletion as _;
-    let store = tower_sessions_sqlx_store::SqliteStore::new(db);
+    let store = sessions_db.map(tower_sessions_sqlx_store::SqliteStore::new);
     tokio::spawn(async move {
         let mut every = tokio::time::interval(std::time::Duration::from_secs(600));
         loop {
             every.tick().await;
-            if let Err(e) = store.delete_expired().await {
+            if let Some(Err(e)) = match &store {
+                Some(store) => Some(store.delete_expired().await),
+                None => None,
+            } {
                 tracing::warn!(error = %e, "expired session cleanup failed");
             }
             match tokens.end_expired(bff::unix_now()).await {

@@ -107,6 +107,89 @@ async fn a_session_survives_a_restart_and_redis_holds_no_usable_token() {
     assert!(!redis.dump().contains("gatehouse:tok:"), "sign-out deleted the token row");
 }
 
+/// Sign-in rows in Redis: how many, and the refresh tokens the provider revoked.
+fn redis_token_rows(redis: &RedisServer) -> usize {
+    redis.cli(&["--scan", "--pattern", "gatehouse:tok:*"]).lines().filter(|l| !l.is_empty()).count()
+}
+
+/// Starts an instance on `settings` (its cleanup runs at start) and waits
+/// until `want` token rows are left in Redis; returns it and the count.
+async fn after_redis_cleanup(settings: server::config::Settings, redis: &RedisServer, want: usize) -> (TestApp, usize) {
+    let again = spawn_app_with(settings).await;
+    let mut left = redis_token_rows(redis);
+    for _ in 0..40 {
+        if left == want {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        left = redis_token_rows(redis);
+    }
+    (again, left)
+}
+
+#[tokio::test]
+async fn sign_ins_past_their_end_or_idle_are_ended_and_revoked_in_redis_too() {
+    let redis = RedisServer::start().await;
+    let keys = bff::sealing::TokenKeys::generate_line("k1");
+    let dir = temp_dir("redis-cleanup");
+    let mut settings = settings_with(&redis, &keys);
+    settings.data_dir = Some(dir.clone());
+    settings.session_idle_secs = 4;
+    let first = server::startup::Application::build(settings.clone()).await.unwrap();
+    let idle = TestApp { base: format!("http://{}", first.addr()), client: browser() };
+    let running = tokio::spawn(first.run_until_stopped());
+    signed_in(&idle, "user@example.com").await;
+    let active = TestApp { base: idle.base.clone(), client: browser() };
+    signed_in(&active, "admin@example.com").await;
+    assert_eq!(redis_token_rows(&redis), 2);
+    for _ in 0..14 {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        assert!(!current_user(&active).await.is_null(), "requests keep a session alive past the idle timeout");
+    }
+    running.abort();
+    let _ = running.await;
+
+    // The idle sign-in is ended by the cleanup of the next instance to start,
+    // its refresh token revoked — not dropped silently by Redis later.
+    let (again, left) = after_redis_cleanup(settings.clone(), &redis, 1).await;
+    assert_eq!(left, 1, "only the active sign-in's row is left");
+    let provider = provider_base(&again).await;
+    let stats = provider_stats(&provider).await;
+    assert_eq!(stats["revoked_refresh_token"][APP_CLIENT], 1, "the idle one's refresh token was revoked: {stats}");
+    let active = TestApp { base: again.base.clone(), client: active.client.clone() };
+    assert_eq!(current_user(&active).await["email"], "admin@example.com", "the active one goes on");
+
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[tokio::test]
+async fn sign_ins_past_their_absolute_end_are_ended_and_revoked_in_redis() {
+    let redis = RedisServer::start().await;
+    let keys = bff::sealing::TokenKeys::generate_line("k1");
+    let dir = temp_dir("redis-expired");
+    let mut settings = settings_with(&redis, &keys);
+    settings.data_dir = Some(dir.clone());
+    settings.session_lifetime_secs = 1;
+    let first = server::startup::Application::build(settings.clone()).await.unwrap();
+    let app = TestApp { base: format!("http://{}", first.addr()), client: browser() };
+    let running = tokio::spawn(first.run_until_stopped());
+    signed_in(&app, "user@example.com").await;
+    assert_eq!(redis_token_rows(&redis), 1);
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    running.abort();
+    let _ = running.await;
+
+    let (again, left) = after_redis_cleanup(settings, &redis, 0).await;
+    assert_eq!(left, 0, "the row past its absolute end is gone");
+    let stats = provider_stats(&provider_base(&again).await).await;
+    assert_eq!(stats["revoked_refresh_token"][APP_CLIENT], 1, "and its refresh token revoked: {stats}");
+    for key in redis.cli(&["--scan"]).lines().filter(|k| !k.is_empty()) {
+        let ttl: i64 = redis.cli(&["TTL", key]).trim().parse().unwrap();
+        assert!(ttl > 0, "{key} has no expiry ({ttl}): nothing in Redis grows without bound");
+    }
+    std::fs::remove_dir_all(&dir).ok();
+}
+
 #[tokio::test]
 async fn an_unreachable_redis_stops_startup_with_a_clear_message() {
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
