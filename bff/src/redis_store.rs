@@ -274,6 +274,45 @@ pub(crate) async fn forget(pool: &Pool, id: &str) -> Result<(), Error> {
     Ok(())
 }
 
+/// Queues a failed revocation until `give_up_at` (hash `revoke`, field: a random id).
+pub(crate) async fn queue_revocation(
+    pool: &Pool,
+    entry: &crate::tokens::Revocation,
+    give_up_at: i64,
+) -> Result<(), Error> {
+    let script = r#"
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+redis.call('EXPIREAT', KEYS[1], ARGV[3], 'GT')
+redis.call('EXPIREAT', KEYS[1], ARGV[3], 'NX')
+return 1
+"#;
+    let json = serde_json::to_string(entry).map_err(|e| Error::new(ErrorKind::Parse, e.to_string()))?;
+    let args = vec![crate::session::random_token(), json, give_up_at.to_string()];
+    let _: i64 = pool.eval(script, vec![format!("{P}revoke")], args).await?;
+    Ok(())
+}
+
+/// Takes (removes and returns) up to 100 queued revocations due at `now`;
+/// an entry is taken by one caller only.
+pub(crate) async fn take_due_revocations(pool: &Pool, now: i64) -> Result<Vec<crate::tokens::Revocation>, Error> {
+    let all: std::collections::HashMap<String, String> = pool.hgetall(format!("{P}revoke")).await?;
+    let mut taken = Vec::new();
+    for (field, json) in all {
+        let Ok(entry) = serde_json::from_str::<crate::tokens::Revocation>(&json) else {
+            let _: i64 = pool.hdel(format!("{P}revoke"), field).await?;
+            continue;
+        };
+        if entry.retry_at > now || taken.len() >= 100 {
+            continue;
+        }
+        let n: i64 = pool.hdel(format!("{P}revoke"), field).await?;
+        if n == 1 {
+            taken.push(entry);
+        }
+    }
+    Ok(taken)
+}
+
 pub(crate) async fn remember_jti(pool: &Pool, jti: &str, until: i64) -> Result<bool, Error> {
     let r: Option<String> =
         pool.set(k("jti", jti), "1", Some(Expiration::EXAT(until)), Some(SetOptions::NX), false).await?;

@@ -280,7 +280,7 @@ async fn login(
             Ok(u) => u,
             Err(e) => return store_failure(e),
         };
-        let replaced = match auth
+        if let Err(e) = auth
             .login(
                 &user,
                 tokens,
@@ -290,13 +290,7 @@ async fn login(
             )
             .await
         {
-            Ok(r) => r,
-            Err(e) => return store_failure(e),
-        };
-        // A second tab's sign-in replaced this session's earlier one: its
-        // refresh token must not stay usable at the provider.
-        if let Some(refresh) = replaced.as_ref().and_then(|t| t.refresh_token.as_deref()) {
-            revoke(&bff, refresh, "a replaced sign-in").await;
+            return store_failure(e);
         }
         tracing::info!(sub = %user.sub, new = local.needs_onboarding(), "signed in");
         if local.needs_onboarding() {
@@ -315,15 +309,6 @@ async fn login(
     with_cookies(redirect(url.as_str()), set)
 }
 
-/// Revokes `refresh` at the provider (RFC 7009), logging the outcome.
-async fn revoke(bff: &Bff, refresh: &str, why: &'static str) {
-    match bff.rp.revoke_refresh_token(refresh).await {
-        Ok(true) => tracing::info!(why, "refresh token revoked"),
-        Ok(false) => tracing::debug!("the provider offers no revocation endpoint"),
-        Err(e) => tracing::warn!(why, error = ?e.to_string(), "revoking the refresh token failed"),
-    }
-}
-
 /// `POST /logout` from the app's own form (it must carry the session's logout
 /// token): deletes the session, then signs out at the provider.
 async fn logout(State(bff): State<Arc<Bff>>, session: Session, Form(f): Form<HashMap<String, String>>) -> Response {
@@ -338,15 +323,12 @@ async fn logout(State(bff): State<Arc<Bff>>, session: Session, Form(f): Form<Has
         tracing::warn!("sign-out refused: missing or wrong logout token");
         return (StatusCode::FORBIDDEN, Html("<!DOCTYPE html><title>Sign-out refused</title><p>Sign out from the app's own menu.</p><p><a href=\"/\">Home</a></p>")).into_response();
     }
-    let tokens = match auth.logout().await {
+    // The session and its sign-in end here; its refresh token is revoked (or
+    // queued for another try, should the provider not answer).
+    let id_token = match auth.logout().await {
         Ok(t) => t,
         Err(e) => return store_failure(e),
     };
-    // The session is gone here; the refresh token must not outlive it at the provider.
-    if let Some(refresh) = tokens.as_ref().and_then(|t| t.refresh_token.as_deref()) {
-        revoke(&bff, refresh, "sign-out").await;
-    }
-    let id_token = tokens.map(|t| t.id_token);
     match (bff.rp.end_session_endpoint(), id_token) {
         (Some(end), Some(hint)) => {
             let mut url = end.clone();

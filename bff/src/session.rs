@@ -294,8 +294,8 @@ impl AuthSession {
 
     /// Signs the user in: a new session id (no fixation), then the tokens.
     /// The session ends `lifetime_secs` after `now` at the latest. A sign-in
-    /// this session already had (a second tab's callback) is replaced: its
-    /// token row is deleted and its tokens returned, for the caller to revoke.
+    /// this session already had (a second tab's callback) is ended: its token
+    /// row deleted, its refresh token revoked.
     pub(crate) async fn login(
         &self,
         user: &VerifiedUser,
@@ -303,15 +303,12 @@ impl AuthSession {
         now: i64,
         lifetime_secs: i64,
         user_agent: Option<&str>,
-    ) -> Result<Option<TokenSet>, SessionError> {
-        let replaced = match self.auth().await? {
-            Some(old) => {
-                let tokens = self.tokens.current(&old.grant, &old.user.sub).await.ok().flatten();
-                self.tokens.delete(&old.grant).await?;
-                tokens
+    ) -> Result<(), SessionError> {
+        if let Some(old) = self.auth().await? {
+            if self.tokens.end(&old.grant).await? {
+                tracing::info!(sub = %old.user.sub, "a second sign-in in this session replaced the first");
             }
-            None => None,
-        };
+        }
         self.session.cycle_id().await?;
         let expires_at = now.saturating_add(lifetime_secs);
         let grant = self.tokens.insert(&user.sub, user.sid.as_deref(), tokens, expires_at, user_agent).await?;
@@ -330,23 +327,23 @@ impl AuthSession {
             expires_at,
         };
         self.session.insert(AUTH, auth).await?;
-        Ok(replaced)
+        Ok(())
     }
 
-    /// Deletes the session and its tokens; returns them (the ID token for the
-    /// provider's end-session request, the refresh token to revoke), if the
-    /// user was signed in.
-    pub(crate) async fn logout(&self) -> Result<Option<TokenSet>, SessionError> {
-        let tokens = match self.auth().await? {
+    /// Deletes the session and ends its sign-in (token row deleted, refresh
+    /// token revoked); returns the ID token for the provider's end-session
+    /// request, if the user was signed in.
+    pub(crate) async fn logout(&self) -> Result<Option<String>, SessionError> {
+        let id_token = match self.auth().await? {
             Some(a) => {
                 let current = self.tokens.current(&a.grant, &a.user.sub).await.ok().flatten();
-                self.tokens.delete(&a.grant).await?;
-                current
+                self.tokens.end(&a.grant).await?;
+                current.map(|t| t.id_token)
             }
             None => None,
         };
         self.session.flush().await?;
-        Ok(tokens)
+        Ok(id_token)
     }
 
     /// The signed-in user's sign-ins in this app (this one marked `current`).

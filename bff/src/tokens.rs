@@ -60,6 +60,21 @@ pub struct SignIn {
     pub current: bool,
 }
 
+/// How long the revocation of an ended sign-in's refresh token is retried
+/// when the provider does not answer.
+pub const REVOCATION_RETRY_SECS: i64 = 3 * 24 * 3600;
+
+/// A refresh token whose revocation failed, queued for another try.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct Revocation {
+    pub sub: String,
+    /// The ended sign-in's sealed row (opened only to revoke).
+    pub sealed: String,
+    pub attempts: i64,
+    pub retry_at: i64,
+    pub queued_at: i64,
+}
+
 /// The latest check of a sign-in's standing with the provider, kept in its
 /// token row (not in the session record, where the last request to save would
 /// win): concurrent checks on any instance settle on the one started last.
@@ -152,6 +167,15 @@ const SCHEMA: &str = "CREATE TABLE IF NOT EXISTS gatehouse_tokens (
 CREATE INDEX IF NOT EXISTS gatehouse_tokens_sub ON gatehouse_tokens(sub);
 CREATE INDEX IF NOT EXISTS gatehouse_tokens_sid ON gatehouse_tokens(sid);
 CREATE INDEX IF NOT EXISTS gatehouse_tokens_expiry ON gatehouse_tokens(expires_at);
+CREATE TABLE IF NOT EXISTS gatehouse_revocations (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    sub TEXT NOT NULL,
+    sealed TEXT NOT NULL,
+    attempts INTEGER NOT NULL,
+    retry_at INTEGER NOT NULL,
+    queued_at INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS gatehouse_revocations_due ON gatehouse_revocations(retry_at);
 CREATE TABLE IF NOT EXISTS gatehouse_logout_jtis (
     jti TEXT PRIMARY KEY NOT NULL,
     remember_until INTEGER NOT NULL
@@ -453,21 +477,95 @@ impl Tokens {
             }
             TokenStore::Redis(pool) => crate::redis_store::delete(pool, id).await?,
         };
-        let refresh = serde_json::from_str::<Sealed>(&sealed)
-            .ok()
-            .and_then(|s| self.inner.keys.open::<StoredTokens>(&s, &sub).ok())
-            .and_then(|t| t.refresh_token);
-        if let (true, Some(token)) = (deleted, refresh) {
-            self.revoke(&token, &sub).await;
+        if deleted {
+            self.revoke(&sealed, &sub, crate::unix_now(), 0).await?;
         }
         Ok(deleted)
     }
 
-    /// Revokes a refresh token at the provider; a failure is logged (it expires on its own).
-    async fn revoke(&self, token: &str, sub: &str) {
-        if let Err(e) = self.inner.rp.revoke_refresh_token(token).await {
-            tracing::warn!(sub = %sub, error = %e, "the refresh token of an ended sign-in could not be revoked");
+    /// Revokes the refresh token sealed in `sealed` (a row of `sub`) at the
+    /// provider. When the provider cannot be reached (or answers with an
+    /// error), the sealed row is queued and the cleanup tries again with
+    /// back-off for up to [`REVOCATION_RETRY_SECS`]. Whether it was revoked now.
+    async fn revoke(&self, sealed: &str, sub: &str, queued_at: i64, attempts: i64) -> Result<bool, TokenError> {
+        let refresh = serde_json::from_str::<Sealed>(sealed)
+            .ok()
+            .and_then(|s| self.inner.keys.open::<StoredTokens>(&s, sub).ok())
+            .and_then(|t| t.refresh_token);
+        let Some(token) = refresh else { return Ok(true) };
+        let error = match self.inner.rp.revoke_refresh_token(&token).await {
+            Ok(_) => return Ok(true),
+            Err(e) => e,
+        };
+        let now = crate::unix_now();
+        if now.saturating_sub(queued_at) >= REVOCATION_RETRY_SECS {
+            tracing::error!(sub = %sub, attempts = attempts + 1, error = %error,
+                "gave up revoking the refresh token of an ended sign-in; it stays valid at the provider until it expires");
+            return Ok(false);
         }
+        // The first retry at the next cleanup (every ten minutes), then at
+        // most hourly.
+        let retry_at = if attempts == 0 { now } else { now + (60_i64 << attempts.clamp(0, 6)).min(3600) };
+        tracing::warn!(sub = %sub, attempts = attempts + 1, retry_at, error = %error,
+            "the refresh token of an ended sign-in could not be revoked; it will be tried again");
+        match &self.inner.store {
+            TokenStore::Sqlite(db) => {
+                sqlx::query(
+                    "INSERT INTO gatehouse_revocations (sub, sealed, attempts, retry_at, queued_at) VALUES (?, ?, ?, ?, ?)",
+                )
+                .bind(sub)
+                .bind(sealed)
+                .bind(attempts + 1)
+                .bind(retry_at)
+                .bind(queued_at)
+                .execute(db)
+                .await?;
+            }
+            TokenStore::Redis(pool) => {
+                let entry = Revocation {
+                    sub: sub.to_string(),
+                    sealed: sealed.to_string(),
+                    attempts: attempts + 1,
+                    retry_at,
+                    queued_at,
+                };
+                crate::redis_store::queue_revocation(pool, &entry, queued_at + REVOCATION_RETRY_SECS).await?;
+            }
+        }
+        Ok(false)
+    }
+
+    /// Tries again the revocations that are due (see [`Tokens::revoke`]);
+    /// each is taken by one instance. Returns how many succeeded.
+    pub async fn retry_revocations(&self, now: i64) -> Result<u64, TokenError> {
+        let due: Vec<Revocation> = match &self.inner.store {
+            TokenStore::Sqlite(db) => {
+                let rows: Vec<(i64, String, String, i64, i64, i64)> = sqlx::query_as(
+                    "SELECT id, sub, sealed, attempts, retry_at, queued_at FROM gatehouse_revocations
+                     WHERE retry_at <= ? LIMIT 100",
+                )
+                .bind(now)
+                .fetch_all(db)
+                .await?;
+                let mut taken = Vec::new();
+                for (id, sub, sealed, attempts, retry_at, queued_at) in rows {
+                    let r = sqlx::query("DELETE FROM gatehouse_revocations WHERE id = ?").bind(id).execute(db).await?;
+                    if r.rows_affected() == 1 {
+                        taken.push(Revocation { sub, sealed, attempts, retry_at, queued_at });
+                    }
+                }
+                taken
+            }
+            TokenStore::Redis(pool) => crate::redis_store::take_due_revocations(pool, now).await?,
+        };
+        let mut revoked = 0;
+        for r in due {
+            if self.revoke(&r.sealed, &r.sub, r.queued_at, r.attempts).await? {
+                tracing::info!(sub = %r.sub, attempts = r.attempts + 1, "the refresh token of an ended sign-in is revoked now");
+                revoked += 1;
+            }
+        }
+        Ok(revoked)
     }
 
     pub(crate) async fn delete(&self, id: &str) -> Result<(), TokenError> {

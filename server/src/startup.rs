@@ -396,7 +396,8 @@ async fn session_db(settings: &Settings) -> Result<sqlx::SqlitePool, StartupErro
 /// At start and every ten minutes: deletes expired session records (SQLite;
 /// Redis expires them itself), and ends the sign-ins past their absolute end
 /// or idle timeout (their refresh tokens revoked at the provider, their token
-/// rows deleted) in either store.
+/// rows deleted) in either store, and tries again the revocations the provider
+/// did not answer (with back-off, for up to three days).
 fn spawn_cleanup(sessions_db: Option<sqlx::SqlitePool>, tokens: bff::tokens::Tokens) {
     use tower_sessions::ExpiredDeletion as _;
     let store = sessions_db.map(tower_sessions_sqlx_store::SqliteStore::new);
@@ -414,6 +415,9 @@ fn spawn_cleanup(sessions_db: Option<sqlx::SqlitePool>, tokens: bff::tokens::Tok
                 Ok(n) if n > 0 => tracing::info!(rows = n, "expired sign-ins ended"),
                 Ok(_) => {}
                 Err(e) => tracing::warn!(error = %e, "expired token cleanup failed"),
+            }
+            if let Err(e) = tokens.retry_revocations(bff::unix_now()).await {
+                tracing::warn!(error = %e, "retrying failed refresh-token revocations failed");
             }
         }
     });

@@ -190,6 +190,48 @@ async fn sign_ins_past_their_absolute_end_are_ended_and_revoked_in_redis() {
     std::fs::remove_dir_all(&dir).ok();
 }
 
+/// A sign-out while the provider is unreachable queues the revocation in
+/// Redis; the next cleanup (here: a new instance's, at start) does it.
+#[tokio::test]
+async fn a_missed_revocation_is_queued_in_redis_and_done_later() {
+    let redis = RedisServer::start().await;
+    let keys = bff::sealing::TokenKeys::generate_line("k1");
+    let provider = provider_behind_relay().await;
+    let mut settings = external_to(settings_with(&redis, &keys), &provider.issuer);
+    settings.leptos.site_addr = provider.app_addr;
+    let first = server::startup::Application::build(settings.clone()).await.unwrap();
+    let app = TestApp { base: format!("http://{}", first.addr()), client: browser() };
+    let running = tokio::spawn(first.run_until_stopped());
+    signed_in(&app, "user@example.com").await;
+    let revoked = || async {
+        let stats: Value = provider_stats(&provider.direct).await;
+        stats["revoked_refresh_token"][APP_CLIENT].as_u64().unwrap_or(0)
+    };
+
+    provider.relay.set_down(true);
+    let token = current_user(&app).await["logout_token"].as_str().unwrap().to_string();
+    let r = app.client.post(format!("{}/logout", app.base)).form(&[("logout_token", token)]).send().await.unwrap();
+    assert!(r.status().is_redirection(), "{}", r.status());
+    assert!(current_user(&app).await.is_null(), "signed out at once");
+    assert_eq!(redis.cli(&["HLEN", "gatehouse:revoke"]).trim(), "1", "the revocation is queued");
+    let ttl: i64 = redis.cli(&["TTL", "gatehouse:revoke"]).trim().parse().unwrap();
+    assert!(ttl > 0, "the queue expires ({ttl})");
+    assert_eq!(revoked().await, 0);
+
+    provider.relay.set_down(false);
+    running.abort();
+    let _ = running.await;
+    let _again = spawn_app_with(settings).await;
+    for _ in 0..60 {
+        if revoked().await == 1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(revoked().await, 1, "revoked once the provider answers");
+    assert_eq!(redis.cli(&["HLEN", "gatehouse:revoke"]).trim(), "0");
+}
+
 #[tokio::test]
 async fn an_unreachable_redis_stops_startup_with_a_clear_message() {
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();

@@ -193,3 +193,52 @@ async fn a_second_sign_in_in_one_session_replaces_the_first_and_revokes_its_refr
     assert_eq!(list.len(), 1, "{list:?}");
     std::fs::remove_dir_all(&dir).ok();
 }
+
+async fn queued_revocations(dir: &std::path::Path) -> i64 {
+    let url = format!("sqlite://{}?mode=ro", dir.join("sessions.sqlite3").display());
+    let pool = sqlx::SqlitePool::connect(&url).await.unwrap();
+    let (n,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM gatehouse_revocations").fetch_one(&pool).await.unwrap();
+    pool.close().await;
+    n
+}
+
+/// Sign-out while the provider cannot be reached: the session ends at once,
+/// and the refresh token's revocation is queued and done by the cleanup once
+/// the provider answers again — it does not stay usable until it expires.
+#[tokio::test]
+async fn a_revocation_the_provider_missed_is_done_by_the_cleanup_later() {
+    let provider = provider_behind_relay().await;
+    let dir = temp_dir("revoke-retry");
+    let mut settings = external_to(test_settings(), &provider.issuer);
+    settings.leptos.site_addr = provider.app_addr;
+    settings.data_dir = Some(dir.clone());
+    let (app, running) = stoppable(settings.clone()).await;
+    signed_in(&app, "user@example.com").await;
+    let revoked = || async {
+        let stats: serde_json::Value = provider_stats(&provider.direct).await;
+        stats["revoked_refresh_token"][APP_CLIENT].as_u64().unwrap_or(0)
+    };
+
+    provider.relay.set_down(true);
+    let me: serde_json::Value = api(&app, "current_user").await.json().await.unwrap();
+    let token = me["logout_token"].as_str().unwrap().to_string();
+    let r = app.client.post(format!("{}/logout", app.base)).form(&[("logout_token", token)]).send().await.unwrap();
+    assert!(r.status().is_redirection(), "sign-out goes on without the provider: {}", r.status());
+    assert!(!is_signed_in(&app).await, "signed out at once");
+    assert_eq!(revoked().await, 0, "the provider heard nothing");
+    assert_eq!(queued_revocations(&dir).await, 1, "the revocation is queued");
+
+    provider.relay.set_down(false);
+    running.abort();
+    let _ = running.await;
+    let _again = spawn_app_with(settings).await; // its cleanup runs at start
+    for _ in 0..60 {
+        if revoked().await == 1 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(revoked().await, 1, "revoked once the provider answers");
+    assert_eq!(queued_revocations(&dir).await, 0, "and no longer queued");
+    std::fs::remove_dir_all(&dir).ok();
+}
