@@ -45,6 +45,8 @@ pub enum StartupError {
     Api(String),
     #[error("the data directory cannot be made private: {0}. Check GATEHOUSE_DATA_DIR and its owner.")]
     DataDir(String),
+    #[error("the provider would be reached in the clear: {0}. Its answers decide who is signed in and who is an admin, so production needs https for every provider endpoint (or a provider on this machine); fix the provider's discovery document or OIDC_ISSUER")]
+    Cleartext(String),
 }
 
 /// A bound, not yet running server.
@@ -92,6 +94,7 @@ impl Application {
             }
         };
         let rp = bff::oidc::RelyingParty::discover_with(&rp_config, 8, settings.signing_keys.clone()).await?;
+        refuse_cleartext(&settings, &rp)?;
         // The embedded provider has Hanko's self-service page.
         let account_url =
             account_url.or_else(|| settings.oidc.is_none().then(|| join_str(&rp_config.issuer, "profile")));
@@ -391,6 +394,29 @@ async fn session_db(settings: &Settings) -> Result<sqlx::SqlitePool, StartupErro
         .connect_with(opts)
         .await
         .map_err(|e| StartupError::Sessions(e.to_string()))
+}
+
+/// The provider endpoints (and the Admin API) this app would reach in the
+/// clear: refused in production, a warning otherwise.
+fn refuse_cleartext(settings: &Settings, rp: &bff::oidc::RelyingParty) -> Result<(), StartupError> {
+    let mut cleartext: Vec<String> = rp.cleartext_endpoints().into_iter().map(|(k, u)| format!("{k} {u}")).collect();
+    if let Some(api) = settings.admin.api.as_ref() {
+        let token_url = api.token_url.iter();
+        for url in std::iter::once(&api.url).chain(token_url) {
+            if bff::oidc::is_cleartext_remote(url) {
+                cleartext.push(format!("Admin API {url}"));
+            }
+        }
+    }
+    if cleartext.is_empty() {
+        return Ok(());
+    }
+    let list = cleartext.join(", ");
+    if settings.leptos.env == leptos::config::Env::PROD {
+        return Err(StartupError::Cleartext(list));
+    }
+    tracing::warn!(endpoints = %list, "the provider is reached over plain http; production refuses this");
+    Ok(())
 }
 
 /// At start and every ten minutes: deletes expired session records (SQLite;

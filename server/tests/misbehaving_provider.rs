@@ -42,6 +42,8 @@ enum Defect {
     CritHeader,
     NoKidSeveralKeys,
     EncryptionKey,
+    /// The userinfo endpoint is plain http on another machine.
+    CleartextUserinfo,
 }
 
 /// Which of the fake provider's two keys signs, and which ones its JWKS publishes.
@@ -141,7 +143,11 @@ async fn discovery(State(r): State<Arc<Rogue>>) -> Response {
         "authorization_endpoint": format!("{i}authorize"),
         "token_endpoint": format!("{i}token"),
         "jwks_uri": format!("{i}jwks"),
-        "userinfo_endpoint": format!("{i}userinfo"),
+        "userinfo_endpoint": if r.defect == Defect::CleartextUserinfo {
+            "http://login.example.net/userinfo".to_string()
+        } else {
+            format!("{i}userinfo")
+        },
         "end_session_endpoint": format!("{i}logout"),
         "revocation_endpoint": format!("{i}revoke"),
         "response_types_supported": ["code"],
@@ -228,6 +234,10 @@ async fn app_for(rogue: &Rogue) -> TestApp {
 }
 
 async fn app_with_keys(rogue: &Rogue, keys: bff::jwt::KeyCacheConfig) -> TestApp {
+    spawn_app_with(settings_for(rogue, keys)).await
+}
+
+fn settings_for(rogue: &Rogue, keys: bff::jwt::KeyCacheConfig) -> server::config::Settings {
     let mut settings = test_settings();
     settings.signing_keys = keys;
     settings.oidc = Some(OidcSettings {
@@ -238,7 +248,23 @@ async fn app_with_keys(rogue: &Rogue, keys: bff::jwt::KeyCacheConfig) -> TestApp
         scopes: ["openid", "email", "profile"].map(String::from).to_vec(),
         account_url: None,
     });
-    spawn_app_with(settings).await
+    settings
+}
+
+/// Userinfo is not signed and decides who is an admin: production refuses a
+/// provider endpoint reached in the clear, naming it; development warns.
+#[tokio::test]
+async fn production_refuses_a_provider_endpoint_reached_in_the_clear() {
+    let provider = rogue(Defect::CleartextUserinfo).await;
+    let mut settings = settings_for(&provider, bff::jwt::KeyCacheConfig::default());
+    settings.leptos.env = leptos::config::Env::PROD;
+    let err = server::startup::Application::build(settings).await.err().expect("refused").to_string();
+    assert!(err.contains("userinfo_endpoint http://login.example.net/userinfo"), "{err}");
+    assert!(err.contains("https"), "{err}");
+
+    let provider = rogue(Defect::CleartextUserinfo).await;
+    let app = app_for(&provider).await;
+    assert!(!is_signed_in(&app).await, "development starts (with a warning)");
 }
 
 /// `/login` → the provider → back to `/login`: the app's answer to the callback.

@@ -206,6 +206,58 @@ impl RelyingParty {
     pub fn userinfo_endpoint(&self) -> Option<&Url> {
         self.inner.endpoints.userinfo.as_ref()
     }
+
+    /// The provider endpoints this app would reach in the clear (plain `http`
+    /// to a host other than this machine), by discovery member name. Their
+    /// answers decide who is signed in and who is an admin (userinfo is not
+    /// signed), so production refuses them.
+    pub fn cleartext_endpoints(&self) -> Vec<(&'static str, Url)> {
+        let m = &self.inner.metadata;
+        let mut all = vec![
+            ("issuer", Url::parse(self.issuer()).ok()),
+            ("authorization_endpoint", Some(m.authorization_endpoint().url().clone())),
+            ("token_endpoint", self.token_endpoint()),
+            ("jwks_uri", Some(self.jwks_uri().clone())),
+            ("userinfo_endpoint", self.userinfo_endpoint().cloned()),
+            ("end_session_endpoint", self.end_session_endpoint().cloned()),
+            ("revocation_endpoint", self.revocation_endpoint().cloned()),
+        ];
+        all.retain(|(_, url)| url.as_ref().is_some_and(is_cleartext_remote));
+        all.into_iter().filter_map(|(name, url)| Some((name, url?))).collect()
+    }
+}
+
+/// Whether requests to `url` cross the network unencrypted: plain `http` to a
+/// host other than loopback (`127.0.0.0/8`, `::1`, `localhost`).
+pub fn is_cleartext_remote(url: &Url) -> bool {
+    let loopback = match url.host() {
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        Some(url::Host::Domain(d)) => {
+            d.eq_ignore_ascii_case("localhost") || d.to_ascii_lowercase().ends_with(".localhost")
+        }
+        None => false,
+    };
+    url.scheme() != "https" && !loopback
+}
+
+#[cfg(test)]
+mod cleartext_tests {
+    use super::*;
+
+    #[test]
+    fn only_https_or_this_machine_is_private() {
+        let remote = |u: &str| is_cleartext_remote(&Url::parse(u).expect("a URL"));
+        assert!(remote("http://login.example.com/userinfo"));
+        assert!(remote("http://10.0.0.5:4444/"));
+        assert!(!remote("https://login.example.com/userinfo"));
+        assert!(!remote("http://127.0.0.1:4444/"));
+        assert!(!remote("http://127.8.0.1/"));
+        assert!(!remote("http://[::1]:4444/"));
+        assert!(!remote("http://localhost:4444/"));
+        assert!(!remote("http://idp.localhost/"));
+        assert!(remote("http://localhost.example.com/"));
+    }
 }
 
 pub(crate) fn error_chain(e: &dyn std::error::Error) -> String {
