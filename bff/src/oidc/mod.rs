@@ -241,6 +241,18 @@ pub fn is_cleartext_remote(url: &Url) -> bool {
     url.scheme() != "https" && !loopback
 }
 
+
+pub(crate) fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut cur = e.source();
+    while let Some(c) = cur {
+        s.push_str(": ");
+        s.push_str(&c.to_string());
+        cur = c.source();
+    }
+    s
+}
+
 #[cfg(test)]
 mod cleartext_tests {
     use super::*;
@@ -258,15 +270,4 @@ mod cleartext_tests {
         assert!(!remote("http://idp.localhost/"));
         assert!(remote("http://localhost.example.com/"));
     }
-}
-
-pub(crate) fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut s = e.to_string();
-    let mut cur = e.source();
-    while let Some(c) = cur {
-        s.push_str(": ");
-        s.push_str(&c.to_string());
-        cur = c.source();
-    }
-    s
 }
