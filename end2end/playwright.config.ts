@@ -20,6 +20,9 @@ const appEnv = (sitePort: number) => ({
   LEPTOS_SITE_ROOT: 'target/site',
   LEPTOS_OUTPUT_NAME: 'gatehouse',
   LEPTOS_ENV: 'PROD',
+  // The build names the bundle by content hash (`hash-files`); the server
+  // reads the names from target/<profile>/hash.txt beside its binary.
+  LEPTOS_HASH_FILES: 'true',
   GATEHOUSE_DATA_DIR: ':memory:',
   // Every test signs in from 127.0.0.1, many at once: a budget no real client
   // needs (the limits themselves are tested in server/tests/security.rs).

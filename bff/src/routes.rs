@@ -43,6 +43,7 @@ pub struct Bff {
     admin: crate::admin::Admin,
     tokens: crate::tokens::Tokens,
     pending: crate::pending::PendingCookie,
+    stylesheet_href: String,
 }
 
 /// What [`Bff::new`] is made of.
@@ -61,6 +62,9 @@ pub struct BffParts {
     pub tokens: crate::tokens::Tokens,
     /// Logins in flight, each sealed in its own short-lived cookie (no server-side state for anonymous visitors).
     pub pending: crate::pending::PendingCookie,
+    /// Where the site's stylesheet is served (its name carries a hash when
+    /// the build hashes file names), for the pages this module renders itself.
+    pub stylesheet_href: String,
 }
 
 impl Bff {
@@ -74,6 +78,7 @@ impl Bff {
             admin: p.admin,
             tokens: p.tokens,
             pending: p.pending,
+            stylesheet_href: p.stylesheet_href,
         }
     }
 
@@ -175,15 +180,16 @@ fn redirect(to: &str) -> Response {
 }
 
 /// The friendly page every sign-in failure ends on: what happened and a way back.
-fn failure(status: StatusCode, message: &str, return_to: &ReturnTo) -> Response {
+fn failure(bff: &Bff, status: StatusCode, message: &str, return_to: &ReturnTo) -> Response {
     let again = format!(
         "/login?return_to={}",
         url::form_urlencoded::byte_serialize(return_to.as_str().as_bytes()).collect::<String>()
     );
     let body = format!(
         "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Sign-in failed · Gatehouse</title>\
-<link rel=\"stylesheet\" href=\"/pkg/gatehouse.css\"></head><body><main class=\"main\"><section class=\"panel panel--error\" data-testid=\"signin-error\" role=\"alert\">\
+<link rel=\"stylesheet\" href=\"{}\"></head><body><main class=\"main\"><section class=\"panel panel--error\" data-testid=\"signin-error\" role=\"alert\">\
 <h1>Sign-in did not complete</h1><p>{}</p><p><a class=\"button\" href=\"{}\" data-testid=\"signin-retry\">Try again</a> <a href=\"/\">Home</a></p></section></main></body></html>",
+        escape(&bff.stylesheet_href),
         escape(message),
         escape(&again)
     );
@@ -196,9 +202,9 @@ fn escape(s: &str) -> String {
     s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;").replace('\'', "&#x27;")
 }
 
-fn store_failure(e: impl std::fmt::Display) -> Response {
+fn store_failure(bff: &Bff, e: impl std::fmt::Display) -> Response {
     tracing::error!(error = %e, "session store failure during sign-in");
-    failure(StatusCode::INTERNAL_SERVER_ERROR, "We could not save your session. Please try again.", &ReturnTo::root())
+    failure(bff, StatusCode::INTERNAL_SERVER_ERROR, "We could not save your session. Please try again.", &ReturnTo::root())
 }
 
 /// `GET /login`: starts sign-in, or finishes it when the provider comes back
@@ -234,7 +240,7 @@ async fn login(
             "The identity provider could not sign you in."
         };
         let back = pending.map(|p| p.return_to).unwrap_or(return_to);
-        return with_cookies(failure(StatusCode::BAD_REQUEST, message, &back), delete.into_iter().collect());
+        return with_cookies(failure(&bff, StatusCode::BAD_REQUEST, message, &back), delete.into_iter().collect());
     }
 
     if let (Some(code), Some(state)) = (q.get("code"), q.get("state")) {
@@ -244,14 +250,14 @@ async fn login(
             Ok(p) => p,
             Err(e) => {
                 tracing::warn!(error = %e, "sign-in callback with an unknown or replayed state");
-                let r = failure(StatusCode::BAD_REQUEST, "This sign-in link is not valid any more.", &ReturnTo::root());
+                let r = failure(&bff, StatusCode::BAD_REQUEST, "This sign-in link is not valid any more.", &ReturnTo::root());
                 return with_cookies(r, delete);
             }
         };
         // RFC 9207: the response must come from this app's provider (mix-up defence).
         if let Err(e) = bff.rp.check_authorization_response_iss(q.get("iss").map(String::as_str)) {
             tracing::warn!(error = ?e.to_string(), "sign-in refused: the authorization response's issuer");
-            let r = failure(
+            let r = failure(&bff, 
                 StatusCode::BAD_GATEWAY,
                 "We could not verify your sign-in with the identity provider.",
                 &pending.return_to,
@@ -262,7 +268,7 @@ async fn login(
             Ok(x) => x,
             Err(e) => {
                 tracing::warn!(error = ?e.to_string(), "sign-in failed at the code exchange or ID-token validation");
-                let r = failure(
+                let r = failure(&bff, 
                     StatusCode::BAD_GATEWAY,
                     "We could not verify your sign-in with the identity provider.",
                     &pending.return_to,
@@ -278,7 +284,7 @@ async fn login(
         };
         let local = match bff.users.upsert(&profile, now()).await {
             Ok(u) => u,
-            Err(e) => return store_failure(e),
+            Err(e) => return store_failure(&bff, e),
         };
         if let Err(e) = auth
             .login(
@@ -290,7 +296,7 @@ async fn login(
             )
             .await
         {
-            return store_failure(e);
+            return store_failure(&bff, e);
         }
         tracing::info!(sub = %user.sub, new = local.needs_onboarding(), "signed in");
         if local.needs_onboarding() {
@@ -302,7 +308,7 @@ async fn login(
     match auth.user().await {
         Ok(Some(_)) => return redirect(return_to.as_str()),
         Ok(None) => {}
-        Err(e) => return store_failure(e),
+        Err(e) => return store_failure(&bff, e),
     }
     let (url, state, pending) = bff.rp.start(return_to, now());
     let set = bff.pending.start(&headers, &state, pending, now());
@@ -316,7 +322,7 @@ async fn logout(State(bff): State<Arc<Bff>>, session: Session, Form(f): Form<Has
     let expected = match auth.logout_token().await {
         Ok(Some(t)) => t,
         Ok(None) => return redirect("/"),
-        Err(e) => return store_failure(e),
+        Err(e) => return store_failure(&bff, e),
     };
     let given = f.get("logout_token").map(String::as_str).unwrap_or_default();
     if given.len() != expected.len() || !given.bytes().zip(expected.bytes()).fold(true, |ok, (a, b)| ok & (a == b)) {
@@ -327,7 +333,7 @@ async fn logout(State(bff): State<Arc<Bff>>, session: Session, Form(f): Form<Has
     // queued for another try, should the provider not answer).
     let id_token = match auth.logout().await {
         Ok(t) => t,
-        Err(e) => return store_failure(e),
+        Err(e) => return store_failure(&bff, e),
     };
     match (bff.rp.end_session_endpoint(), id_token) {
         (Some(end), Some(hint)) => {

@@ -164,7 +164,14 @@ impl Idp {
             }
         });
         // The peer address keys the per-IP rate limits.
-        axum::serve(self.listener, router(self.provider).into_make_service_with_connect_info::<SocketAddr>()).await
+        use axum::serve::ListenerExt as _;
+        // Answers go out without waiting for the client's delayed ACK (Nagle).
+        let listener = self.listener.tap_io(|tcp| {
+            if let Err(e) = tcp.set_nodelay(true) {
+                tracing::debug!(error = %e, "cannot set TCP_NODELAY on an accepted connection");
+            }
+        });
+        axum::serve(listener, router(self.provider).into_make_service_with_connect_info::<SocketAddr>()).await
     }
 }
 

@@ -308,7 +308,14 @@ impl Settings {
             .reload_port(reload_port)
             .env(env.clone())
             .build();
-        leptos.hash_files = get("LEPTOS_HASH_FILES").is_some_and(|v| v == "true");
+        // Unset: hashed names when the build left its hash file beside this binary.
+        leptos.hash_files = match get("LEPTOS_HASH_FILES") {
+            Some(v) => v.trim() == "true",
+            None => std::env::current_exe()
+                .ok()
+                .and_then(|exe| exe.parent().map(|dir| dir.join(&*leptos.hash_file).is_file()))
+                .unwrap_or(false),
+        };
 
         let public_url = match get("GATEHOUSE_PUBLIC_URL") {
             None => None,

@@ -3,6 +3,7 @@
 //! the whole server on a free port.
 
 pub mod api_v1;
+pub mod assets;
 pub mod config;
 pub mod security;
 pub mod sessions;

@@ -122,6 +122,12 @@ impl Application {
             bff::tokens::TokenStore::Redis(_) => None,
         };
         spawn_cleanup(sessions_db, tokens.clone());
+        if settings.leptos.env == leptos::config::Env::PROD {
+            let options = &settings.leptos;
+            crate::assets::precompress_in_background(
+                std::path::Path::new(&*options.site_root).join(&*options.site_pkg_dir),
+            );
+        }
         let api = crate::api_v1::ApiState {
             verifier: crate::api_v1::verifier(&rp, &settings.api).map_err(StartupError::Api)?,
             users: users.clone(),
@@ -146,12 +152,13 @@ impl Application {
             admin,
             tokens,
             pending,
+            stylesheet_href: stylesheet_href(&settings.leptos),
         }));
         let state = AppState { leptos_options: settings.leptos, server: Arc::new(ServerContext::new(bff.clone())) };
         // The JSON API authenticates with Bearer tokens only: no session layer,
         // and no CSRF check unless it also reads a token from a cookie.
         let mut api = crate::api_v1::router(api)
-            .layer(axum::middleware::from_fn(no_store_unless_static))
+            .layer(axum::middleware::from_fn(|req, next| cache_policy(false, req, next)))
             .layer(TraceLayer::new_for_http().make_span_with(request_span));
         if settings.api.cookie.is_some() {
             api =
@@ -163,7 +170,8 @@ impl Application {
             .layer(axum::middleware::from_fn_with_state(origin_check, bff::csrf::middleware))
             .merge(api)
             .layer(axum::middleware::from_fn_with_state(limiter, bff::rate_limit::middleware))
-            .layer(axum::middleware::from_fn_with_state(header_policy, crate::security::headers));
+            .layer(axum::middleware::from_fn_with_state(header_policy, crate::security::headers))
+            .layer(compression());
         Ok(Self { listener, addr, router })
     }
 
@@ -177,7 +185,16 @@ impl Application {
 
     /// Serves until Ctrl-C or SIGTERM, then finishes in-flight requests.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        axum::serve(self.listener, self.router.into_make_service_with_connect_info::<SocketAddr>())
+        use axum::serve::ListenerExt as _;
+        // Streamed pages go out in several writes: without TCP_NODELAY,
+        // Nagle's algorithm holds the later ones until the client's delayed
+        // ACK (~40 ms per page on a kept-alive connection).
+        let listener = self.listener.tap_io(|tcp| {
+            if let Err(e) = tcp.set_nodelay(true) {
+                tracing::debug!(error = %e, "cannot set TCP_NODELAY on an accepted connection");
+            }
+        });
+        axum::serve(listener, self.router.into_make_service_with_connect_info::<SocketAddr>())
             .with_graceful_shutdown(shutdown_signal())
             .await
     }
@@ -489,6 +506,30 @@ fn session_layer<S: tower_sessions::SessionStore + Clone>(
         .with_expiry(tower_sessions::Expiry::OnInactivity(time::Duration::seconds(settings.session_idle_secs)))
 }
 
+/// Where the site's stylesheet is served: `/pkg/<output>.css`, or with
+/// hashed file names `/pkg/<output>.<hash>.css` from the build's hash file
+/// (beside the server binary, as Leptos reads it).
+pub fn stylesheet_href(options: &LeptosOptions) -> String {
+    let (pkg, name) = (&options.site_pkg_dir, &options.output_name);
+    if !options.hash_files {
+        return format!("/{pkg}/{name}.css");
+    }
+    let hashes = std::env::current_exe()
+        .ok()
+        .and_then(|exe| exe.parent().map(|dir| dir.join(&*options.hash_file)))
+        .and_then(|path| std::fs::read_to_string(path).ok());
+    let css = hashes.as_deref().and_then(|h| {
+        h.lines().find_map(|line| line.trim().strip_prefix("css:").map(|hash| hash.trim().to_string()))
+    });
+    match css {
+        Some(hash) => format!("/{pkg}/{name}.{hash}.css"),
+        None => {
+            tracing::warn!(hash_file = %options.hash_file, "file hashing is on but the build's hash file has no css entry; pages rendered outside Leptos lose their styles");
+            format!("/{pkg}/{name}.css")
+        }
+    }
+}
+
 /// The full router: health check, the Leptos app and its server functions,
 /// static files, and request tracing.
 pub fn router(state: AppState) -> Router {
@@ -501,8 +542,10 @@ pub fn router(state: AppState) -> Router {
     // rendered for another request could land on a static file.
     let site_root = std::path::PathBuf::from(&*state.leptos_options.site_root);
     let pkg_dir = state.leptos_options.site_pkg_dir.to_string();
+    let bundle = tower_http::services::ServeDir::new(site_root.join(&pkg_dir)).precompressed_br().precompressed_gzip();
+    let immutable = state.leptos_options.hash_files;
     Router::new()
-        .nest_service(&format!("/{pkg_dir}"), tower_http::services::ServeDir::new(site_root.join(&pkg_dir)))
+        .nest_service(&format!("/{pkg_dir}"), bundle)
         .route_service("/favicon.svg", tower_http::services::ServeFile::new(site_root.join("favicon.svg")))
         .route("/healthz", get(healthz))
         .leptos_routes_with_context(&state, routes, move || leptos::context::provide_context((*server_ctx).clone()), {
@@ -513,7 +556,7 @@ pub fn router(state: AppState) -> Router {
             move || leptos::context::provide_context((*fallback_ctx).clone()),
             shell,
         ))
-        .layer(axum::middleware::from_fn(no_store_unless_static))
+        .layer(axum::middleware::from_fn(move |req, next| cache_policy(immutable, req, next)))
         .layer(TraceLayer::new_for_http().make_span_with(request_span))
         .with_state(state)
 }
@@ -525,16 +568,38 @@ fn request_span(req: &Request) -> tracing::Span {
     tracing::info_span!("request", method = %req.method(), route = %route)
 }
 
+/// Responses compressed on the fly: HTML and JSON above 1 KiB (brotli at
+/// quality 4, or gzip, as the client accepts). Precompressed static files
+/// already carry `Content-Encoding` and pass through.
+fn compression() -> tower_http::compression::CompressionLayer<
+    tower_http::compression::predicate::And<
+        tower_http::compression::DefaultPredicate,
+        tower_http::compression::predicate::SizeAbove,
+    >,
+> {
+    use tower_http::compression::predicate::{Predicate as _, SizeAbove};
+    tower_http::compression::CompressionLayer::new()
+        .compress_when(tower_http::compression::DefaultPredicate::new().and(SizeAbove::new(1024)))
+}
+
 /// Pages and API answers depend on who is signed in: no cache may keep them.
-/// The built bundle under `/pkg/` and the favicon stay cacheable.
-async fn no_store_unless_static(req: Request, next: axum::middleware::Next) -> axum::response::Response {
+/// The built bundle under `/pkg/` is cached for a year as `immutable` when its
+/// file names carry a content hash (`LEPTOS_HASH_FILES`), else revalidated on
+/// each use; either way it varies with `Accept-Encoding` (precompressed copies).
+async fn cache_policy(immutable: bool, req: Request, next: axum::middleware::Next) -> axum::response::Response {
+    use axum::http::{header, HeaderValue};
     let path = req.uri().path();
-    let is_static = path.starts_with("/pkg/") || path == "/favicon.svg";
+    let bundle = path.starts_with("/pkg/");
+    let is_static = bundle || path == "/favicon.svg";
     let mut res = next.run(req).await;
-    if !is_static {
-        res.headers_mut()
-            .entry(axum::http::header::CACHE_CONTROL)
-            .or_insert(axum::http::HeaderValue::from_static("no-store"));
+    let ok = res.status().is_success();
+    let headers = res.headers_mut();
+    if bundle && ok {
+        headers.append(header::VARY, HeaderValue::from_static("accept-encoding"));
+        let policy = if immutable { "public, max-age=31536000, immutable" } else { "no-cache" };
+        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static(policy));
+    } else if !is_static {
+        headers.entry(header::CACHE_CONTROL).or_insert(HeaderValue::from_static("no-store"));
     }
     res
 }

@@ -126,3 +126,62 @@ async fn static_files_are_served_as_files_while_pages_redirect_around_them() {
     assert!(r.headers().get("cache-control").is_none(), "static files stay cacheable");
     std::fs::remove_dir_all(&site).ok();
 }
+
+/// Reads one HTTP/1.1 response (headers, then a chunked or sized body) from
+/// `stream`, leaving the connection open for the next one.
+async fn read_response(stream: &mut tokio::io::BufReader<tokio::net::TcpStream>) -> (String, Vec<u8>) {
+    use tokio::io::{AsyncBufReadExt, AsyncReadExt};
+    let mut head = String::new();
+    loop {
+        let mut line = String::new();
+        assert!(stream.read_line(&mut line).await.unwrap() > 0, "the connection closed mid-response");
+        if line == "\r\n" {
+            break;
+        }
+        head.push_str(&line);
+    }
+    let lower = head.to_ascii_lowercase();
+    let mut body = Vec::new();
+    if lower.contains("transfer-encoding: chunked") {
+        loop {
+            let mut size = String::new();
+            stream.read_line(&mut size).await.unwrap();
+            let n = usize::from_str_radix(size.trim(), 16).unwrap();
+            let mut chunk = vec![0; n + 2];
+            stream.read_exact(&mut chunk).await.unwrap();
+            body.extend_from_slice(&chunk[..n]);
+            if n == 0 {
+                break;
+            }
+        }
+    } else {
+        let len = lower
+            .lines()
+            .find_map(|l| l.strip_prefix("content-length: "))
+            .map(|v| v.trim().parse::<usize>().unwrap())
+            .expect("a chunked or sized body");
+        body.resize(len, 0);
+        stream.read_exact(&mut body).await.unwrap();
+    }
+    (head, body)
+}
+
+/// Browsers keep connections alive: one connection serves streamed pages one
+/// after another, each complete (the benchmark measures how fast).
+#[tokio::test]
+async fn a_kept_alive_connection_serves_streamed_pages_one_after_another() {
+    use tokio::io::AsyncWriteExt;
+    let _shared = FLOOD.read().await;
+    let app = spawn_app().await;
+    let host = app.base.trim_start_matches("http://").to_string();
+    let mut stream = tokio::io::BufReader::new(tokio::net::TcpStream::connect(&host).await.unwrap());
+    for path in ["/", "/", "/no-such-page"] {
+        let request = format!("GET {path} HTTP/1.1\r\nHost: {host}\r\nAccept: text/html\r\n\r\n");
+        stream.get_mut().write_all(request.as_bytes()).await.unwrap();
+        let (head, body) = read_response(&mut stream).await;
+        let html = String::from_utf8(body).unwrap();
+        assert!(head.to_ascii_lowercase().contains("content-type: text/html"), "{head}");
+        assert!(!head.to_ascii_lowercase().contains("connection: close"), "kept alive: {head}");
+        assert!(html.contains("</html>") && html.trim_end().ends_with("</script>"), "{path}: a complete page: {html}");
+    }
+}
