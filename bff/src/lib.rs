@@ -18,6 +18,7 @@ pub mod sealing;
 pub mod session;
 pub mod session_ids;
 pub mod tokens;
+pub mod ttl_cache;
 pub mod users;
 
 pub use pending::PendingLogin;

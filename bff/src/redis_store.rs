@@ -121,15 +121,16 @@ fn standing_of(reply: &str) -> Option<crate::tokens::StandingRow> {
 }
 
 /// Whether row `id` still exists; notes the activity at most once a minute.
-/// `None`: the row is gone; `Some((touched, standing))`: whether `last_seen`
-/// was older than `touch_every` seconds and set to `now`, and the latest
-/// standing check recorded.
+/// `None`: the row is gone (or past its absolute end); `Some((touched,
+/// last_seen, standing))`: whether `last_seen` was older than `touch_every`
+/// seconds and set to `now`, its value after that, and the latest standing
+/// check recorded.
 pub(crate) async fn check_in(
     pool: &Pool,
     id: &str,
     now: i64,
     touch_every: i64,
-) -> Result<Option<(bool, Option<crate::tokens::StandingRow>)>, Error> {
+) -> Result<Option<(bool, i64, Option<crate::tokens::StandingRow>)>, Error> {
     let script = r#"
 local f = redis.call('HMGET', KEYS[1], 'last_seen', 'confirmed_at', 'standing', 'expires_at')
 if not f[1] then return '0' end
@@ -139,16 +140,19 @@ if f[3] then standing = (f[2] or '0') .. '|' .. f[3] end
 if tonumber(f[1]) < tonumber(ARGV[1]) - tonumber(ARGV[2]) then
   redis.call('HSET', KEYS[1], 'last_seen', ARGV[1])
   redis.call('ZADD', KEYS[2], ARGV[1], ARGV[3])
-  return '2' .. standing
+  return '2' .. ARGV[1] .. ';' .. standing
 end
-return '1' .. standing
+return '1' .. f[1] .. ';' .. standing
 "#;
     let reply: String = pool
         .eval(script, vec![k("tok", id), format!("{P}seen")], vec![now.to_string(), touch_every.to_string(), id.into()])
         .await?;
-    Ok(match reply.split_at_checked(1) {
-        Some(("1", rest)) => Some((false, standing_of(rest))),
-        Some(("2", rest)) => Some((true, standing_of(rest))),
+    let Some((code, rest)) = reply.split_at_checked(1) else { return Ok(None) };
+    let Some((last_seen, standing)) = rest.split_once(';') else { return Ok(None) };
+    let last_seen = last_seen.parse().unwrap_or(now);
+    Ok(match code {
+        "1" => Some((false, last_seen, standing_of(standing))),
+        "2" => Some((true, last_seen, standing_of(standing))),
         _ => None,
     })
 }

@@ -204,7 +204,12 @@ fn escape(s: &str) -> String {
 
 fn store_failure(bff: &Bff, e: impl std::fmt::Display) -> Response {
     tracing::error!(error = %e, "session store failure during sign-in");
-    failure(bff, StatusCode::INTERNAL_SERVER_ERROR, "We could not save your session. Please try again.", &ReturnTo::root())
+    failure(
+        bff,
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "We could not save your session. Please try again.",
+        &ReturnTo::root(),
+    )
 }
 
 /// `GET /login`: starts sign-in, or finishes it when the provider comes back
@@ -250,14 +255,20 @@ async fn login(
             Ok(p) => p,
             Err(e) => {
                 tracing::warn!(error = %e, "sign-in callback with an unknown or replayed state");
-                let r = failure(&bff, StatusCode::BAD_REQUEST, "This sign-in link is not valid any more.", &ReturnTo::root());
+                let r = failure(
+                    &bff,
+                    StatusCode::BAD_REQUEST,
+                    "This sign-in link is not valid any more.",
+                    &ReturnTo::root(),
+                );
                 return with_cookies(r, delete);
             }
         };
         // RFC 9207: the response must come from this app's provider (mix-up defence).
         if let Err(e) = bff.rp.check_authorization_response_iss(q.get("iss").map(String::as_str)) {
             tracing::warn!(error = ?e.to_string(), "sign-in refused: the authorization response's issuer");
-            let r = failure(&bff, 
+            let r = failure(
+                &bff,
                 StatusCode::BAD_GATEWAY,
                 "We could not verify your sign-in with the identity provider.",
                 &pending.return_to,
@@ -268,7 +279,8 @@ async fn login(
             Ok(x) => x,
             Err(e) => {
                 tracing::warn!(error = ?e.to_string(), "sign-in failed at the code exchange or ID-token validation");
-                let r = failure(&bff, 
+                let r = failure(
+                    &bff,
                     StatusCode::BAD_GATEWAY,
                     "We could not verify your sign-in with the identity provider.",
                     &pending.return_to,

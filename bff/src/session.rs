@@ -241,34 +241,58 @@ pub enum SessionError {
 pub struct AuthSession {
     session: Session,
     tokens: Tokens,
+    /// The signed-in state as this request read it (a request asks several times).
+    memo: std::sync::Arc<std::sync::Mutex<Option<StoredAuth>>>,
 }
 
 impl AuthSession {
     pub(crate) fn new(session: Session, tokens: Tokens) -> Self {
-        Self { session, tokens }
+        Self { session, tokens, memo: Default::default() }
+    }
+
+    fn remembered(&self) -> std::sync::MutexGuard<'_, Option<StoredAuth>> {
+        self.memo.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Ends the session record (and forgets what this request read of it).
+    async fn flush(&self) -> Result<(), SessionError> {
+        self.remembered().take();
+        Ok(self.session.flush().await?)
     }
 
     /// The signed-in state, if any and not past its absolute lifetime (an
     /// expired one, or one this version cannot read, is deleted from the store here).
     async fn auth(&self) -> Result<Option<StoredAuth>, SessionError> {
+        if let Some(auth) = self.remembered().clone() {
+            return Ok(Some(auth));
+        }
+        let auth = self.read_auth().await?;
+        if let Some(a) = &auth {
+            *self.remembered() = Some(a.clone());
+        }
+        Ok(auth)
+    }
+
+    /// [`Self::auth`] from the session record and the token row.
+    async fn read_auth(&self) -> Result<Option<StoredAuth>, SessionError> {
         let Some(raw) = self.session.get::<serde_json::Value>(AUTH).await? else { return Ok(None) };
         let auth = match serde_json::from_value::<StoredAuth>(raw) {
             Ok(a) => a,
             Err(e) => {
                 tracing::warn!(error = %e, "a session record in an unknown format was ended");
-                self.session.flush().await?;
+                self.flush().await?;
                 return Ok(None);
             }
         };
         if crate::unix_now() >= auth.expires_at {
             tracing::info!(sub = %auth.user.sub, "session reached its absolute lifetime");
             self.tokens.end(&auth.grant).await?;
-            self.session.flush().await?;
+            self.flush().await?;
             return Ok(None);
         }
         let Some(check_in) = self.tokens.check_in(&auth.grant, crate::unix_now()).await? else {
             tracing::info!(sub = %auth.user.sub, "session ended elsewhere (sign-out at the provider, or ended by the user)");
-            self.session.flush().await?;
+            self.flush().await?;
             return Ok(None);
         };
         // The session layer moves a record's idle expiry only when the
@@ -309,6 +333,7 @@ impl AuthSession {
                 tracing::info!(sub = %old.user.sub, "a second sign-in in this session replaced the first");
             }
         }
+        self.remembered().take();
         self.session.cycle_id().await?;
         let expires_at = now.saturating_add(lifetime_secs);
         let grant = self.tokens.insert(&user.sub, user.sid.as_deref(), tokens, expires_at, user_agent).await?;
@@ -342,7 +367,7 @@ impl AuthSession {
             }
             None => None,
         };
-        self.session.flush().await?;
+        self.flush().await?;
         Ok(id_token)
     }
 
@@ -369,7 +394,7 @@ impl AuthSession {
             Err(e @ (TokenError::Ended(_) | TokenError::Seal(_))) => {
                 tracing::info!(sub = %auth.user.sub, error = %e, "session ended");
                 self.tokens.delete(&auth.grant).await?;
-                self.session.flush().await?;
+                self.flush().await?;
                 Ok(None)
             }
             Err(e) => Err(e.into()),
@@ -415,7 +440,7 @@ impl AuthSession {
             Err(e @ (TokenError::Ended(_) | TokenError::Seal(_))) => {
                 tracing::info!(sub = %auth.user.sub, error = %e, "session ended");
                 self.tokens.delete(&auth.grant).await?;
-                self.session.flush().await?;
+                self.flush().await?;
                 return Ok(Standing::SignedOut);
             }
             Err(e @ TokenError::Unavailable(_)) => return Ok(Standing::Unavailable { stale, why: e.to_string() }),
@@ -435,12 +460,13 @@ impl AuthSession {
         // may have been recorded meanwhile: the newest one stands.
         let Some(row) = self.tokens.record_standing(&auth.grant, started_ms, &json).await? else {
             tracing::info!(sub = %auth.user.sub, "session ended elsewhere during a standing check");
-            self.session.flush().await?;
+            self.flush().await?;
             return Ok(Standing::SignedOut);
         };
         let ours = row.at_ms == started_ms && row.json == json;
         let mut current = auth;
         current.take_standing(&row);
+        *self.remembered() = Some(current.clone());
         Ok(match (current.refused, ours) {
             (Some(why), just_now) => Standing::Refused { stale, why, just_now },
             (None, true) => Standing::Reconfirmed { user: current.user.into(), stale },

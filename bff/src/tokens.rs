@@ -147,6 +147,16 @@ struct Inner {
     /// Sessions end this long after their last request (the session layer's
     /// idle timeout); a row unseen for longer is ended by [`Tokens::end_expired`].
     idle_secs: i64,
+    /// What recent requests found in each row, for at most the cache bound
+    /// ([`Tokens::with_cache`]); this instance's own changes drop the entry.
+    recent: crate::ttl_cache::TtlCache<String, Recent>,
+}
+
+/// A row's state as a request found it.
+#[derive(Clone)]
+struct Recent {
+    last_seen: i64,
+    standing: Option<StandingRow>,
 }
 
 const SCHEMA: &str = "CREATE TABLE IF NOT EXISTS gatehouse_tokens (
@@ -205,6 +215,7 @@ impl Tokens {
                 lease: Duration::from_secs(10),
                 max_wait: Duration::from_secs(15),
                 idle_secs: i64::MAX,
+                recent: crate::ttl_cache::TtlCache::new(Duration::ZERO, 1),
             }),
         })
     }
@@ -214,6 +225,17 @@ impl Tokens {
     pub fn with_idle_timeout(mut self, idle_secs: i64) -> Self {
         if let Some(inner) = Arc::get_mut(&mut self.inner) {
             inner.idle_secs = idle_secs.max(1);
+        }
+        self
+    }
+
+    /// Keeps what a request found in a row for up to `bound`, so the next
+    /// requests of that sign-in within it read no store: a sign-in ended on
+    /// another instance is seen here within `bound` (on this one, at once).
+    /// Call before sharing the handle.
+    pub fn with_cache(mut self, bound: Duration, max_entries: usize) -> Self {
+        if let Some(inner) = Arc::get_mut(&mut self.inner) {
+            inner.recent = crate::ttl_cache::TtlCache::new(bound, max_entries);
         }
         self
     }
@@ -310,12 +332,32 @@ impl Tokens {
     /// one read per request, a write only when due. The read also brings the
     /// latest check of the user's standing.
     pub(crate) async fn check_in(&self, id: &str, now: i64) -> Result<Option<CheckIn>, TokenError> {
+        if let Some(r) = self.inner.recent.get(&id.to_string()) {
+            if r.last_seen >= now - self.touch_every() {
+                return Ok(Some(CheckIn { touched: false, standing: r.standing }));
+            }
+        }
+        let read_at = std::time::Instant::now();
+        let found = self.check_in_store(id, now).await?;
+        match &found {
+            Some((last_seen, check_in)) => self.inner.recent.insert_at(
+                id.to_string(),
+                Recent { last_seen: *last_seen, standing: check_in.standing.clone() },
+                read_at,
+            ),
+            None => self.inner.recent.remove(&id.to_string()),
+        }
+        Ok(found.map(|(_, check_in)| check_in))
+    }
+
+    /// [`Tokens::check_in`] at the store; also returns `last_seen` after it.
+    async fn check_in_store(&self, id: &str, now: i64) -> Result<Option<(i64, CheckIn)>, TokenError> {
         let db = match &self.inner.store {
             TokenStore::Sqlite(db) => db,
             TokenStore::Redis(pool) => {
                 return Ok(crate::redis_store::check_in(pool, id, now, self.touch_every())
                     .await?
-                    .map(|(touched, standing)| CheckIn { touched, standing }))
+                    .map(|(touched, last_seen, standing)| (last_seen, CheckIn { touched, standing })))
             }
         };
         let seen: Option<(i64, i64, Option<String>)> =
@@ -331,9 +373,14 @@ impl Tokens {
                 .bind(id)
                 .execute(db)
                 .await?;
-            return Ok(Some(CheckIn { touched: true, standing }));
+            return Ok(Some((now, CheckIn { touched: true, standing })));
         }
-        Ok(Some(CheckIn { touched: false, standing }))
+        Ok(Some((last_seen, CheckIn { touched: false, standing })))
+    }
+
+    /// Forgets what requests found in row `id` (this instance changed it).
+    fn forget_recent(&self, id: &str) {
+        self.inner.recent.remove(&id.to_string());
     }
 
     /// Records the outcome of a standing check started at `started_ms`,
@@ -346,6 +393,7 @@ impl Tokens {
         started_ms: i64,
         json: &str,
     ) -> Result<Option<StandingRow>, TokenError> {
+        self.forget_recent(id);
         let db = match &self.inner.store {
             TokenStore::Sqlite(db) => db,
             TokenStore::Redis(pool) => {
@@ -468,6 +516,7 @@ impl Tokens {
     /// and, when this call deleted it, its refresh token is revoked at the
     /// provider. Whether a row was deleted.
     pub(crate) async fn end(&self, id: &str) -> Result<bool, TokenError> {
+        self.forget_recent(id);
         let row = self.raw_row(id).await?;
         let Some((sub, sealed)) = row else { return Ok(false) };
         let deleted = match &self.inner.store {
@@ -569,6 +618,7 @@ impl Tokens {
     }
 
     pub(crate) async fn delete(&self, id: &str) -> Result<(), TokenError> {
+        self.forget_recent(id);
         match &self.inner.store {
             TokenStore::Sqlite(db) => {
                 sqlx::query("DELETE FROM gatehouse_tokens WHERE id = ?").bind(id).execute(db).await?;

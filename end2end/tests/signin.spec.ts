@@ -1,3 +1,5 @@
+import * as fs from 'fs';
+import * as path from 'path';
 import { expect, test } from '@playwright/test';
 import { ids } from './ids';
 import { signInAtProvider, signOut, signUp, uniqueEmail } from './helpers';
@@ -60,4 +62,45 @@ test('two tabs start sign-in at once and both complete', async ({ context, reque
   await expect(b).toHaveURL(/\/second$/);
   await a.reload();
   await expect(a.getByTestId(ids.signedInAs)).toHaveText(email);
+});
+
+test('a failed sign-in ends on a styled page with a way back', async ({ page, request }) => {
+  // A callback whose state this browser never started.
+  await page.goto('/login?code=made-up&state=made-up');
+  await expect(page.getByRole('heading', { name: 'Sign-in did not complete' })).toBeVisible();
+  const href = await page.locator('link[rel="stylesheet"]').getAttribute('href');
+  expect(href, 'the hashed stylesheet, not a name that no longer exists').toMatch(/^\/pkg\/gatehouse\.[\w-]+\.css$/);
+  const css = await request.get(href!);
+  expect(css.status()).toBe(200);
+  // The panel is styled by it (unstyled, a section has no border).
+  await expect(page.locator('section.panel--error')).toHaveCSS('border-top-style', 'solid');
+  await expect(page.getByRole('link', { name: 'Try again' })).toHaveAttribute('href', /^\/login\?return_to=/);
+});
+
+test('the bundle is served precompressed under content-hashed names, cached as immutable', async ({ page, request }) => {
+  const bundle: { url: string; encoding?: string; cache?: string; vary?: string }[] = [];
+  page.on('response', (r) => {
+    if (/\/pkg\/.+\.(wasm|js|css)$/.test(new URL(r.url()).pathname)) {
+      const h = r.headers();
+      bundle.push({ url: r.url(), encoding: h['content-encoding'], cache: h['cache-control'], vary: h['vary'] });
+    }
+  });
+  await page.goto('/');
+  await page.waitForLoadState('networkidle');
+  expect(bundle.length, JSON.stringify(bundle)).toBeGreaterThan(0);
+  for (const f of bundle) {
+    expect(f.url).toMatch(/\/pkg\/gatehouse\.[\w-]+\.(wasm|js|css)$/);
+    // Chromium offers brotli on https only; over plain http it takes gzip.
+    expect(['br', 'gzip'], f.url).toContain(f.encoding);
+    expect(f.cache, f.url).toBe('public, max-age=31536000, immutable');
+    expect(f.vary, f.url).toContain('accept-encoding');
+  }
+  // A client that accepts brotli gets the release bundle's brotli copy, which decodes to the file.
+  const wasm = await page.locator('link[rel="preload"][as="fetch"]').getAttribute('href');
+  expect(wasm).toMatch(/^\/pkg\/gatehouse\.[\w-]+\.wasm$/);
+  const r = await request.get(wasm!, { headers: { 'accept-encoding': 'br' } });
+  expect(r.headers()['content-encoding']).toBe('br');
+  // Playwright runs in end2end/; the site is built into target/site.
+  const onDisk = fs.readFileSync(path.join(process.cwd(), '..', 'target', 'site', wasm!));
+  expect(Buffer.compare(await r.body(), onDisk), 'decoded bytes equal the file').toBe(0);
 });

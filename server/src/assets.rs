@@ -111,7 +111,9 @@ pub fn precompress_in_background(dir: PathBuf) {
             "static files precompressed (run `server precompress` after the build to do this ahead of time)"
         ),
         Ok(_) => {}
-        Err(e) => tracing::warn!(dir = %dir.display(), error = %e, "static files could not be precompressed; they are compressed per response"),
+        Err(e) => {
+            tracing::warn!(dir = %dir.display(), error = %e, "static files could not be precompressed; they are compressed per response")
+        }
     });
 }
 

@@ -27,6 +27,10 @@ pub struct Settings {
     /// Sessions end this many seconds after sign-in, however active
     /// (`GATEHOUSE_SESSION_LIFETIME_MINUTES`).
     pub session_lifetime_secs: i64,
+    /// How long a session record and its sign-in's state, once read, are
+    /// reused from memory (`GATEHOUSE_SESSION_CACHE_MS`; 0: never): the bound
+    /// within which a session ended on another instance is refused here.
+    pub session_cache_ms: u64,
     /// Who is an admin and how to reach the Admin API.
     pub admin: AdminSettings,
     /// `GATEHOUSE_TOKEN_KEYS`: the keys that seal tokens in session records;
@@ -508,6 +512,14 @@ starts only with LEPTOS_ENV=DEV on loopback addresses, or when GATEHOUSE_DEV_PRO
             data_dir,
             session_idle_secs: session_idle_minutes.saturating_mul(60),
             session_lifetime_secs: session_lifetime_minutes * 60,
+            session_cache_ms: match get("GATEHOUSE_SESSION_CACHE_MS") {
+                None => 1000,
+                Some(raw) => raw.trim().parse::<u64>().ok().filter(|ms| *ms <= 10_000).ok_or(ConfigError::Invalid {
+                    var: "GATEHOUSE_SESSION_CACHE_MS",
+                    value: raw.clone(),
+                    hint: "use milliseconds from 0 (read the store on every request) to 10000; 1000 is the default",
+                })?,
+            },
             admin,
             redis_url: match get("GATEHOUSE_REDIS_URL") {
                 None => None,

@@ -24,9 +24,12 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
             let pkg = std::env::var("LEPTOS_SITE_PKG_DIR").unwrap_or_else(|_| "pkg".into());
             std::path::Path::new(&root).join(pkg)
         });
-        let done = server::assets::precompress(&dir)
-            .map_err(|e| format!("cannot precompress {}: {e}. Build the site first (cargo leptos build --release)", dir.display()))?;
-        println!(
+        let done = server::assets::precompress(&dir).map_err(|e| {
+            format!("cannot precompress {}: {e}. Build the site first (cargo leptos build --release)", dir.display())
+        })?;
+        use std::io::Write as _;
+        writeln!(
+            std::io::stdout(),
             "{}: {} files compressed ({} bytes → {} brotli, {} gzip), {} already up to date",
             dir.display(),
             done.written,
@@ -34,7 +37,7 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
             done.brotli_bytes,
             done.gzip_bytes,
             done.fresh
-        );
+        )?;
         return Ok(());
     }
     let settings = server::config::Settings::from_env()?;

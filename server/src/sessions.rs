@@ -46,6 +46,65 @@ impl SessionStore for SessionBackend {
     }
 }
 
+/// Session records read or written recently, reused from memory for at most
+/// the cache bound: a burst of requests of one session reads the store once.
+/// This instance's writes replace the entry and its deletes drop it; a change
+/// made by another instance is seen here within the bound.
+#[derive(Clone)]
+pub struct Cached<S> {
+    inner: S,
+    recent: std::sync::Arc<bff::ttl_cache::TtlCache<Id, Record>>,
+}
+
+impl<S> std::fmt::Debug for Cached<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Cached").field("entries", &self.recent.len()).finish_non_exhaustive()
+    }
+}
+
+impl<S> Cached<S> {
+    /// Keeps records for `bound` (zero: never), at most `max` of them.
+    pub fn new(inner: S, bound: std::time::Duration, max: usize) -> Self {
+        Self { inner, recent: std::sync::Arc::new(bff::ttl_cache::TtlCache::new(bound, max)) }
+    }
+}
+
+#[async_trait::async_trait]
+impl<S: SessionStore + Clone> SessionStore for Cached<S> {
+    async fn create(&self, record: &mut Record) -> session_store::Result<()> {
+        self.inner.create(record).await?;
+        self.recent.insert(record.id, record.clone());
+        Ok(())
+    }
+
+    async fn save(&self, record: &Record) -> session_store::Result<()> {
+        self.recent.remove(&record.id);
+        self.inner.save(record).await?;
+        self.recent.insert(record.id, record.clone());
+        Ok(())
+    }
+
+    async fn load(&self, id: &Id) -> session_store::Result<Option<Record>> {
+        if let Some(record) = self.recent.get(id) {
+            if record.expiry_date > time::OffsetDateTime::now_utc() {
+                return Ok(Some(record));
+            }
+            self.recent.remove(id);
+        }
+        let read_at = std::time::Instant::now();
+        let record = self.inner.load(id).await?;
+        if let Some(r) = &record {
+            self.recent.insert_at(*id, r.clone(), read_at);
+        }
+        Ok(record)
+    }
+
+    async fn delete(&self, id: &Id) -> session_store::Result<()> {
+        self.recent.remove(id);
+        self.inner.delete(id).await
+    }
+}
+
 /// Connects to Redis at `url` (`redis://[user:password@]host:port[/db]`),
 /// waiting at most `timeout` for the first connection.
 pub async fn connect_redis(url: &str, timeout: std::time::Duration) -> Result<Pool, String> {

@@ -102,6 +102,10 @@ impl Application {
         let token_keys = token_keys(&settings)?;
         tracing::info!(key = %token_keys.current_id(), "session tokens are sealed");
         let (token_store, session_store) = session_stores(&settings).await?;
+        // A session and its sign-in, once read, are reused for this long: the
+        // bound within which an end on another instance is seen here.
+        let cache_bound = std::time::Duration::from_millis(settings.session_cache_ms);
+        let session_store = crate::sessions::Cached::new(session_store, cache_bound, 100_000);
         let secure = public_url.scheme() == "https";
         let sessions =
             session_layer(&settings, &public_url, bff::session_ids::HashedIds::new(session_store, &token_keys));
@@ -116,7 +120,8 @@ impl Application {
         let tokens = bff::tokens::Tokens::open(token_store.clone(), token_keys, rp.clone(), settings.refresh_skew_secs)
             .await
             .map_err(|e| StartupError::Sessions(e.to_string()))?
-            .with_idle_timeout(settings.session_idle_secs);
+            .with_idle_timeout(settings.session_idle_secs)
+            .with_cache(cache_bound, 100_000);
         let sessions_db = match token_store {
             bff::tokens::TokenStore::Sqlite(db) => Some(db),
             bff::tokens::TokenStore::Redis(_) => None,
@@ -510,18 +515,21 @@ fn session_layer<S: tower_sessions::SessionStore + Clone>(
 /// hashed file names `/pkg/<output>.<hash>.css` from the build's hash file
 /// (beside the server binary, as Leptos reads it).
 pub fn stylesheet_href(options: &LeptosOptions) -> String {
-    let (pkg, name) = (&options.site_pkg_dir, &options.output_name);
-    if !options.hash_files {
-        return format!("/{pkg}/{name}.css");
-    }
-    let hashes = std::env::current_exe()
-        .ok()
-        .and_then(|exe| exe.parent().map(|dir| dir.join(&*options.hash_file)))
-        .and_then(|path| std::fs::read_to_string(path).ok());
-    let css = hashes.as_deref().and_then(|h| {
-        h.lines().find_map(|line| line.trim().strip_prefix("css:").map(|hash| hash.trim().to_string()))
+    let hashes = options.hash_files.then(|| {
+        std::env::current_exe()
+            .ok()
+            .and_then(|exe| exe.parent().map(|dir| dir.join(&*options.hash_file)))
+            .and_then(|path| std::fs::read_to_string(path).ok())
+            .unwrap_or_default()
     });
-    match css {
+    stylesheet_href_from(options, hashes.as_deref())
+}
+
+/// [`stylesheet_href`] given the hash file's text (`None`: names are not hashed).
+fn stylesheet_href_from(options: &LeptosOptions, hashes: Option<&str>) -> String {
+    let (pkg, name) = (&options.site_pkg_dir, &options.output_name);
+    let Some(hashes) = hashes else { return format!("/{pkg}/{name}.css") };
+    match hashes.lines().find_map(|line| line.trim().strip_prefix("css:").map(str::trim)) {
         Some(hash) => format!("/{pkg}/{name}.{hash}.css"),
         None => {
             tracing::warn!(hash_file = %options.hash_file, "file hashing is on but the build's hash file has no css entry; pages rendered outside Leptos lose their styles");
@@ -634,4 +642,18 @@ async fn shutdown_signal() {
         () = terminate => {},
     }
     tracing::info!("shutting down");
+}
+
+#[cfg(test)]
+mod stylesheet_tests {
+    use super::*;
+
+    #[test]
+    fn the_stylesheet_is_found_under_its_hashed_name() {
+        let options = LeptosOptions::builder().output_name("gatehouse").build();
+        assert_eq!(stylesheet_href_from(&options, None), "/pkg/gatehouse.css");
+        let hashes = "js: a1\nwasm: b2\ncss: gtsL5fi5ZRUiFMcshwtwhw\n";
+        assert_eq!(stylesheet_href_from(&options, Some(hashes)), "/pkg/gatehouse.gtsL5fi5ZRUiFMcshwtwhw.css");
+        assert_eq!(stylesheet_href_from(&options, Some("")), "/pkg/gatehouse.css", "no css entry: the plain name");
+    }
 }

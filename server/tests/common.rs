@@ -15,13 +15,18 @@ pub struct TestApp {
 /// (a request may set its own to play a cross-site page). A request that gets
 /// no complete answer in 30 s fails instead of hanging the suite.
 pub fn browser() -> reqwest::Client {
+    browser_with_jar(std::sync::Arc::new(reqwest::cookie::Jar::default()))
+}
+
+/// A [`browser`] whose cookies live in `jar` (to read the session cookie).
+pub fn browser_with_jar(jar: std::sync::Arc<reqwest::cookie::Jar>) -> reqwest::Client {
     let mut headers = reqwest::header::HeaderMap::new();
     headers.insert(reqwest::header::ACCEPT, reqwest::header::HeaderValue::from_static("text/html,*/*;q=0.8"));
     headers.insert("sec-fetch-site", reqwest::header::HeaderValue::from_static("same-origin"));
     reqwest::Client::builder()
         .default_headers(headers)
         .redirect(reqwest::redirect::Policy::none())
-        .cookie_store(true)
+        .cookie_provider(jar)
         .timeout(std::time::Duration::from_secs(30))
         .build()
         .expect("http client")

@@ -70,7 +70,53 @@ async fn two_instances_share_sessions_refresh_once_and_hear_back_channel_logout(
     let admin = TestApp { base: a.base.clone(), client: browser() };
     signed_in(&admin, "admin@example.com").await;
     deactivate(&admin, "user@example.com").await;
+    // B may reuse what it read for up to the session cache bound (1 s).
+    tokio::time::sleep(Duration::from_millis(1100)).await;
     assert!(current_user(&b).await.is_null(), "a back-channel logout received by A ends the session on B");
+}
+
+/// Each instance reuses a session it read for up to the cache bound
+/// (`GATEHOUSE_SESSION_CACHE_MS`, 1 s): a session ended on one instance is
+/// refused at once there and within the bound on every other: sign-out, and
+/// "end this session" from another device (every end goes through one
+/// `Tokens::end`, which drops this instance's entry at once).
+#[tokio::test]
+async fn a_session_ended_on_one_instance_is_refused_on_the_other_within_the_cache_bound() {
+    let redis = RedisServer::start().await;
+    let keys = bff::sealing::TokenKeys::generate_line("shared");
+    let a = spawn_app_with(settings_with(&redis, &keys)).await;
+    let provider = provider_base(&a).await;
+    let b = spawn_app_with(external_to(settings_with(&redis, &keys), &provider)).await;
+    let bound = Duration::from_millis(1000);
+    let on = |app: &TestApp, client: &reqwest::Client| TestApp { base: app.base.clone(), client: client.clone() };
+
+    // 1. Sign-out on A.
+    let user = TestApp { base: a.base.clone(), client: browser() };
+    signed_in(&user, "user@example.com").await;
+    for _ in 0..3 {
+        assert_eq!(current_user(&on(&b, &user.client)).await["email"], "user@example.com", "B reads (and keeps) it");
+    }
+    let token = current_user(&user).await["logout_token"].as_str().unwrap().to_string();
+    let r = user.client.post(format!("{}/logout", a.base)).form(&[("logout_token", token)]).send().await.unwrap();
+    assert!(r.status().is_redirection());
+    assert!(current_user(&user).await.is_null(), "refused at once on A");
+    tokio::time::sleep(bound + Duration::from_millis(150)).await;
+    assert!(current_user(&on(&b, &user.client)).await.is_null(), "refused on B within the bound");
+
+    // 2. Ended from another device (on A) while B keeps serving it.
+    let phone = TestApp { base: a.base.clone(), client: browser() };
+    let laptop = TestApp { base: a.base.clone(), client: browser() };
+    signed_in(&phone, "user@example.com").await;
+    signed_in(&laptop, "user@example.com").await;
+    assert!(is_signed_in(&on(&b, &phone.client)).await);
+    let list: Vec<Value> = api(&laptop, "my_sessions").await.json().await.unwrap();
+    let laptop_row = list.iter().find(|s| s["current"] == true).unwrap()["id"].as_str().unwrap().to_string();
+    let phone_row = list.iter().find(|s| s["current"] == false && s["id"] != laptop_row.as_str());
+    let phone_row = phone_row.unwrap()["id"].as_str().unwrap().to_string();
+    assert_eq!(api_form(&laptop, "end_my_session", &[("id", &phone_row)]).await.status(), 200);
+    tokio::time::sleep(bound + Duration::from_millis(150)).await;
+    assert!(!is_signed_in(&on(&b, &phone.client)).await, "the ended device is refused on B within the bound");
+    assert!(is_signed_in(&on(&b, &laptop.client)).await, "the other device goes on");
 }
 
 #[tokio::test]

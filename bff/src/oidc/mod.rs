@@ -241,7 +241,6 @@ pub fn is_cleartext_remote(url: &Url) -> bool {
     url.scheme() != "https" && !loopback
 }
 
-
 pub(crate) fn error_chain(e: &dyn std::error::Error) -> String {
     let mut s = e.to_string();
     let mut cur = e.source();

@@ -1,0 +1,223 @@
+//! Requests/s and latency of the app's hot paths, measured with `wrk` (one
+//! thread, `BENCH_CONNECTIONS` kept-alive connections, `BENCH_SECONDS` per
+//! case), each against the ceiling of a bare axum route in the same run:
+//!
+//! - a bare axum 0.8 route answering `"Hello World"` JSON (the ceiling);
+//! - `GET /healthz`;
+//! - `POST /api/server_info`, a server function without a session;
+//! - `POST /api/current_user` with a signed-in session, sessions in SQLite;
+//! - the same with sessions in Redis (a throwaway `redis-server`);
+//! - `GET /` signed in: the streamed home page over kept-alive connections.
+//!
+//!   scripts/bench session                        (or)
+//!   cargo bench -p server --bench session --locked
+//!
+//! `BENCH_SESSION_CACHE_MS` overrides the session cache bound (0: off).
+//! Prints a table and one JSON line; never asserts a time (the benchmark
+//! itself fails only when a case answers errors).
+#![expect(clippy::unwrap_used, clippy::print_stdout)]
+
+#[path = "../tests/common.rs"]
+mod common;
+
+use std::process::Command;
+use std::sync::Arc;
+
+use axum::routing::get;
+use serde_json::{json, Value};
+
+fn env_u64(name: &str, default: u64) -> u64 {
+    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+}
+
+struct Case {
+    name: &'static str,
+    rps: f64,
+    p50_ms: f64,
+    p99_ms: f64,
+    requests: u64,
+    errors: u64,
+}
+
+/// `12.5us`, `1.20ms`, `2.00s` in milliseconds.
+fn millis(v: &str) -> f64 {
+    let split = v.find(|c: char| c.is_ascii_alphabetic()).unwrap_or(v.len());
+    let (n, unit) = v.split_at(split);
+    let n: f64 = n.parse().unwrap_or(f64::NAN);
+    match unit {
+        "us" => n / 1000.0,
+        "ms" => n,
+        "s" => n * 1000.0,
+        "m" => n * 60_000.0,
+        _ => f64::NAN,
+    }
+}
+
+/// Runs wrk against `url` with `lua` (method, headers, body) and reads its report.
+fn wrk(name: &'static str, url: &str, lua: &str, secs: u64, connections: u64) -> Case {
+    let script = common::temp_dir("wrk").join("case.lua");
+    std::fs::write(&script, lua).unwrap();
+    let out = Command::new("wrk")
+        .args(["-t1", &format!("-c{connections}"), &format!("-d{secs}s"), "--latency", "-s"])
+        .arg(&script)
+        .arg(url)
+        .output()
+        .expect("wrk (Debian package `wrk`; scripts/bench installs it)");
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(out.status.success(), "wrk failed: {text}{}", String::from_utf8_lossy(&out.stderr));
+    let field = |prefix: &str| {
+        text.lines().find_map(|l| {
+            l.trim().strip_prefix(prefix).map(|rest| rest.split_whitespace().next().unwrap_or("").to_string())
+        })
+    };
+    let requests =
+        text.lines().find_map(|l| l.split_once(" requests in ").and_then(|(n, _)| n.trim().parse().ok())).unwrap_or(0);
+    let non_2xx: u64 = field("Non-2xx or 3xx responses:").and_then(|v| v.parse().ok()).unwrap_or(0);
+    let socket_errors: u64 = text
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("Socket errors:"))
+        .map(|l| l.split(',').filter_map(|p| p.split_whitespace().last()?.parse::<u64>().ok()).sum())
+        .unwrap_or(0);
+    Case {
+        name,
+        rps: field("Requests/sec:").and_then(|v| v.parse().ok()).unwrap_or(0.0),
+        p50_ms: field("50%").map(|v| millis(&v)).unwrap_or(f64::NAN),
+        p99_ms: field("99%").map(|v| millis(&v)).unwrap_or(f64::NAN),
+        requests,
+        errors: non_2xx + socket_errors,
+    }
+}
+
+fn lua(method: &str, headers: &[(&str, &str)]) -> String {
+    let mut s = format!("wrk.method = \"{method}\"\nwrk.body = \"\"\n");
+    for (k, v) in headers {
+        s.push_str(&format!("wrk.headers[\"{k}\"] = \"{v}\"\n"));
+    }
+    s
+}
+
+/// An app signed in as `email`: its base URL and the session's `Cookie` header.
+async fn signed_in_app(settings: server::config::Settings, email: &str) -> (String, String) {
+    let app = common::spawn_app_with(settings).await;
+    let jar = Arc::new(reqwest::cookie::Jar::default());
+    let browser = common::TestApp { base: app.base.clone(), client: common::browser_with_jar(jar.clone()) };
+    common::signed_in(&browser, email).await;
+    let cookie = reqwest::cookie::CookieStore::cookies(&*jar, &app.base.parse().unwrap())
+        .expect("a session cookie")
+        .to_str()
+        .unwrap()
+        .to_string();
+    let me = common::current_user(&browser).await;
+    assert_eq!(me["email"], email, "signed in before measuring: {me}");
+    (app.base, cookie)
+}
+
+fn bench_settings() -> server::config::Settings {
+    let mut settings = common::test_settings();
+    // One client from one address: the limiter is checked on every request
+    // but never answers 429.
+    settings.rate_limits = bff::rate_limit::Limits {
+        write: Some(bff::rate_limit::Rate { count: 10_000_000, period: std::time::Duration::from_secs(1) }),
+        api: Some(bff::rate_limit::Rate { count: 10_000_000, period: std::time::Duration::from_secs(1) }),
+        ..bff::rate_limit::Limits::default()
+    };
+    // `BENCH_SESSION_CACHE_MS=0` measures the store read on every request.
+    settings.session_cache_ms = env_u64("BENCH_SESSION_CACHE_MS", settings.session_cache_ms);
+    settings
+}
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() {
+    let secs = env_u64("BENCH_SECONDS", 8);
+    let connections = env_u64("BENCH_CONNECTIONS", 16);
+
+    let bare = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let bare_url = format!("http://{}/hello", bare.local_addr().unwrap());
+    let hello = axum::Router::new().route("/hello", get(|| async { axum::Json(json!({ "message": "Hello World" })) }));
+    tokio::spawn(async move { axum::serve(bare, hello).await });
+
+    // SQLite sessions in a data directory, as deployed.
+    let dir = common::temp_dir("bench-session");
+    let mut sqlite = bench_settings();
+    sqlite.data_dir = Some(dir.clone());
+    let (base, cookie) = signed_in_app(sqlite, "user@example.com").await;
+    // Redis sessions against a throwaway redis-server.
+    let redis = common::RedisServer::start().await;
+    let mut with_redis = bench_settings();
+    with_redis.redis_url = Some(redis.url.clone());
+    with_redis.token_keys =
+        Some(bff::sealing::TokenKeys::parse(&bff::sealing::TokenKeys::generate_line("bench")).unwrap());
+    let (redis_base, redis_cookie) = signed_in_app(with_redis, "user@example.com").await;
+
+    let server_fn = |cookie: Option<&str>, base: &str| {
+        let mut h = vec![("Accept", "application/json"), ("Content-Type", "application/x-www-form-urlencoded")];
+        h.push(("Origin", base));
+        if let Some(c) = cookie {
+            h.push(("Cookie", c));
+        }
+        lua("POST", &h)
+    };
+    println!(
+        "hot paths: wrk -t1 -c{connections} -d{secs}s per case, {} CPUs (wrk and the server share them)",
+        std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
+    );
+    let get_json = lua("GET", &[("Accept", "application/json")]);
+    let cases = vec![
+        wrk("bare axum route (ceiling)", &bare_url, &get_json, secs, connections),
+        wrk("GET /healthz", &format!("{base}/healthz"), &get_json, secs, connections),
+        wrk(
+            "POST /api/server_info (no session)",
+            &format!("{base}/api/server_info"),
+            &server_fn(None, &base),
+            secs,
+            connections,
+        ),
+        wrk(
+            "POST /api/current_user, SQLite session",
+            &format!("{base}/api/current_user"),
+            &server_fn(Some(&cookie), &base),
+            secs,
+            connections,
+        ),
+        wrk(
+            "POST /api/current_user, Redis session",
+            &format!("{redis_base}/api/current_user"),
+            &server_fn(Some(&redis_cookie), &redis_base),
+            secs,
+            connections,
+        ),
+        wrk(
+            "GET / signed in, kept alive (SQLite)",
+            &format!("{base}/"),
+            &lua("GET", &[("Accept", "text/html"), ("Cookie", &cookie)]),
+            secs,
+            connections,
+        ),
+    ];
+    let _ = std::fs::remove_dir_all(&dir);
+
+    println!(
+        "{:<42} {:>10} {:>8} {:>10} {:>9} {:>9} {:>8}",
+        "case", "requests", "errors", "req/s", "p50 ms", "p99 ms", "/ bare"
+    );
+    let ceiling = cases[0].rps.max(f64::MIN_POSITIVE);
+    for c in &cases {
+        println!(
+            "{:<42} {:>10} {:>8} {:>10.0} {:>9.2} {:>9.2} {:>7.3}×",
+            c.name,
+            c.requests,
+            c.errors,
+            c.rps,
+            c.p50_ms,
+            c.p99_ms,
+            c.rps / ceiling
+        );
+    }
+    let summary: Value = json!(cases
+        .iter()
+        .map(|c| json!({ "case": c.name, "rps": c.rps.round(), "p50_ms": c.p50_ms, "p99_ms": c.p99_ms,
+            "errors": c.errors, "ratio": (c.rps / ceiling * 1000.0).round() / 1000.0 }))
+        .collect::<Vec<_>>());
+    println!("json: {summary}");
+    assert!(cases.iter().all(|c| c.errors == 0), "some requests failed: see the errors column");
+}
