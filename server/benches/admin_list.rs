@@ -13,56 +13,12 @@
 #[path = "../tests/common.rs"]
 mod common;
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::{location, onboard, provider_base, sign_in_as, spawn_app, TestApp};
 
-const ADMIN_CLIENT: &str = "gatehouse-admin";
-const ADMIN_SECRET: &str = "gatehouse-admin-dev-secret-not-for-production";
-
 fn env_usize(name: &str, default: usize) -> usize {
     std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
-}
-
-/// Creates `n` identities through the provider's Admin API over HTTP (the
-/// app's client is only reachable through an admin's authorization), 16 at a time.
-async fn seed(provider: &str, n: usize) {
-    let http = reqwest::Client::new();
-    let token: Arc<str> = common::machine_token(provider, (ADMIN_CLIENT, ADMIN_SECRET), "admin-api", "").await.into();
-    let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
-    let workers: Vec<_> = (0..16)
-        .map(|_| {
-            let (http, token, next, provider) = (http.clone(), token.clone(), next.clone(), provider.to_string());
-            tokio::spawn(async move {
-                loop {
-                    let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                    if i >= n {
-                        break;
-                    }
-                    let body = serde_json::json!({
-                        "schema_id": "default",
-                        "state": "active",
-                        "traits": {
-                            "email": format!("bench-{i:05}@example.com"),
-                            "name": { "first": format!("First{i}"), "last": "Bench" },
-                        },
-                    });
-                    let r = http
-                        .post(format!("{provider}admin/identities"))
-                        .bearer_auth(&token)
-                        .json(&body)
-                        .send()
-                        .await
-                        .unwrap();
-                    assert!(r.status().is_success(), "seeding identity {i}: {}", r.status());
-                }
-            })
-        })
-        .collect();
-    for w in workers {
-        w.await.unwrap();
-    }
 }
 
 async fn list(app: &TestApp, fields: &[(&str, &str)]) -> Duration {
@@ -99,7 +55,7 @@ async fn run() {
     }
     let provider = provider_base(&app).await;
     let t0 = Instant::now();
-    seed(&provider, identities).await;
+    common::seed_identities(&provider, identities).await;
     println!("seeded {identities} identities in {:.1}s", t0.elapsed().as_secs_f64());
 
     let last_25 = (identities + 2).div_ceil(25).to_string();

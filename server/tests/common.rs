@@ -519,3 +519,46 @@ pub fn admin_api_at(base: &str) -> server::config::AdminApiSettings {
         scope: String::new(),
     }
 }
+
+/// Creates `n` identities `bench-00000@example.com`, … through the provider's Admin API over HTTP (the
+/// app's client is only reachable through an admin's authorization), 16 at a time.
+pub async fn seed_identities(provider: &str, n: usize) {
+    let http = reqwest::Client::new();
+    let token: std::sync::Arc<str> =
+        machine_token(provider, ("gatehouse-admin", "gatehouse-admin-dev-secret-not-for-production"), "admin-api", "")
+            .await
+            .into();
+    let next = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let workers: Vec<_> = (0..16)
+        .map(|_| {
+            let (http, token, next, provider) = (http.clone(), token.clone(), next.clone(), provider.to_string());
+            tokio::spawn(async move {
+                loop {
+                    let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    if i >= n {
+                        break;
+                    }
+                    let body = serde_json::json!({
+                        "schema_id": "default",
+                        "state": "active",
+                        "traits": {
+                            "email": format!("bench-{i:05}@example.com"),
+                            "name": { "first": format!("First{i}"), "last": "Bench" },
+                        },
+                    });
+                    let r = http
+                        .post(format!("{provider}admin/identities"))
+                        .bearer_auth(&token)
+                        .json(&body)
+                        .send()
+                        .await
+                        .expect("the Admin API answers");
+                    assert!(r.status().is_success(), "seeding identity {i}: {}", r.status());
+                }
+            })
+        })
+        .collect();
+    for w in workers {
+        w.await.expect("a seeding worker");
+    }
+}
