@@ -434,7 +434,6 @@ impl AuthSession {
             });
         }
         let stale = SessionUser::from(auth.user.clone());
-        let started_ms = crate::tokens::now_ms();
         let token = match self.tokens.access_token(&auth.grant, &auth.user.sub).await {
             Ok(t) => t,
             Err(e @ (TokenError::Ended(_) | TokenError::Seal(_))) => {
@@ -448,6 +447,9 @@ impl AuthSession {
         };
         use crate::oidc::UserinfoError as E;
         let mut checked = CheckedStanding { user: auth.user.clone(), refused: None };
+        // The check is ordered by when the provider was asked (a refresh or a
+        // wait for another request's refresh may come before that).
+        let started_ms = crate::tokens::now_ms();
         match self.tokens.rp().userinfo(&token, &auth.user.sub).await {
             Ok(fresh) => checked.user.confirm(fresh, started_ms / 1000),
             Err(e @ (E::Unauthorized | E::SubjectMismatch { .. })) => checked.refused = Some(e.to_string()),

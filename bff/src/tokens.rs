@@ -397,7 +397,9 @@ impl Tokens {
         let db = match &self.inner.store {
             TokenStore::Sqlite(db) => db,
             TokenStore::Redis(pool) => {
-                return Ok(crate::redis_store::record_standing(pool, id, started_ms, json).await?)
+                let row = crate::redis_store::record_standing(pool, id, started_ms, json).await?;
+                self.forget_recent(id);
+                return Ok(row);
             }
         };
         sqlx::query("UPDATE gatehouse_tokens SET confirmed_at = ?, standing = ? WHERE id = ? AND confirmed_at < ?")
@@ -412,6 +414,7 @@ impl Tokens {
                 .bind(id)
                 .fetch_optional(db)
                 .await?;
+        self.forget_recent(id);
         Ok(row.map(|(at_ms, json)| StandingRow { at_ms, json: json.unwrap_or_default() }))
     }
 
@@ -526,62 +529,86 @@ impl Tokens {
             }
             TokenStore::Redis(pool) => crate::redis_store::delete(pool, id).await?,
         };
+        // Again after the write: a read between the first forget and the
+        // delete must not stay cached.
+        self.forget_recent(id);
         if deleted {
-            self.revoke(&sealed, &sub, crate::unix_now(), 0).await?;
+            self.revoke(&sealed, &sub, crate::unix_now(), 0).await;
         }
         Ok(deleted)
     }
 
     /// Revokes the refresh token sealed in `sealed` (a row of `sub`) at the
-    /// provider. When the provider cannot be reached (or answers with an
-    /// error), the sealed row is queued and the cleanup tries again with
-    /// back-off for up to [`REVOCATION_RETRY_SECS`]. Whether it was revoked now.
-    async fn revoke(&self, sealed: &str, sub: &str, queued_at: i64, attempts: i64) -> Result<bool, TokenError> {
+    /// provider. When the provider cannot be reached (or answers 5xx, 429 or
+    /// 408), the sealed row is queued and the cleanup tries again with
+    /// back-off for up to [`REVOCATION_RETRY_SECS`]; a definitive refusal is
+    /// logged and dropped. Best effort: a failure to queue is logged, never
+    /// returned (the sign-in has ended either way). Whether it was revoked now.
+    async fn revoke(&self, sealed: &str, sub: &str, queued_at: i64, attempts: i64) -> bool {
         let refresh = serde_json::from_str::<Sealed>(sealed)
             .ok()
             .and_then(|s| self.inner.keys.open::<StoredTokens>(&s, sub).ok())
-            .and_then(|t| t.refresh_token);
-        let Some(token) = refresh else { return Ok(true) };
+            .map(|t| t.refresh_token);
+        let token = match refresh {
+            Some(Some(token)) => token,
+            Some(None) => return true, // nothing to revoke
+            None => {
+                tracing::error!(sub = %sub, "an ended sign-in's tokens cannot be opened (key removed?); its refresh token is not revoked");
+                return false;
+            }
+        };
         let error = match self.inner.rp.revoke_refresh_token(&token).await {
-            Ok(_) => return Ok(true),
+            Ok(_) => return true,
             Err(e) => e,
         };
         let now = crate::unix_now();
+        if !error.transient {
+            tracing::error!(sub = %sub, error = %error,
+                "the provider refused to revoke the refresh token of an ended sign-in; it stays valid until it expires");
+            return false;
+        }
         if now.saturating_sub(queued_at) >= REVOCATION_RETRY_SECS {
             tracing::error!(sub = %sub, attempts = attempts + 1, error = %error,
                 "gave up revoking the refresh token of an ended sign-in; it stays valid at the provider until it expires");
-            return Ok(false);
+            return false;
         }
         // The first retry at the next cleanup (every ten minutes), then at
         // most hourly.
         let retry_at = if attempts == 0 { now } else { now + (60_i64 << attempts.clamp(0, 6)).min(3600) };
         tracing::warn!(sub = %sub, attempts = attempts + 1, retry_at, error = %error,
             "the refresh token of an ended sign-in could not be revoked; it will be tried again");
+        let entry = Revocation {
+            sub: sub.to_string(),
+            sealed: sealed.to_string(),
+            attempts: attempts + 1,
+            retry_at,
+            queued_at,
+        };
+        if let Err(e) = self.queue_revocation(&entry).await {
+            tracing::error!(sub = %sub, error = %e, "a failed revocation could not be queued for another try");
+        }
+        false
+    }
+
+    async fn queue_revocation(&self, r: &Revocation) -> Result<(), TokenError> {
         match &self.inner.store {
             TokenStore::Sqlite(db) => {
                 sqlx::query(
                     "INSERT INTO gatehouse_revocations (sub, sealed, attempts, retry_at, queued_at) VALUES (?, ?, ?, ?, ?)",
                 )
-                .bind(sub)
-                .bind(sealed)
-                .bind(attempts + 1)
-                .bind(retry_at)
-                .bind(queued_at)
+                .bind(&r.sub)
+                .bind(&r.sealed)
+                .bind(r.attempts)
+                .bind(r.retry_at)
+                .bind(r.queued_at)
                 .execute(db)
                 .await?;
             }
             TokenStore::Redis(pool) => {
-                let entry = Revocation {
-                    sub: sub.to_string(),
-                    sealed: sealed.to_string(),
-                    attempts: attempts + 1,
-                    retry_at,
-                    queued_at,
-                };
-                crate::redis_store::queue_revocation(pool, &entry, queued_at + REVOCATION_RETRY_SECS).await?;
+                crate::redis_store::queue_revocation(pool, r, r.queued_at + REVOCATION_RETRY_SECS).await?;
             }
         }
-        Ok(false)
+        Ok(())
     }
 
     /// Tries again the revocations that are due (see [`Tokens::revoke`]);
@@ -609,7 +636,7 @@ impl Tokens {
         };
         let mut revoked = 0;
         for r in due {
-            if self.revoke(&r.sealed, &r.sub, r.queued_at, r.attempts).await? {
+            if self.revoke(&r.sealed, &r.sub, r.queued_at, r.attempts).await {
                 tracing::info!(sub = %r.sub, attempts = r.attempts + 1, "the refresh token of an ended sign-in is revoked now");
                 revoked += 1;
             }
@@ -627,6 +654,7 @@ impl Tokens {
                 crate::redis_store::delete(pool, id).await?;
             }
         }
+        self.forget_recent(id);
         Ok(())
     }
 

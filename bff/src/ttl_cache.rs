@@ -12,12 +12,15 @@ pub struct TtlCache<K, V> {
     ttl: Duration,
     max: usize,
     map: RwLock<HashMap<K, (Instant, V)>>,
+    /// When each key was last removed (kept for one `ttl`): a read that
+    /// started before a removal must not put the old value back.
+    removed: RwLock<HashMap<K, Instant>>,
 }
 
 impl<K: Eq + Hash + Clone, V: Clone> TtlCache<K, V> {
     /// Entries live `ttl`; at most `max` are kept. A zero `ttl` keeps nothing.
     pub fn new(ttl: Duration, max: usize) -> Self {
-        Self { ttl, max: max.max(1), map: RwLock::new(HashMap::new()) }
+        Self { ttl, max: max.max(1), map: RwLock::new(HashMap::new()), removed: RwLock::new(HashMap::new()) }
     }
 
     pub fn enabled(&self) -> bool {
@@ -37,13 +40,21 @@ impl<K: Eq + Hash + Clone, V: Clone> TtlCache<K, V> {
         self.insert_at(key, value, Instant::now());
     }
 
-    /// Stores `value` as read at `read_at` (a read that started before a
-    /// write must not outlive the write's bound).
+    /// Stores `value` as read at `read_at`, unless the key was removed after
+    /// the read started or holds a value read later (a read that started
+    /// before a change must not undo it, nor outlive its bound).
     pub fn insert_at(&self, key: K, value: V, read_at: Instant) {
         if !self.enabled() {
             return;
         }
+        let removed = self.removed.read().unwrap_or_else(|p| p.into_inner()).get(&key).copied();
+        if removed.is_some_and(|at| at >= read_at) {
+            return;
+        }
         let mut map = self.map.write().unwrap_or_else(|p| p.into_inner());
+        if map.get(&key).is_some_and(|(at, _)| *at > read_at) {
+            return;
+        }
         if map.len() >= self.max && !map.contains_key(&key) {
             map.retain(|_, (at, _)| at.elapsed() < self.ttl);
             if map.len() >= self.max {
@@ -54,9 +65,20 @@ impl<K: Eq + Hash + Clone, V: Clone> TtlCache<K, V> {
     }
 
     pub fn remove(&self, key: &K) {
-        if self.enabled() {
-            self.map.write().unwrap_or_else(|p| p.into_inner()).remove(key);
+        if !self.enabled() {
+            return;
         }
+        {
+            let mut removed = self.removed.write().unwrap_or_else(|p| p.into_inner());
+            if removed.len() >= self.max {
+                removed.retain(|_, at| at.elapsed() < self.ttl);
+                if removed.len() >= self.max {
+                    removed.clear();
+                }
+            }
+            removed.insert(key.clone(), Instant::now());
+        }
+        self.map.write().unwrap_or_else(|p| p.into_inner()).remove(key);
     }
 
     pub fn len(&self) -> usize {
@@ -93,5 +115,19 @@ mod tests {
         let stale = TtlCache::new(Duration::from_millis(50), 3);
         stale.insert_at("a", 1, Instant::now() - Duration::from_millis(60));
         assert_eq!(stale.get(&"a"), None, "a read older than the bound is not kept");
+    }
+
+    #[test]
+    fn a_read_that_started_before_a_change_does_not_undo_it() {
+        let c = TtlCache::new(Duration::from_secs(5), 10);
+        let before = Instant::now();
+        std::thread::sleep(Duration::from_millis(2));
+        c.remove(&"row"); // this instance ended the row
+        c.insert_at("row", "live", before); // a read from before the end finishes later
+        assert_eq!(c.get(&"row"), None, "the ended row stays ended");
+        c.insert("row", "new"); // a read after the removal is kept
+        assert_eq!(c.get(&"row"), Some("new"));
+        c.insert_at("row", "older", before);
+        assert_eq!(c.get(&"row"), Some("new"), "an older read does not replace a newer value");
     }
 }

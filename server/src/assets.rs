@@ -43,9 +43,17 @@ fn up_to_date(copy: &Path, source: &Path) -> bool {
 
 /// Writes `bytes` to `path` through a temporary file, so a reader never sees half a file.
 fn write_atomically(path: &Path, bytes: &[u8]) -> io::Result<()> {
-    let tmp = with_suffix(path, ".tmp");
+    // Unique per writer: several processes may precompress one site at once.
+    let tmp = with_suffix(path, &format!(".{}.{}.tmp", std::process::id(), rand_suffix()));
     std::fs::write(&tmp, bytes)?;
     std::fs::rename(&tmp, path)
+}
+
+fn rand_suffix() -> u64 {
+    use std::hash::{BuildHasher as _, Hasher as _};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u128(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0));
+    h.finish()
 }
 
 /// Brotli at the highest quality (this runs once per build, not per request).

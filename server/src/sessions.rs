@@ -101,7 +101,11 @@ impl<S: SessionStore + Clone> SessionStore for Cached<S> {
 
     async fn delete(&self, id: &Id) -> session_store::Result<()> {
         self.recent.remove(id);
-        self.inner.delete(id).await
+        let deleted = self.inner.delete(id).await;
+        // Again after the write: a load between the first remove and the
+        // delete must not stay cached.
+        self.recent.remove(id);
+        deleted
     }
 }
 

@@ -176,7 +176,8 @@ impl Application {
             .merge(api)
             .layer(axum::middleware::from_fn_with_state(limiter, bff::rate_limit::middleware))
             .layer(axum::middleware::from_fn_with_state(header_policy, crate::security::headers))
-            .layer(compression());
+            .layer(compression())
+            .layer(axum::middleware::from_fn(no_compression_with_a_session));
         Ok(Self { listener, addr, router })
     }
 
@@ -588,6 +589,26 @@ fn compression() -> tower_http::compression::CompressionLayer<
     use tower_http::compression::predicate::{Predicate as _, SizeAbove};
     tower_http::compression::CompressionLayer::new()
         .compress_when(tower_http::compression::DefaultPredicate::new().and(SizeAbove::new(1024)))
+}
+
+/// Signed-in pages and answers hold secrets (the sign-out token, personal
+/// data) next to text a request can choose (a search term): compressed, their
+/// sizes would leak those secrets byte by byte (BREACH). A request carrying a
+/// session cookie therefore gets them uncompressed; the static bundle, which
+/// holds no secret, is still sent precompressed.
+async fn no_compression_with_a_session(mut req: Request, next: axum::middleware::Next) -> axum::response::Response {
+    let has_session = req
+        .headers()
+        .get_all(axum::http::header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|c| c.trim().split_once('=').map(|(name, _)| name))
+        .any(|name| name == "gatehouse" || name == "__Host-gatehouse");
+    if has_session && !req.uri().path().starts_with("/pkg/") {
+        req.headers_mut().remove(axum::http::header::ACCEPT_ENCODING);
+    }
+    next.run(req).await
 }
 
 /// Pages and API answers depend on who is signed in: no cache may keep them.

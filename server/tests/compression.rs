@@ -118,3 +118,26 @@ async fn pages_and_large_json_are_compressed_small_answers_are_not() {
     let doc: serde_json::Value = serde_json::from_slice(&unbrotli(&openapi.bytes().await.unwrap())).unwrap();
     assert!(doc.get("openapi").is_some(), "{doc}");
 }
+
+/// With a session, pages and answers hold secrets next to text a request can
+/// choose: they are never compressed (BREACH), whatever the client accepts.
+#[tokio::test]
+async fn signed_in_pages_and_answers_are_not_compressed() {
+    let app = spawn_app().await;
+    signed_in(&app, "user@example.com").await;
+    let r = app.client.get(format!("{}/profile", app.base)).header("accept-encoding", "br, gzip").send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(header(&r, "content-encoding"), "", "a signed-in page is sent as is");
+    assert!(r.text().await.unwrap().contains("user@example.com"));
+    let r = app
+        .client
+        .post(format!("{}/api/current_user", app.base))
+        .header("accept", "application/json")
+        .header("accept-encoding", "br, gzip")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(header(&r, "content-encoding"), "");
+    let me: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(me["email"], "user@example.com");
+}

@@ -16,11 +16,20 @@ pub enum UserinfoError {
     SubjectMismatch { expected: String, got: String },
 }
 
+/// Why a revocation failed, and whether trying again later may help.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{message}")]
+pub struct RevokeError {
+    /// The provider could not be reached, or answered 5xx, 429 or 408.
+    pub transient: bool,
+    pub message: String,
+}
+
 impl RelyingParty {
     /// Revokes a refresh token at the provider's revocation endpoint (RFC 7009),
     /// authenticating as at the token endpoint. `Ok(false)`: the provider
     /// publishes no revocation endpoint.
-    pub async fn revoke_refresh_token(&self, token: &str) -> Result<bool, String> {
+    pub async fn revoke_refresh_token(&self, token: &str) -> Result<bool, RevokeError> {
         let Some(url) = self.revocation_endpoint() else { return Ok(false) };
         let cfg = &self.inner.config;
         let mut form = vec![("token", token), ("token_type_hint", "refresh_token")];
@@ -36,12 +45,14 @@ impl RelyingParty {
             }
             ClientAuth::None => form.push(("client_id", &cfg.client_id)),
         }
-        let r = request.form(&form).send().await.map_err(|e| error_chain(&e))?;
-        if r.status().is_success() {
-            Ok(true)
-        } else {
-            Err(format!("the revocation endpoint answered {}", r.status()))
+        let r =
+            request.form(&form).send().await.map_err(|e| RevokeError { transient: true, message: error_chain(&e) })?;
+        let status = r.status();
+        if status.is_success() {
+            return Ok(true);
         }
+        let transient = status.is_server_error() || status.as_u16() == 429 || status.as_u16() == 408;
+        Err(RevokeError { transient, message: format!("the revocation endpoint answered {status}") })
     }
 
     /// Reads fresh claims from the provider's userinfo endpoint with the

@@ -24,7 +24,7 @@ mod flow;
 mod refresh;
 
 use discovery::Endpoints;
-pub use endpoints::UserinfoError;
+pub use endpoints::{RevokeError, UserinfoError};
 pub use flow::MAX_CLOCK_SKEW_SECS;
 pub use refresh::RefreshError;
 
