@@ -464,13 +464,7 @@ starts only with LEPTOS_ENV=DEV on loopback addresses, or when GATEHOUSE_DEV_PRO
             });
         }
         if let Some(url) = &public_url {
-            let loopback = match url.host() {
-                Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
-                Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
-                Some(url::Host::Domain(d)) => d == "localhost",
-                None => false,
-            };
-            if env == Env::PROD && url.scheme() == "http" && !loopback {
+            if env == Env::PROD && bff::oidc::is_cleartext_remote(url) {
                 return Err(ConfigError::Invalid {
                     var: "GATEHOUSE_PUBLIC_URL",
                     value: url.to_string(),
