@@ -49,7 +49,7 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
                 <meta charset="utf-8" />
                 <meta name="viewport" content="width=device-width, initial-scale=1" />
                 <AutoReload options=options.clone() />
-                <HydrationScripts options=options.clone() />
+                <HydrationScripts options=options.clone() islands=true />
                 <HashedStylesheet options id="leptos" />
                 <MetaTags />
             </head>
@@ -64,7 +64,6 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
 #[component]
 pub fn App() -> impl IntoView {
     provide_meta_context();
-    mark_hydrated();
 
     view! {
         <Title formatter=|page: String| {
@@ -106,13 +105,11 @@ fn Shell() -> impl IntoView {
     }
 }
 
-/// Sets `data-hydrated="true"` on `<body>` once the WASM bundle has taken
-/// over, so tests (and curious users) can tell the two phases apart.
-fn mark_hydrated() {
-    Effect::new(|_| {
-        #[cfg(feature = "hydrate")]
-        if let Some(body) = document().body() {
-            let _ = body.set_attribute("data-hydrated", "true");
-        }
-    });
+/// Browser entry point: makes the islands on this page interactive (each
+/// `#[island]` hydrates itself; everything else stays server-rendered HTML).
+/// Called from the `frontend` crate so the islands' exported hydration
+/// functions are linked into the bundle.
+#[cfg(feature = "hydrate")]
+pub fn hydrate_islands() {
+    leptos::mount::hydrate_islands();
 }

@@ -73,8 +73,6 @@ test('every page of the app and the provider loads and hydrates with zero CSP vi
 
   await page.goto('/');
   await hydrated(page);
-  // The app's own client marks its server-function calls.
-  const call = page.waitForRequest((r) => r.url().includes('/api/current_user'));
   await page.goto('/profile');
   // Provider: sign-in, registration and passcode pages.
   await signInAtProvider(page, request, email);
@@ -84,6 +82,9 @@ test('every page of the app and the provider loads and hydrates with zero CSP vi
   await page.getByTestId(ids.onboardingSubmit).click();
   await expect(page).toHaveURL(/\/profile$/);
   await hydrated(page);
+  // The app's own client marks its server-function calls (here: an island's).
+  const call = page.waitForRequest((r) => r.url().includes('/api/userinfo'));
+  await page.getByTestId(ids.userinfoRefresh).click();
   const sent = await call;
   expect((await sent.allHeaders())['x-gatehouse-client']).toBe('1');
   await page.goto('/');

@@ -1,8 +1,9 @@
-//! Browser entry point: hydrates the server-rendered page. Nothing else lives here.
+//! Browser entry point: hydrates the islands of the server-rendered page.
+//! Nothing else lives here.
 
 #[cfg(target_arch = "wasm32")]
 #[wasm_bindgen::prelude::wasm_bindgen]
 pub fn hydrate() {
     console_error_panic_hook::set_once();
-    leptos::mount::hydrate_body(app::App);
+    app::hydrate_islands();
 }

@@ -29,8 +29,21 @@ pub fn onboarding_href(path: &str) -> String {
     format!("/onboarding?return_to={}", encode(path))
 }
 
-/// The current path and query, e.g. `/profile?tab=1`.
+/// The current path and query, e.g. `/profile?tab=1`: from the router while
+/// rendering on the server, from the address bar in an island in the browser
+/// (which has no router).
 pub fn current_path() -> String {
+    #[cfg(feature = "hydrate")]
+    {
+        let location = window().location();
+        format!("{}{}", location.pathname().unwrap_or_default(), location.search().unwrap_or_default())
+    }
+    #[cfg(not(feature = "hydrate"))]
+    router_path()
+}
+
+#[cfg(not(feature = "hydrate"))]
+fn router_path() -> String {
     let location = use_location();
     let (path, search) = (location.pathname.get_untracked(), location.search.get_untracked());
     match search.trim_start_matches('?') {

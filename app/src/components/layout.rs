@@ -52,17 +52,37 @@ pub fn Header() -> impl IntoView {
     }
 }
 
+/// The page footer: the product name and the live server status.
 #[component]
 pub fn Footer() -> impl IntoView {
+    view! {
+        <footer class="footer">
+            <span class="footer__product">{PRODUCT_NAME}</span>
+            <ServerStatus />
+        </footer>
+    }
+}
+
+/// The server's version and uptime, with a refresh button once the bundle
+/// runs. An island: the only part of the shell that runs in the browser. It
+/// is the last island of every page, so it also marks the page as hydrated
+/// (`data-hydrated="true"` on `<body>`) once every island before it has.
+#[island]
+fn ServerStatus() -> impl IntoView {
     let refresh = RwSignal::new(0u32);
     let info = Resource::new(move || refresh.get(), |_| server_info());
     // Effects only run in the browser, so the button appears once hydrated.
     let hydrated = RwSignal::new(false);
-    Effect::new(move |_| hydrated.set(true));
+    Effect::new(move |_| {
+        hydrated.set(true);
+        #[cfg(feature = "hydrate")]
+        if let Some(body) = document().body() {
+            let _ = body.set_attribute("data-hydrated", "true");
+        }
+    });
 
     view! {
-        <footer class="footer">
-            <span class="footer__product">{PRODUCT_NAME}</span>
+        <span class="footer__status">
             <Transition fallback=|| view! { <span class="muted">"Loading server status…"</span> }>
                 <ErrorBoundary fallback=|errors| {
                     view! {
@@ -94,6 +114,6 @@ pub fn Footer() -> impl IntoView {
                     "Refresh"
                 </button>
             </Show>
-        </footer>
+        </span>
     }
 }

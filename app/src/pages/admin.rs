@@ -1,8 +1,9 @@
 //! The admin dashboard: `/admin/identities` (table, filter, paging, create),
 //! `/admin/identities/:id` (edit, activate/deactivate), `/admin/identities/:id/delete`
-//! (confirmation) and `/admin/audit`. Everything works as plain links and form
-//! posts before the WASM bundle loads, and reactively after. Hiding these
-//! pages from non-admins is only courtesy: every server function checks.
+//! (confirmation) and `/admin/audit`. The pages are rendered on the server and
+//! work as plain links and form posts; the one island is the identity form's
+//! fields, checked as they are typed once the bundle runs. Hiding these pages
+//! from non-admins is only courtesy: every server function checks.
 
 use leptos::prelude::*;
 use leptos_meta::Title;
@@ -349,27 +350,43 @@ impl TraitInputs {
     }
 }
 
+/// The identity form's inputs and submit button: an island, so the browser
+/// checks each field as it is typed (and keeps the button disabled while one
+/// is wrong). The server checks again on submit; its answers arrive as
+/// `server_errors` after the redirect back to the form.
+#[island]
+fn IdentityFields(
+    row: Option<IdentityRow>,
+    server_errors: Vec<FieldError>,
+    submit_label: String,
+    submit_testid: String,
+) -> impl IntoView {
+    let inputs = TraitInputs::new(row.as_ref());
+    let local = inputs.local_errors();
+    view! {
+        {inputs.view(local, move || server_errors.clone())}
+        <button type="submit" class="button" data-testid=submit_testid disabled=move || !local.get().is_empty()>
+            {submit_label}
+        </button>
+    }
+}
+
 #[component]
 fn CreateIdentity() -> impl IntoView {
     let action = ServerAction::<AdminCreateIdentity>::new();
-    let pending = action.pending();
-    let inputs = TraitInputs::new(None);
-    let local = inputs.local_errors();
-    let value = action.value();
+    let answer = action.value().get_untracked();
+    let server_errors = server_fields(answer.clone());
     view! {
         <h2>"Create an identity"</h2>
         <ActionForm action attr:class="form" attr:data-testid=ids::ADMIN_CREATE_FORM>
-            {inputs.view(local, move || server_fields(value.get()))}
-            <button
-                type="submit"
-                class="button"
-                data-testid=ids::ADMIN_CREATE_SUBMIT
-                disabled=move || pending.get() || !local.get().is_empty()
-            >
-                {move || if pending.get() { "Creating…" } else { "Create identity" }}
-            </button>
+            <IdentityFields
+                row=None
+                server_errors=server_errors.clone()
+                submit_label="Create identity".to_string()
+                submit_testid=ids::ADMIN_CREATE_SUBMIT.to_string()
+            />
         </ActionForm>
-        {move || other_error(value.get()).map(|e| view! { <ErrorMessage error=e /> })}
+        {other_error(answer).map(|e| view! { <ErrorMessage error=e /> })}
     }
 }
 
@@ -388,11 +405,9 @@ pub fn AdminIdentityPage() -> impl IntoView {
             (
                 params.read().get("id").unwrap_or_default(),
                 query.read().get("notice"),
-                update.version().get(),
-                state.version().get(),
             )
         },
-        move |(id, _, _, _)| async move {
+        move |(id, _)| async move {
             if is_admin(user).await {
                 Some(admin_get_identity(id).await)
             } else {
@@ -442,35 +457,25 @@ fn EditIdentity(
     state: ServerAction<AdminSetIdentityState>,
     end: ServerAction<AdminEndSessions>,
 ) -> impl IntoView {
-    let inputs = TraitInputs::new(Some(&row));
-    let (ending, ended) = (end.pending(), end.value());
-    let id3 = row.id.clone();
-    let local = inputs.local_errors();
-    let (saving, switching) = (update.pending(), state.pending());
-    let (saved, switched) = (update.value(), state.value());
-    let (next_state, switch_label, switch_pending) = if row.active {
-        ("inactive", "Deactivate", "Deactivating…")
-    } else {
-        ("active", "Activate", "Activating…")
-    };
+    let (saved, switched, ended) =
+        (update.value().get_untracked(), state.value().get_untracked(), end.value().get_untracked());
+    let (next_state, switch_label) = if row.active { ("inactive", "Deactivate") } else { ("active", "Activate") };
     let delete_href = format!("/admin/identities/{}/delete", row.id);
-    let (id, id2) = (row.id.clone(), row.id.clone());
+    let server_errors = server_fields(saved.clone());
+    let (id, id2, id3, fields_row) = (row.id.clone(), row.id.clone(), row.id.clone(), row.clone());
     view! {
         <h1>{row.email.clone()} " " {badge(row.active)}</h1>
         <p class="muted">{format!("Created {} · id {}", row.created_short(), row.id)}</p>
         <ActionForm action=update attr:class="form" attr:data-testid=ids::ADMIN_EDIT_FORM>
-            <input type="hidden" name="id" value=id />
-            {inputs.view(local, move || server_fields(saved.get()))}
-            <button
-                type="submit"
-                class="button"
-                data-testid=ids::ADMIN_SAVE
-                disabled=move || saving.get() || !local.get().is_empty()
-            >
-                {move || if saving.get() { "Saving…" } else { "Save changes" }}
-            </button>
+            <input type="hidden" name="id" value=id.clone() />
+            <IdentityFields
+                row=Some(fields_row.clone())
+                server_errors=server_errors.clone()
+                submit_label="Save changes".to_string()
+                submit_testid=ids::ADMIN_SAVE.to_string()
+            />
         </ActionForm>
-        {move || other_error(saved.get()).map(|e| view! { <ErrorMessage error=e /> })}
+        {other_error(saved).map(|e| view! { <ErrorMessage error=e /> })}
         <h2>"Access"</h2>
         <p class="muted">
             {if row.active {
@@ -481,22 +486,20 @@ fn EditIdentity(
         </p>
         <div class="actions">
             <ActionForm action=state attr:class="inline-form">
-                <input type="hidden" name="id" value=id2 />
+                <input type="hidden" name="id" value=id2.clone() />
                 <input type="hidden" name="state" value=next_state />
-                <button type="submit" class="button" data-testid=ids::ADMIN_TOGGLE_STATE disabled=move || switching.get()>
-                    {move || if switching.get() { switch_pending } else { switch_label }}
-                </button>
+                <button type="submit" class="button" data-testid=ids::ADMIN_TOGGLE_STATE>{switch_label}</button>
             </ActionForm>
             <ActionForm action=end attr:class="inline-form">
-                <input type="hidden" name="id" value=id3 />
-                <button type="submit" class="button button--light" data-testid=ids::ADMIN_END_SESSIONS disabled=move || ending.get()>
-                    {move || if ending.get() { "Ending sessions…" } else { "End all sessions in this app" }}
+                <input type="hidden" name="id" value=id3.clone() />
+                <button type="submit" class="button button--light" data-testid=ids::ADMIN_END_SESSIONS>
+                    "End all sessions in this app"
                 </button>
             </ActionForm>
             <a class="button button--danger" href=delete_href data-testid=ids::ADMIN_DELETE_LINK>"Delete…"</a>
         </div>
-        {move || other_error(switched.get()).map(|e| view! { <ErrorMessage error=e /> })}
-        {move || other_error(ended.get()).map(|e| view! { <ErrorMessage error=e /> })}
+        {other_error(switched).map(|e| view! { <ErrorMessage error=e /> })}
+        {other_error(ended).map(|e| view! { <ErrorMessage error=e /> })}
     }
 }
 
@@ -541,8 +544,7 @@ pub fn AdminDeletePage() -> impl IntoView {
 
 #[component]
 fn ConfirmDelete(row: IdentityRow, action: ServerAction<AdminDeleteIdentity>) -> impl IntoView {
-    let pending = action.pending();
-    let value = action.value();
+    let refused = action.value().get_untracked().and_then(Result::err);
     let back = format!("/admin/identities/{}", row.id);
     view! {
         <h1>"Delete " {row.email.clone()} "?"</h1>
@@ -550,12 +552,12 @@ fn ConfirmDelete(row: IdentityRow, action: ServerAction<AdminDeleteIdentity>) ->
         <ActionForm action attr:class="actions" attr:data-testid=ids::ADMIN_DELETE_FORM>
             <input type="hidden" name="id" value=row.id.clone() />
             <input type="hidden" name="confirm" value="delete" />
-            <button type="submit" class="button button--danger" data-testid=ids::ADMIN_DELETE_CONFIRM disabled=move || pending.get()>
-                {move || if pending.get() { "Deleting…" } else { "Yes, delete this identity" }}
+            <button type="submit" class="button button--danger" data-testid=ids::ADMIN_DELETE_CONFIRM>
+                "Yes, delete this identity"
             </button>
             <a class="button button--plain" href=back>"Cancel"</a>
         </ActionForm>
-        {move || value.get().and_then(Result::err).map(|e| view! { <ErrorMessage error=e /> })}
+        {refused.map(|e| view! { <ErrorMessage error=e /> })}
     }
 }
 

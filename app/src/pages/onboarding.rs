@@ -23,7 +23,6 @@ pub fn OnboardingPage() -> impl IntoView {
 fn Onboarding(user: UserView, action: ServerAction<CompleteOnboarding>) -> impl IntoView {
     let query = use_query_map();
     let return_to = move || query.read().get("return_to").unwrap_or_else(|| "/".into());
-    let pending = action.pending();
     view! {
         <section class="panel">
             <h1>"Welcome!"</h1>
@@ -40,14 +39,9 @@ fn Onboarding(user: UserView, action: ServerAction<CompleteOnboarding>) -> impl 
                     autocomplete="nickname"
                 />
                 <input type="hidden" name="return_to" value=return_to />
-                <button type="submit" class="button" data-testid=ids::ONBOARDING_SUBMIT disabled=move || pending.get()>
-                    {move || if pending.get() { "Saving…" } else { "Continue" }}
-                </button>
+                <button type="submit" class="button" data-testid=ids::ONBOARDING_SUBMIT>"Continue"</button>
             </ActionForm>
-            {move || match action.value().get() {
-                Some(Err(e)) => Some(view! { <ErrorMessage error=e /> }),
-                _ => None,
-            }}
+            {action.value().get_untracked().and_then(Result::err).map(|e| view! { <ErrorMessage error=e /> })}
         </section>
     }
 }

@@ -33,17 +33,6 @@ pub fn ProfilePage() -> impl IntoView {
             }
         },
     );
-    let refresh = RwSignal::new(0u32);
-    let fresh: Loaded<Vec<(String, String)>> = Resource::new(
-        move || refresh.get(),
-        move |_| async move {
-            if ready().await {
-                Some(userinfo().await)
-            } else {
-                None
-            }
-        },
-    );
     let end = ServerAction::<EndMySession>::new();
     let sessions: Loaded<Vec<SessionView>> = Resource::new(
         move || end.version().get(),
@@ -57,14 +46,13 @@ pub fn ProfilePage() -> impl IntoView {
     );
     view! {
         <Title text="Your profile" />
-        {require_user(false, move |u| view! { <Profile user=u data fresh refresh sessions end /> }.into_any())}
+        {require_user(false, move |u| view! { <Profile user=u data sessions end /> }.into_any())}
     }
 }
 
 /// The user's sessions in this app; any other one can be ended here.
 #[component]
 fn Sessions(sessions: Loaded<Vec<SessionView>>, end: ServerAction<EndMySession>) -> impl IntoView {
-    let ending = end.pending();
     view! {
         <h2>"Your sessions"</h2>
         <p class="muted">"Where you are signed in to this app. End a session you do not recognise."</p>
@@ -93,13 +81,8 @@ fn Sessions(sessions: Loaded<Vec<SessionView>>, end: ServerAction<EndMySession>)
                                                     view! {
                                                         <ActionForm action=end attr:class="inline-form">
                                                             <input type="hidden" name="id" value=s.id.clone() />
-                                                            <button
-                                                                type="submit"
-                                                                class="button button--small button--light"
-                                                                data-testid=ids::SESSION_END
-                                                                disabled=move || ending.get()
-                                                            >
-                                                                {move || if ending.get() { "Ending…" } else { "End" }}
+                                                            <button type="submit" class="button button--small" data-testid=ids::SESSION_END>
+                                                                "End"
                                                             </button>
                                                         </ActionForm>
                                                     }.into_any()
@@ -115,10 +98,7 @@ fn Sessions(sessions: Loaded<Vec<SessionView>>, end: ServerAction<EndMySession>)
                 }
             })}
         </Transition>
-        {move || match end.value().get() {
-            Some(Err(e)) => Some(view! { <ErrorMessage error=e /> }),
-            _ => None,
-        }}
+        {end.value().get_untracked().and_then(Result::err).map(|e| view! { <ErrorMessage error=e /> })}
     }
 }
 
@@ -137,8 +117,6 @@ fn claims_table(rows: Vec<(String, String)>, testid: &'static str) -> impl IntoV
 fn Profile(
     user: UserView,
     data: Loaded<ProfileView>,
-    fresh: Loaded<Vec<(String, String)>>,
-    refresh: RwSignal<u32>,
     sessions: Loaded<Vec<SessionView>>,
     end: ServerAction<EndMySession>,
 ) -> impl IntoView {
@@ -176,31 +154,49 @@ fn Profile(
                     }
                 })}
             </Suspense>
-            <h2>"Fresh from the identity provider"</h2>
-            <Transition fallback=|| view! { <p class="muted">"Asking the identity provider…"</p> }>
-                {move || Suspend::new(async move {
-                    match fresh.await {
-                        None => ().into_any(),
-                        Some(Ok(rows)) => claims_table(rows, ids::USERINFO).into_any(),
-                        Some(Err(e)) => view! { <ErrorMessage error=e /> }.into_any(),
-                    }
-                })}
-            </Transition>
+            <FreshClaims />
             <Sessions sessions end />
             // A <div>, not a <p>: a <form> inside a <p> makes the browser's
             // parser close the <p> early, and hydration then finds other nodes.
             <div class="actions">
+                <SignOutForm logout_token=user.logout_token.clone() />
+            </div>
+        </section>
+    }
+}
+
+/// What the provider's userinfo endpoint says right now, asked on every page
+/// load, and again with the Refresh button once the bundle runs. An island:
+/// the only part of the profile page that runs in the browser.
+#[island]
+fn FreshClaims() -> impl IntoView {
+    let refresh = RwSignal::new(0u32);
+    let fresh = Resource::new(move || refresh.get(), |_| userinfo());
+    // Effects only run in the browser, so the button appears once hydrated.
+    let hydrated = RwSignal::new(false);
+    Effect::new(move |_| hydrated.set(true));
+    view! {
+        <div class="section-head">
+            <h2>"Fresh from the identity provider"</h2>
+            <Show when=move || hydrated.get()>
                 <button
                     type="button"
-                    class="button button--small button--light"
+                    class="button button--small"
                     data-testid=ids::USERINFO_REFRESH
                     on:click=move |_| refresh.update(|n| *n += 1)
                     disabled=move || fresh.get().is_none()
                 >
                     {move || if fresh.get().is_none() { "Refreshing…" } else { "Refresh" }}
                 </button>
-                <SignOutForm logout_token=user.logout_token.clone() />
-            </div>
-        </section>
+            </Show>
+        </div>
+        <Transition fallback=|| view! { <p class="muted">"Asking the identity provider…"</p> }>
+            {move || Suspend::new(async move {
+                match fresh.await {
+                    Ok(rows) => claims_table(rows, ids::USERINFO).into_any(),
+                    Err(e) => view! { <ErrorMessage error=e /> }.into_any(),
+                }
+            })}
+        </Transition>
     }
 }
