@@ -3,8 +3,9 @@
 
 use leptos::prelude::*;
 
-use crate::api::system::server_info;
+use crate::api::system::{server_info, ServerStatus};
 use crate::components::auth::{login_href, use_current_user, SignOutForm};
+use crate::error::AppError;
 use crate::{ids, PRODUCT_NAME};
 
 #[component]
@@ -52,25 +53,32 @@ pub fn Header() -> impl IntoView {
     }
 }
 
-/// The page footer: the product name and the live server status.
+/// The page footer: the product name and the server's status.
 #[component]
 pub fn Footer() -> impl IntoView {
     view! {
         <footer class="footer">
             <span class="footer__product">{PRODUCT_NAME}</span>
-            <ServerStatus />
+            <Suspense fallback=|| view! { <span class="muted">"Loading server status…"</span> }>
+                {Suspend::new(async move { view! { <LiveServerStatus status=server_info().await /> } })}
+            </Suspense>
         </footer>
     }
 }
 
-/// The server's version and uptime, with a refresh button once the bundle
-/// runs. An island: the only part of the shell that runs in the browser. It
-/// is the last island of every page, so it also marks the page as hydrated
-/// (`data-hydrated="true"` on `<body>`) once every island before it has.
+/// The server's version and uptime as rendered on the server, with a refresh
+/// button once the bundle runs. An island; it is the last one of every page,
+/// so it also marks the page as hydrated (`data-hydrated="true"` on `<body>`)
+/// once every island before it has.
+///
+/// Islands take what the server loaded as props rather than loading it in a
+/// `Resource`: resources are matched to their serialized data by creation
+/// order, which differs between the server (outside suspense first) and the
+/// browser (document order).
 #[island]
-fn ServerStatus() -> impl IntoView {
-    let refresh = RwSignal::new(0u32);
-    let info = Resource::new(move || refresh.get(), |_| server_info());
+fn LiveServerStatus(status: Result<ServerStatus, AppError>) -> impl IntoView {
+    let refresh = Action::new(|_: &()| server_info());
+    let current = move || refresh.value().get().unwrap_or_else(|| status.clone());
     // Effects only run in the browser, so the button appears once hydrated.
     let hydrated = RwSignal::new(false);
     Effect::new(move |_| {
@@ -83,33 +91,25 @@ fn ServerStatus() -> impl IntoView {
 
     view! {
         <span class="footer__status">
-            <Transition fallback=|| view! { <span class="muted">"Loading server status…"</span> }>
-                <ErrorBoundary fallback=|errors| {
-                    view! {
-                        <span class="error-text" data-testid=ids::SERVER_INFO_ERROR>
-                            {move || {
-                                errors.get().into_iter().next().map(|(_, e)| e.to_string()).unwrap_or_default()
-                            }}
-                        </span>
-                    }
-                }>
-                    {move || Suspend::new(async move {
-                        info.await.map(|status| {
-                            view! {
-                                <span data-testid=ids::SERVER_INFO>
-                                    {format!("Server v{} · up {}", status.version, status.uptime_human())}
-                                </span>
-                            }
-                        })
-                    })}
-                </ErrorBoundary>
-            </Transition>
+            {move || match current() {
+                Ok(status) => view! {
+                    <span data-testid=ids::SERVER_INFO>
+                        {format!("Server v{} · up {}", status.version, status.uptime_human())}
+                    </span>
+                }
+                    .into_any(),
+                Err(e) => view! { <span class="error-text" data-testid=ids::SERVER_INFO_ERROR>{e.to_string()}</span> }
+                    .into_any(),
+            }}
             <Show when=move || hydrated.get()>
                 <button
                     type="button"
                     class="button button--small"
                     data-testid=ids::SERVER_INFO_REFRESH
-                    on:click=move |_| refresh.update(|n| *n += 1)
+                    disabled=move || refresh.pending().get()
+                    on:click=move |_| {
+                        refresh.dispatch(());
+                    }
                 >
                     "Refresh"
                 </button>

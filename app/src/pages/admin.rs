@@ -401,12 +401,7 @@ pub fn AdminIdentityPage() -> impl IntoView {
     let state = ServerAction::<AdminSetIdentityState>::new();
     let end = ServerAction::<AdminEndSessions>::new();
     let identity: Loaded<IdentityRow> = Resource::new(
-        move || {
-            (
-                params.read().get("id").unwrap_or_default(),
-                query.read().get("notice"),
-            )
-        },
+        move || (params.read().get("id").unwrap_or_default(), query.read().get("notice")),
         move |(id, _)| async move {
             if is_admin(user).await {
                 Some(admin_get_identity(id).await)

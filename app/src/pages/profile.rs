@@ -154,7 +154,9 @@ fn Profile(
                     }
                 })}
             </Suspense>
-            <FreshClaims />
+            <Suspense fallback=|| view! { <p class="muted">"Asking the identity provider…"</p> }>
+                {Suspend::new(async move { view! { <FreshClaims claims=userinfo().await /> } })}
+            </Suspense>
             <Sessions sessions end />
             // A <div>, not a <p>: a <form> inside a <p> makes the browser's
             // parser close the <p> early, and hydration then finds other nodes.
@@ -165,13 +167,15 @@ fn Profile(
     }
 }
 
-/// What the provider's userinfo endpoint says right now, asked on every page
-/// load, and again with the Refresh button once the bundle runs. An island:
-/// the only part of the profile page that runs in the browser.
+/// What the provider's userinfo endpoint says right now: asked on every page
+/// load (on the server), and again with the Refresh button once the bundle
+/// runs. An island, given the first answer as a prop (see `LiveServerStatus`
+/// in the layout for why islands take props instead of loading resources).
 #[island]
-fn FreshClaims() -> impl IntoView {
-    let refresh = RwSignal::new(0u32);
-    let fresh = Resource::new(move || refresh.get(), |_| userinfo());
+fn FreshClaims(claims: Result<Vec<(String, String)>, AppError>) -> impl IntoView {
+    let refresh = Action::new(|_: &()| userinfo());
+    let pending = refresh.pending();
+    let current = move || refresh.value().get().unwrap_or_else(|| claims.clone());
     // Effects only run in the browser, so the button appears once hydrated.
     let hydrated = RwSignal::new(false);
     Effect::new(move |_| hydrated.set(true));
@@ -183,20 +187,18 @@ fn FreshClaims() -> impl IntoView {
                     type="button"
                     class="button button--small"
                     data-testid=ids::USERINFO_REFRESH
-                    on:click=move |_| refresh.update(|n| *n += 1)
-                    disabled=move || fresh.get().is_none()
+                    on:click=move |_| {
+                        refresh.dispatch(());
+                    }
+                    disabled=move || pending.get()
                 >
-                    {move || if fresh.get().is_none() { "Refreshing…" } else { "Refresh" }}
+                    {move || if pending.get() { "Refreshing…" } else { "Refresh" }}
                 </button>
             </Show>
         </div>
-        <Transition fallback=|| view! { <p class="muted">"Asking the identity provider…"</p> }>
-            {move || Suspend::new(async move {
-                match fresh.await {
-                    Ok(rows) => claims_table(rows, ids::USERINFO).into_any(),
-                    Err(e) => view! { <ErrorMessage error=e /> }.into_any(),
-                }
-            })}
-        </Transition>
+        {move || match current() {
+            Ok(rows) => claims_table(rows, ids::USERINFO).into_any(),
+            Err(e) => view! { <ErrorMessage error=e /> }.into_any(),
+        }}
     }
 }
