@@ -46,7 +46,7 @@ test.describe('with JavaScript', () => {
     expect(errors).toEqual([]);
   });
 
-  test('client-side navigation to an unknown path shows the 404 page', async ({ page }) => {
+  test('following a link to an unknown path shows the 404 page', async ({ page }) => {
     await page.goto('/');
     await expect(page.locator('body')).toHaveAttribute('data-hydrated', 'true');
     await page.evaluate(() => {
