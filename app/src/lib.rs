@@ -7,9 +7,10 @@ pub mod api;
 pub mod components;
 pub mod error;
 pub mod format;
-pub mod forms;
-pub mod ids;
 pub mod pages;
+
+/// The input rules and test ids the server shares with this bundle (crate `rules`).
+pub use rules::{forms, ids};
 #[cfg(feature = "ssr")]
 pub mod state;
 

@@ -120,16 +120,13 @@ impl Bff {
 
 /// `/onboarding?return_to=…`: where a user goes before onboarding is done.
 pub fn onboarding_href(return_to: &ReturnTo) -> String {
-    format!(
-        "/onboarding?return_to={}",
-        url::form_urlencoded::byte_serialize(return_to.as_str().as_bytes()).collect::<String>()
-    )
+    rules::paths::onboarding(return_to.as_str())
 }
 
 pub fn router<S: Clone + Send + Sync + 'static>(bff: Arc<Bff>) -> Router<S> {
     Router::new()
-        .route("/login", get(login))
-        .route("/logout", get(after_logout).post(logout))
+        .route(rules::paths::LOGIN, get(login))
+        .route(rules::paths::LOGOUT, get(after_logout).post(logout))
         .route(crate::backchannel::PATH, axum::routing::post(backchannel_logout))
         .with_state(bff)
 }
@@ -181,10 +178,7 @@ fn redirect(to: &str) -> Response {
 
 /// The friendly page every sign-in failure ends on: what happened and a way back.
 fn failure(bff: &Bff, status: StatusCode, message: &str, return_to: &ReturnTo) -> Response {
-    let again = format!(
-        "/login?return_to={}",
-        url::form_urlencoded::byte_serialize(return_to.as_str().as_bytes()).collect::<String>()
-    );
+    let again = rules::paths::login(return_to.as_str());
     let body = format!(
         "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Sign-in failed · Gatehouse</title>\
 <link rel=\"stylesheet\" href=\"{}\"></head><body><main class=\"main\"><section class=\"panel panel--error\" data-testid=\"signin-error\" role=\"alert\">\
@@ -350,7 +344,7 @@ async fn logout(State(bff): State<Arc<Bff>>, session: Session, Form(f): Form<Has
     match (bff.rp.end_session_endpoint(), id_token) {
         (Some(end), Some(hint)) => {
             let mut url = end.clone();
-            let back = bff.public_url.join("/logout").map(|u| u.to_string()).unwrap_or_default();
+            let back = bff.public_url.join(rules::paths::LOGOUT).map(|u| u.to_string()).unwrap_or_default();
             url.query_pairs_mut()
                 .append_pair("id_token_hint", &hint)
                 .append_pair("post_logout_redirect_uri", &back)

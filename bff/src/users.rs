@@ -14,8 +14,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (2, "admin_audit", include_str!("../migrations/0002_admin_audit.sql")),
 ];
 
-/// Longest display name, in characters.
-pub const DISPLAY_NAME_MAX: usize = 40;
+pub use rules::display_name::{validate_display_name, DisplayNameError, DISPLAY_NAME_MAX};
 
 /// A user as this app knows them.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -72,37 +71,6 @@ pub enum UserStoreError {
     Migration { version: i64, name: &'static str, source: sqlx::Error },
     #[error("user database query failed: {0}")]
     Query(#[from] sqlx::Error),
-}
-
-/// Why a display name was refused; the message is shown next to the field.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum DisplayNameError {
-    #[error("Please enter a display name.")]
-    Empty,
-    #[error("Use at most {DISPLAY_NAME_MAX} characters.")]
-    TooLong,
-    #[error("Use letters, digits, spaces and common punctuation only.")]
-    BadCharacters,
-}
-
-/// Trims and checks a display name: 1–40 characters, no control or
-/// formatting characters (which could spoof how names render).
-pub fn validate_display_name(raw: &str) -> Result<String, DisplayNameError> {
-    let name = raw.split_whitespace().collect::<Vec<_>>().join(" ");
-    if name.is_empty() {
-        return Err(DisplayNameError::Empty);
-    }
-    if name.chars().count() > DISPLAY_NAME_MAX {
-        return Err(DisplayNameError::TooLong);
-    }
-    let bad = |c: char| {
-        c.is_control()
-            || matches!(c, '<' | '>' | '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2060}'..='\u{2069}' | '\u{FEFF}')
-    };
-    if name.chars().any(bad) {
-        return Err(DisplayNameError::BadCharacters);
-    }
-    Ok(name)
 }
 
 /// The user table.
@@ -356,17 +324,5 @@ mod tests {
         store.migrate().await.unwrap();
         assert_eq!(store.get("b").await.unwrap().unwrap().display_name.as_deref(), Some("Bea"));
         let _ = std::fs::remove_dir_all(&dir);
-    }
-
-    #[test]
-    fn display_names_are_trimmed_and_checked() {
-        assert_eq!(validate_display_name("  Ada   Lovelace ").unwrap(), "Ada Lovelace");
-        assert_eq!(validate_display_name("Zoë O'Brien-Łukasz").unwrap(), "Zoë O'Brien-Łukasz");
-        assert_eq!(validate_display_name("   "), Err(DisplayNameError::Empty));
-        assert_eq!(validate_display_name(&"x".repeat(41)), Err(DisplayNameError::TooLong));
-        assert!(validate_display_name(&"é".repeat(40)).is_ok(), "counted in characters, not bytes");
-        for bad in ["a\u{0}b", "evil\u{202E}gnp", "<script>", "zero\u{200B}width", "bell\u{7}"] {
-            assert_eq!(validate_display_name(bad), Err(DisplayNameError::BadCharacters), "{bad:?}");
-        }
     }
 }

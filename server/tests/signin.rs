@@ -148,9 +148,9 @@ async fn protected_pages_redirect_to_sign_in_and_the_api_answers_401() {
     let r = app.client.get(format!("{}/profile", app.base)).send().await.unwrap();
     assert!(r.status().is_redirection(), "{}", r.status());
     assert_eq!(r.headers()["cache-control"], "no-store", "a per-user redirect is never cached");
-    assert_eq!(location(&r), "/login?return_to=/profile");
+    assert_eq!(location(&r), "/login?return_to=%2Fprofile");
     let r = app.client.get(format!("{}/onboarding?return_to=%2Fx", app.base)).send().await.unwrap();
-    assert!(location(&r).starts_with("/login?return_to=/onboarding%3Freturn_to%3D"), "{}", location(&r));
+    assert!(location(&r).starts_with("/login?return_to=%2Fonboarding%3Freturn_to%3D"), "{}", location(&r));
     for f in ["userinfo", "profile", "complete_onboarding"] {
         let r = app
             .client

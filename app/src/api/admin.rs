@@ -7,6 +7,10 @@
 use leptos::prelude::*;
 use serde::{Deserialize, Serialize};
 
+pub use rules::identity::IdentityState;
+#[cfg(feature = "ssr")]
+use rules::{notice::Notice, paths};
+
 use crate::error::AppError;
 #[cfg(feature = "ssr")]
 use crate::forms::FieldError;
@@ -19,7 +23,7 @@ pub struct IdentityRow {
     pub first_name: Option<String>,
     pub last_name: Option<String>,
     pub academic_degree: Option<String>,
-    pub active: bool,
+    pub state: IdentityState,
     /// RFC 3339 as the provider says it.
     pub created_at: String,
 }
@@ -88,7 +92,7 @@ pub const AUDIT_PER_PAGE: u64 = 50;
 #[cfg(feature = "ssr")]
 mod server {
     use bff::admin::api::AdminError;
-    use bff::admin::model::{Identity, IdentityState, Name, Traits};
+    use bff::admin::model::{Identity, Name, Traits};
     use bff::admin::{AdminDenied, AdminIdentities};
     use bff::routes::Bff;
 
@@ -150,7 +154,7 @@ mod server {
             first_name: i.traits.name.first,
             last_name: i.traits.name.last,
             academic_degree: i.traits.name.academic_degree,
-            active: i.state == IdentityState::Active,
+            state: i.state,
             created_at: i.created_at,
         }
     }
@@ -223,7 +227,7 @@ pub async fn admin_create_identity(
     let admin = authorize(&bff).await?;
     let traits = parse_form(&email, &first_name, &last_name, &academic_degree)?;
     let created = admin.create(&traits).await.map_err(admin_error)?;
-    leptos_axum::redirect(&format!("/admin/identities/{}?notice=created", created.id));
+    leptos_axum::redirect(&paths::admin_identity(&created.id, Some(Notice::Created)));
     Ok(created.id)
 }
 
@@ -243,7 +247,7 @@ pub async fn admin_update_identity(
     let id = check_id(&id)?;
     let traits = parse_form(&email, &first_name, &last_name, &academic_degree)?;
     admin.update(id, &traits).await.map_err(admin_error)?;
-    leptos_axum::redirect(&format!("/admin/identities/{id}?notice=saved"));
+    leptos_axum::redirect(&paths::admin_identity(id, Some(Notice::Saved)));
     Ok(())
 }
 
@@ -252,22 +256,14 @@ pub async fn admin_update_identity(
 pub async fn admin_set_identity_state(id: String, state: String) -> Result<(), AppError> {
     use self::server::*;
     use crate::api::server::*;
-    use bff::admin::model::IdentityState;
     let bff = bff()?;
     let admin = authorize(&bff).await?;
     let id = check_id(&id)?;
-    let (state, notice) = match state.as_str() {
-        "active" => (IdentityState::Active, "activated"),
-        "inactive" => (IdentityState::Inactive, "deactivated"),
-        _ => {
-            return Err(fail(AppError::Validation {
-                field: "state".into(),
-                message: "must be active or inactive".into(),
-            }))
-        }
+    let Some(state) = IdentityState::parse(&state) else {
+        return Err(fail(AppError::Validation { field: "state".into(), message: "must be active or inactive".into() }));
     };
     admin.set_state(id, state).await.map_err(admin_error)?;
-    leptos_axum::redirect(&format!("/admin/identities/{id}?notice={notice}"));
+    leptos_axum::redirect(&paths::admin_identity(id, Some(Notice::for_state(state))));
     Ok(())
 }
 
@@ -280,7 +276,7 @@ pub async fn admin_end_sessions(id: String) -> Result<(), AppError> {
     let admin = authorize(&bff).await?;
     let id = check_id(&id)?;
     bff.end_sessions(&admin, id).await.map_err(|e| internal("ending sessions failed", e))?;
-    leptos_axum::redirect(&format!("/admin/identities/{id}?notice=sessions-ended"));
+    leptos_axum::redirect(&paths::admin_identity(id, Some(Notice::SessionsEnded)));
     Ok(())
 }
 
@@ -299,7 +295,7 @@ pub async fn admin_delete_identity(id: String, confirm: String) -> Result<(), Ap
         }));
     }
     admin.delete(id).await.map_err(admin_error)?;
-    leptos_axum::redirect("/admin/identities?notice=deleted");
+    leptos_axum::redirect(&format!("{}?notice={}", paths::ADMIN_IDENTITIES, Notice::Deleted.code()));
     Ok(())
 }
 
@@ -350,7 +346,7 @@ mod tests {
             first_name: Some("Ada".into()),
             last_name: Some("Lovelace".into()),
             academic_degree: Some("Dr.".into()),
-            active: true,
+            state: IdentityState::Active,
             created_at: "2026-11-24T19:40:12Z".into(),
         };
         assert_eq!(r.full_name(), "Dr. Ada Lovelace");

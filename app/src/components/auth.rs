@@ -9,25 +9,7 @@ use crate::components::error::ErrorMessage;
 use crate::error::AppError;
 use crate::ids;
 
-/// `path` percent-encoded as a query value (same-origin paths only reach here).
-fn encode(path: &str) -> String {
-    path.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'/' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
-}
-
-/// `/login?return_to=<path>`.
-pub fn login_href(path: &str) -> String {
-    format!("/login?return_to={}", encode(path))
-}
-
-/// `/onboarding?return_to=<path>`.
-pub fn onboarding_href(path: &str) -> String {
-    format!("/onboarding?return_to={}", encode(path))
-}
+pub use rules::paths::{login as login_href, onboarding as onboarding_href};
 
 /// The current path and query, e.g. `/profile?tab=1`: from the router while
 /// rendering on the server, from the address bar in an island in the browser
@@ -86,7 +68,7 @@ pub fn leave_for(href: &str) {
 #[component]
 pub fn SignOutForm(logout_token: String) -> impl IntoView {
     view! {
-        <form method="post" action="/logout" class="signout-form">
+        <form method="post" action=rules::paths::LOGOUT class="signout-form">
             <input type="hidden" name="logout_token" value=logout_token />
             <button type="submit" class="button button--small button--light" data-testid=ids::SIGNOUT_BUTTON>
                 "Sign out"

@@ -7,6 +7,7 @@ use crate::api::system::{server_info, ServerStatus};
 use crate::components::auth::{login_href, use_current_user, SignOutForm};
 use crate::error::AppError;
 use crate::{ids, PRODUCT_NAME};
+use rules::paths;
 
 #[component]
 pub fn Header() -> impl IntoView {
@@ -21,7 +22,7 @@ pub fn Header() -> impl IntoView {
     };
     view! {
         <header class="header">
-            <a class="brand" href="/">{PRODUCT_NAME}</a>
+            <a class="brand" href=paths::HOME>{PRODUCT_NAME}</a>
             <nav class="nav" aria-label="Account" data-testid=ids::SIGNIN_STATUS>
                 <Transition fallback=|| view! { <span class="signin-status">"…"</span> }>
                     {move || Suspend::new(async move {
@@ -29,9 +30,9 @@ pub fn Header() -> impl IntoView {
                             Ok(Some(u)) => {
                                 view! {
                                     {u.is_admin.then(|| view! {
-                                        <a href="/admin/identities" data-testid=ids::ADMIN_NAV>"Admin"</a>
+                                        <a href=paths::ADMIN_IDENTITIES data-testid=ids::ADMIN_NAV>"Admin"</a>
                                     })}
-                                    <a class="signin-status" href="/profile" data-testid=ids::SIGNED_IN_AS>
+                                    <a class="signin-status" href=paths::PROFILE data-testid=ids::SIGNED_IN_AS>
                                         {u.email.clone().unwrap_or_else(|| u.sub.clone())}
                                     </a>
                                     <SignOutForm logout_token=u.logout_token.clone() />

@@ -2,4 +2,5 @@
 
 pub mod auth;
 pub mod error;
+pub mod gate;
 pub mod layout;

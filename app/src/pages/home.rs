@@ -24,13 +24,13 @@ pub fn HomePage() -> impl IntoView {
                             <p class="greeting" data-testid=ids::GREETING>
                                 {format!("Welcome back, {}.", u.label())}
                                 " "
-                                <a class="button" href="/profile">"Your profile"</a>
+                                <a class="button" href=rules::paths::PROFILE>"Your profile"</a>
                             </p>
                         }
                             .into_any(),
                         _ => view! {
                             <p>
-                                <a class="button" rel="external" href=login_href("/profile") data-testid=ids::HOME_SIGNIN>
+                                <a class="button" rel="external" href=login_href(rules::paths::PROFILE) data-testid=ids::HOME_SIGNIN>
                                     "Sign in or create an account"
                                 </a>
                             </p>

@@ -35,7 +35,7 @@ fn Onboarding(user: UserView, action: ServerAction<CompleteOnboarding>) -> impl 
                     data-testid=ids::ONBOARDING_NAME
                     value=user.suggested_display_name.clone()
                     required
-                    maxlength="40"
+                    maxlength=rules::display_name::DISPLAY_NAME_MAX.to_string()
                     autocomplete="nickname"
                 />
                 <input type="hidden" name="return_to" value=return_to />

@@ -9,11 +9,10 @@ use leptos_meta::Title;
 use crate::api::session::{my_sessions, profile, userinfo, EndMySession, ProfileView, SessionView, UserView};
 use crate::components::auth::{require_user, use_current_user, SignOutForm};
 use crate::components::error::ErrorMessage;
+use crate::components::gate::{Gate, Loaded};
 use crate::error::AppError;
 use crate::format::when;
 use crate::ids;
-
-type Loaded<T> = Resource<Option<Result<T, AppError>>>;
 
 #[component]
 pub fn ProfilePage() -> impl IntoView {
@@ -56,49 +55,48 @@ fn Sessions(sessions: Loaded<Vec<SessionView>>, end: ServerAction<EndMySession>)
     view! {
         <h2>"Your sessions"</h2>
         <p class="muted">"Where you are signed in to this app. End a session you do not recognise."</p>
-        <Transition fallback=|| view! { <p class="muted">"Loading your sessions…"</p> }>
-            {move || Suspend::new(async move {
-                match sessions.await {
-                    None => ().into_any(),
-                    Some(Err(e)) => view! { <ErrorMessage error=e /> }.into_any(),
-                    Some(Ok(rows)) => view! {
-                        <table class="table" data-testid=ids::SESSION_LIST>
-                            <thead>
-                                <tr><th>"Device"</th><th>"Signed in"</th><th>"Last active"</th><th></th></tr>
-                            </thead>
-                            <tbody>
-                                {rows
-                                    .into_iter()
-                                    .map(|s| view! {
-                                        <tr data-testid=ids::SESSION_ROW>
-                                            <td>{s.device.clone()}</td>
-                                            <td>{when(s.signed_in_at)}</td>
-                                            <td>{when(s.last_seen_at)}</td>
-                                            <td>
-                                                {if s.current {
-                                                    view! { <span class="badge" data-testid=ids::SESSION_CURRENT>"This session"</span> }.into_any()
-                                                } else {
-                                                    view! {
-                                                        <ActionForm action=end attr:class="inline-form">
-                                                            <input type="hidden" name="id" value=s.id.clone() />
-                                                            <button type="submit" class="button button--small" data-testid=ids::SESSION_END>
-                                                                "End"
-                                                            </button>
-                                                        </ActionForm>
-                                                    }.into_any()
-                                                }}
-                                            </td>
-                                        </tr>
-                                    })
-                                    .collect_view()}
-                            </tbody>
-                        </table>
-                    }
-                        .into_any(),
-                }
-            })}
-        </Transition>
+        <Gate data=sessions loading="Loading your sessions…" let:rows>
+            <SessionTable rows end />
+        </Gate>
         {end.value().get_untracked().and_then(Result::err).map(|e| view! { <ErrorMessage error=e /> })}
+    }
+}
+
+#[component]
+fn SessionTable(rows: Vec<SessionView>, end: ServerAction<EndMySession>) -> impl IntoView {
+    view! {
+        <table class="table" data-testid=ids::SESSION_LIST>
+            <thead>
+                <tr><th>"Device"</th><th>"Signed in"</th><th>"Last active"</th><th></th></tr>
+            </thead>
+            <tbody>
+                {rows
+                    .into_iter()
+                    .map(|s| view! {
+                        <tr data-testid=ids::SESSION_ROW>
+                            <td>{s.device.clone()}</td>
+                            <td>{when(s.signed_in_at)}</td>
+                            <td>{when(s.last_seen_at)}</td>
+                            <td>
+                                {if s.current {
+                                    view! { <span class="badge" data-testid=ids::SESSION_CURRENT>"This session"</span> }.into_any()
+                                } else {
+                                    view! {
+                                        <ActionForm action=end attr:class="inline-form">
+                                            <input type="hidden" name="id" value=s.id.clone() />
+                                            <button type="submit" class="button button--small" data-testid=ids::SESSION_END>
+                                                "End"
+                                            </button>
+                                        </ActionForm>
+                                    }
+                                        .into_any()
+                                }}
+                            </td>
+                        </tr>
+                    })
+                    .collect_view()}
+            </tbody>
+        </table>
     }
 }
 
@@ -123,37 +121,9 @@ fn Profile(
     view! {
         <section class="panel">
             <h1>{format!("Hello, {}", user.label())}</h1>
-            <Suspense fallback=|| view! { <p class="muted">"Loading your profile…"</p> }>
-                {move || Suspend::new(async move {
-                    match data.await {
-                        None => ().into_any(),
-                        Some(Err(e)) => view! { <ErrorMessage error=e /> }.into_any(),
-                        Some(Ok(p)) => view! {
-                            <h2>"In this app"</h2>
-                            <dl class="claims">
-                                <dt>"Display name"</dt>
-                                <dd data-testid=ids::DISPLAY_NAME>{p.display_name.clone().unwrap_or_default()}</dd>
-                                <dt>"Email"</dt>
-                                <dd>{p.email.clone().unwrap_or_default()}</dd>
-                                <dt>"First seen"</dt>
-                                <dd>{when(p.first_seen_at)}</dd>
-                                <dt>"Signed in"</dt>
-                                <dd>{when(p.signed_in_at)}</dd>
-                            </dl>
-                            <h2>"From your ID token"</h2>
-                            {claims_table(p.id_claims.clone(), ids::ID_CLAIMS)}
-                            {p.provider_profile_url.clone().map(|href| view! {
-                                <p>
-                                    <a class="button button--light" rel="external" href=href data-testid=ids::PROVIDER_PROFILE_LINK>
-                                        "Manage your email and passkeys at the identity provider"
-                                    </a>
-                                </p>
-                            })}
-                        }
-                            .into_any(),
-                    }
-                })}
-            </Suspense>
+            <Gate data loading="Loading your profile…" let:p>
+                <AppFacts p />
+            </Gate>
             <Suspense fallback=|| view! { <p class="muted">"Asking the identity provider…"</p> }>
                 {Suspend::new(async move { view! { <FreshClaims claims=userinfo().await /> } })}
             </Suspense>
@@ -164,6 +134,34 @@ fn Profile(
                 <SignOutForm logout_token=user.logout_token.clone() />
             </div>
         </section>
+    }
+}
+
+/// What this app keeps about the user, their ID token's claims, and the link
+/// to the provider's own profile page.
+#[component]
+fn AppFacts(p: ProfileView) -> impl IntoView {
+    view! {
+        <h2>"In this app"</h2>
+        <dl class="claims">
+            <dt>"Display name"</dt>
+            <dd data-testid=ids::DISPLAY_NAME>{p.display_name.clone().unwrap_or_default()}</dd>
+            <dt>"Email"</dt>
+            <dd>{p.email.clone().unwrap_or_default()}</dd>
+            <dt>"First seen"</dt>
+            <dd>{when(p.first_seen_at)}</dd>
+            <dt>"Signed in"</dt>
+            <dd>{when(p.signed_in_at)}</dd>
+        </dl>
+        <h2>"From your ID token"</h2>
+        {claims_table(p.id_claims.clone(), ids::ID_CLAIMS)}
+        {p.provider_profile_url.clone().map(|href| view! {
+            <p>
+                <a class="button button--light" rel="external" href=href data-testid=ids::PROVIDER_PROFILE_LINK>
+                    "Manage your email and passkeys at the identity provider"
+                </a>
+            </p>
+        })}
     }
 }
 

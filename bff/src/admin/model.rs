@@ -3,22 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-/// Whether an identity may sign in.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum IdentityState {
-    Active,
-    Inactive,
-}
-
-impl IdentityState {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            IdentityState::Active => "active",
-            IdentityState::Inactive => "inactive",
-        }
-    }
-}
+pub use rules::identity::IdentityState;
 
 /// `traits.name` of the default identity schema.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]

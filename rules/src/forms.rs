@@ -62,6 +62,14 @@ pub fn parse_email(raw: &str) -> Result<String, &'static str> {
     Ok(email.to_string())
 }
 
+/// Characters no name may hold: control characters, angle brackets, and the
+/// invisible formatting and text-direction characters that could spoof how a
+/// name renders.
+pub fn is_refused_in_names(c: char) -> bool {
+    c.is_control()
+        || matches!(c, '<' | '>' | '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2060}'..='\u{2069}' | '\u{FEFF}')
+}
+
 /// An optional name part: trimmed, inner whitespace collapsed, empty means
 /// none, no control or text-direction characters.
 pub fn parse_name_part(raw: &str, max: usize) -> Result<Option<String>, String> {
@@ -72,11 +80,7 @@ pub fn parse_name_part(raw: &str, max: usize) -> Result<Option<String>, String> 
     if v.chars().count() > max {
         return Err(format!("Use at most {max} characters."));
     }
-    let bad = |c: char| {
-        c.is_control()
-            || matches!(c, '<' | '>' | '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2060}'..='\u{2069}' | '\u{FEFF}')
-    };
-    if v.chars().any(bad) {
+    if v.chars().any(is_refused_in_names) {
         return Err("Use letters, digits, spaces and common punctuation only.".into());
     }
     Ok(Some(v))
