@@ -8,6 +8,8 @@ use std::path::PathBuf;
 use serde::Deserialize;
 use url::Url;
 
+use crate::keys::SigningAlg;
+
 /// How a client authenticates at the token endpoint (exactly one per client).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -157,6 +159,8 @@ struct RawConfig {
     admin_audience: Option<String>,
     stats_audience: Option<String>,
     #[serde(default)]
+    signing_alg: SigningAlg,
+    #[serde(default)]
     dev_mode: bool,
     #[serde(default)]
     ttl: Ttls,
@@ -181,6 +185,9 @@ pub struct Config {
     /// all it grants: an Admin API token cannot read the stats, nor a stats
     /// token use the Admin API).
     pub stats_audience: String,
+    /// The algorithm of new signing keys: `RS256` (the default, as Hydra) or
+    /// `ES256` (P-256, a fraction of RSA's signing cost).
+    pub signing_alg: SigningAlg,
     /// Development mode: serves the mailbox (`/mailbox`, `/mailbox/messages`)
     /// and logs passcodes. Off unless set (`dev_mode = true`, as in `dev.toml`).
     pub dev_mode: bool,
@@ -233,6 +240,7 @@ impl Config {
             storage: Storage::Memory,
             admin_audience: DEFAULT_ADMIN_AUDIENCE.into(),
             stats_audience: DEFAULT_STATS_AUDIENCE.into(),
+            signing_alg: SigningAlg::default(),
             dev_mode: false,
             ttl: Ttls::default(),
             rate_limits: RateLimits::default(),
@@ -361,6 +369,7 @@ impl Config {
             storage,
             admin_audience,
             stats_audience,
+            signing_alg: raw.signing_alg,
             dev_mode: raw.dev_mode,
             ttl,
             rate_limits: raw.rate_limits,

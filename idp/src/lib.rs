@@ -102,7 +102,7 @@ impl Idp {
         let issuer = if issuer.ends_with('/') { issuer } else { format!("{issuer}/") };
         let db = db::open(&config.storage).await?;
         let retention = config.ttl.access_token.max(config.ttl.id_token);
-        let keys = keys::Keys::load(db.clone(), retention).await?;
+        let keys = keys::Keys::load(db.clone(), retention, config.signing_alg).await?;
         for seed in &config.identities {
             if identity::find_by_email(&db, &seed.email)
                 .await

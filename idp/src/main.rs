@@ -50,7 +50,8 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
     match command.as_str() {
         "rotate-key" => {
             let db = idp::db::open(&config.storage).await?;
-            let keys = idp::keys::Keys::load(db, config.ttl.access_token.max(config.ttl.id_token)).await?;
+            let keys =
+                idp::keys::Keys::load(db, config.ttl.access_token.max(config.ttl.id_token), config.signing_alg).await?;
             let kid = keys.rotate().await?;
             eprintln!("idp: new active signing key {kid}; the previous key stays in the JWKS until its tokens expire. A running provider switches to it within a minute.");
             Ok(())

@@ -28,7 +28,7 @@ pub async fn discovery(State(p): State<Provider>) -> Json<Value> {
         "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
         "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
         "code_challenge_methods_supported": ["S256"],
-        "id_token_signing_alg_values_supported": ["RS256"],
+        "id_token_signing_alg_values_supported": p.keys.published_algs(),
         "userinfo_signing_alg_values_supported": ["none"],
         "subject_types_supported": ["public"],
         "claims_supported": ["iss", "sub", "aud", "iat", "exp", "auth_time", "rat", "jti", "sid", "nonce", "at_hash",

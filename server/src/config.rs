@@ -19,6 +19,8 @@ pub struct Settings {
     pub oidc: Option<OidcSettings>,
     /// Where the embedded provider listens (when `oidc` is `None`).
     pub idp_addr: SocketAddr,
+    /// The embedded provider's signing algorithm (`GATEHOUSE_IDP_SIGNING_ALG`).
+    pub idp_signing_alg: idp::keys::SigningAlg,
     /// Where sessions and the embedded provider keep their data; `None` keeps them in memory.
     pub data_dir: Option<std::path::PathBuf>,
     /// Sessions end this many seconds after their last request
@@ -411,6 +413,17 @@ impl Settings {
             value: idp_raw.clone(),
             hint: "use IP:port, e.g. 127.0.0.1:3001",
         })?;
+        let idp_signing_alg = match get("GATEHOUSE_IDP_SIGNING_ALG").as_deref().map(str::trim) {
+            None | Some("RS256") => idp::keys::SigningAlg::RS256,
+            Some("ES256") => idp::keys::SigningAlg::ES256,
+            Some(other) => {
+                return Err(ConfigError::Invalid {
+                    var: "GATEHOUSE_IDP_SIGNING_ALG",
+                    value: other.to_string(),
+                    hint: "use RS256 (the default, as Hydra signs) or ES256",
+                })
+            }
+        };
         let data_dir = match get("GATEHOUSE_DATA_DIR").as_deref() {
             Some(":memory:") => None,
             Some(dir) => Some(std::path::PathBuf::from(dir)),
@@ -503,6 +516,7 @@ starts only with LEPTOS_ENV=DEV on loopback addresses, or when GATEHOUSE_DEV_PRO
             public_url,
             oidc,
             idp_addr,
+            idp_signing_alg,
             data_dir,
             session_idle_secs: session_idle_minutes.saturating_mul(60),
             session_lifetime_secs: session_lifetime_minutes * 60,
@@ -642,6 +656,17 @@ mod tests {
         let err = from(&[("LEPTOS_SITE_ADDR", "localhost:port")]).unwrap_err().to_string();
         assert!(err.contains("LEPTOS_SITE_ADDR"), "{err}");
         assert!(err.contains("127.0.0.1:3000"), "{err}");
+    }
+
+    #[test]
+    fn the_embedded_providers_signing_algorithm_is_rs256_unless_es256_is_asked_for() {
+        use idp::keys::SigningAlg;
+        assert_eq!(from(&[]).unwrap().idp_signing_alg, SigningAlg::RS256);
+        assert_eq!(from(&[("GATEHOUSE_IDP_SIGNING_ALG", "ES256")]).unwrap().idp_signing_alg, SigningAlg::ES256);
+        for bad in ["es256", "HS256", "none"] {
+            let err = from(&[("GATEHOUSE_IDP_SIGNING_ALG", bad)]).unwrap_err().to_string();
+            assert!(err.contains("GATEHOUSE_IDP_SIGNING_ALG") && err.contains("ES256"), "{bad:?}: {err}");
+        }
     }
 
     #[test]

@@ -273,6 +273,7 @@ async fn start_embedded_idp(
         .map_err(|e| StartupError::Idp(e.to_string()))?;
     cfg.listen = settings.idp_addr;
     cfg.issuer = None;
+    cfg.signing_alg = settings.idp_signing_alg;
     cfg.storage = match &settings.data_dir {
         Some(dir) => idp::config::Storage::Dir(dir.join("idp")),
         None => idp::config::Storage::Memory,

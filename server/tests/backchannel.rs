@@ -45,7 +45,7 @@ async fn logout_tokens_are_verified_and_a_valid_one_ends_the_sign_in_once() {
 
     // The provider's own signing key, from its database in the data directory.
     let db = idp::db::open(&idp::config::Storage::Dir(dir.join("idp"))).await.unwrap();
-    let keys = idp::keys::Keys::load(db, 3600).await.unwrap();
+    let keys = idp::keys::Keys::load(db, 3600, idp::keys::SigningAlg::RS256).await.unwrap();
     let now = bff::unix_now();
     let valid = json!({
         "iss": issuer, "aud": ["gatehouse"], "iat": now, "exp": now + 120, "jti": format!("jti-{now}"),

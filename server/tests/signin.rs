@@ -234,3 +234,42 @@ async fn logout_needs_the_session_token_and_kills_the_old_cookie() {
     let r = raw.get(format!("{}/profile", app.base)).header("cookie", &cookie).send().await.unwrap();
     assert!(location(&r).starts_with("/login?"), "/profile asks to sign in again");
 }
+
+/// The embedded provider on ES256 (`GATEHOUSE_IDP_SIGNING_ALG`): it publishes
+/// a P-256 key, and the app signs users in with its ID tokens, refreshes
+/// nothing by hand, and accepts its access tokens on `/api/v1`.
+#[tokio::test]
+async fn an_es256_provider_signs_users_in_and_its_access_tokens_pass_the_api() {
+    use base64::Engine as _;
+    let mut settings = test_settings();
+    settings.idp_signing_alg = idp::keys::SigningAlg::ES256;
+    let app = spawn_app_with(settings).await;
+    let provider = provider_base(&app).await;
+    let jwks: serde_json::Value =
+        browser().get(format!("{provider}.well-known/jwks.json")).send().await.unwrap().json().await.unwrap();
+    assert_eq!((jwks["keys"][0]["kty"].as_str(), jwks["keys"][0]["crv"].as_str()), (Some("EC"), Some("P-256")));
+    let discovery: serde_json::Value = browser()
+        .get(format!("{provider}.well-known/openid-configuration"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(discovery["id_token_signing_alg_values_supported"], serde_json::json!(["ES256"]));
+
+    sign_up(&app, "user@example.com").await;
+    let me: serde_json::Value = api(&app, "current_user").await.json().await.unwrap();
+    assert_eq!(me["email"], "user@example.com", "signed in with an ES256 ID token");
+
+    let token = common::user_token(&provider, "user@example.com", "openid email").await;
+    let header = token.split('.').next().unwrap();
+    let header: serde_json::Value =
+        serde_json::from_slice(&base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(header).unwrap()).unwrap();
+    assert_eq!(header["alg"], "ES256");
+    let r = reqwest::Client::new().get(format!("{}/api/v1/me", app.base)).bearer_auth(&token).send().await.unwrap();
+    assert_eq!(r.status(), 200, "an ES256 access token passes the API");
+    let forged = common::with_forged_signature(&token);
+    let r = reqwest::Client::new().get(format!("{}/api/v1/me", app.base)).bearer_auth(&forged).send().await.unwrap();
+    assert_eq!(r.status(), 401, "and one with a changed signature does not");
+}
