@@ -105,7 +105,11 @@ impl UserStore {
                     .filename(p)
                     .create_if_missing(true)
                     .journal_mode(sqlx::sqlite::SqliteJournalMode::Wal)
-                    .busy_timeout(std::time::Duration::from_secs(5)),
+                    .busy_timeout(std::time::Duration::from_secs(5))
+                    // WAL with NORMAL: a commit is durable once the WAL is synced at a
+                    // checkpoint; a crash of the process loses nothing, a power loss at
+                    // most the last commits (never the database), and no fsync per commit.
+                    .synchronous(sqlx::sqlite::SqliteSynchronous::Normal),
                 4,
                 p.display().to_string(),
             ),

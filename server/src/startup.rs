@@ -408,6 +408,10 @@ async fn session_db(settings: &Settings) -> Result<sqlx::SqlitePool, StartupErro
                 .create_if_missing(true)
                 .journal_mode(SqliteJournalMode::Wal)
                 .busy_timeout(std::time::Duration::from_secs(5))
+                // WAL with NORMAL: a commit is durable once the WAL is synced at a
+                // checkpoint; a crash of the process loses nothing, a power loss at
+                // most the last commits (never the database), and no fsync per commit.
+                .synchronous(sqlx::sqlite::SqliteSynchronous::Normal)
         }
         None => SqliteConnectOptions::new().in_memory(true),
     };
