@@ -42,6 +42,7 @@ pub struct Bff {
     account_url: Option<String>,
     admin: crate::admin::Admin,
     tokens: crate::tokens::Tokens,
+    decoded: std::sync::Arc<crate::session::DecodedSessions>,
     pending: crate::pending::PendingCookie,
     stylesheet_href: String,
 }
@@ -76,6 +77,7 @@ impl Bff {
             session_lifetime_secs: p.session_lifetime_secs,
             account_url: p.account_url,
             admin: p.admin,
+            decoded: std::sync::Arc::new(crate::session::DecodedSessions::new(&p.tokens)),
             tokens: p.tokens,
             pending: p.pending,
             stylesheet_href: p.stylesheet_href,
@@ -84,7 +86,7 @@ impl Bff {
 
     /// The typed session of a request.
     pub fn session(&self, session: Session) -> AuthSession {
-        AuthSession::new(session, self.tokens.clone())
+        AuthSession::new(session, self.tokens.clone(), self.decoded.clone())
     }
 
     /// The app's local user records (display names, onboarding).

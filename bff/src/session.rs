@@ -241,28 +241,67 @@ pub enum SessionError {
 pub struct AuthSession {
     session: Session,
     tokens: Tokens,
+    decoded: std::sync::Arc<DecodedSessions>,
     /// The signed-in state as this request read it (a request asks several times).
-    memo: std::sync::Arc<std::sync::Mutex<Option<StoredAuth>>>,
+    memo: std::sync::Arc<std::sync::Mutex<Option<std::sync::Arc<StoredAuth>>>>,
+}
+
+/// Session records read recently, decoded, by session id: the requests of a
+/// session within the cache bound ([`Tokens::with_cache`]) neither load nor
+/// decode its record again. What they still do on every request is the
+/// sign-in's check in its token row ([`Tokens::check_in`]), which is where
+/// every ending (sign-out, an admin's, a back-channel logout, the user's
+/// "end session") is recorded, so none of them waits for this cache. The
+/// signed-in part of a record changes only at sign-in (a new session id) and
+/// sign-out (the record is deleted), both through [`AuthSession`], which
+/// drops the entry; an entry also goes when the record would have expired
+/// for inactivity.
+pub(crate) struct DecodedSessions {
+    recent: crate::ttl_cache::TtlCache<tower_sessions::session::Id, Decoded>,
+    idle_secs: i64,
+}
+
+#[derive(Clone)]
+struct Decoded {
+    auth: std::sync::Arc<StoredAuth>,
+    /// When the record expires for inactivity at the earliest (Unix seconds):
+    /// its last save (the sign-in, or the latest activity noted) plus the idle timeout.
+    idle_until: i64,
+}
+
+impl DecodedSessions {
+    pub(crate) fn new(tokens: &Tokens) -> Self {
+        let (bound, max) = tokens.cache_config();
+        Self { recent: crate::ttl_cache::TtlCache::new(bound, max), idle_secs: tokens.idle_secs() }
+    }
 }
 
 impl AuthSession {
-    pub(crate) fn new(session: Session, tokens: Tokens) -> Self {
-        Self { session, tokens, memo: Default::default() }
+    pub(crate) fn new(session: Session, tokens: Tokens, decoded: std::sync::Arc<DecodedSessions>) -> Self {
+        Self { session, tokens, decoded, memo: Default::default() }
     }
 
-    fn remembered(&self) -> std::sync::MutexGuard<'_, Option<StoredAuth>> {
+    fn remembered(&self) -> std::sync::MutexGuard<'_, Option<std::sync::Arc<StoredAuth>>> {
         self.memo.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Ends the session record (and forgets what this request read of it).
-    async fn flush(&self) -> Result<(), SessionError> {
+    /// Forgets what this request and the recent ones decoded of the record.
+    fn forget(&self) {
         self.remembered().take();
+        if let Some(id) = self.session.id() {
+            self.decoded.recent.remove(&id);
+        }
+    }
+
+    /// Ends the session record (and forgets what was read of it).
+    async fn flush(&self) -> Result<(), SessionError> {
+        self.forget();
         Ok(self.session.flush().await?)
     }
 
     /// The signed-in state, if any and not past its absolute lifetime (an
     /// expired one, or one this version cannot read, is deleted from the store here).
-    async fn auth(&self) -> Result<Option<StoredAuth>, SessionError> {
+    async fn auth(&self) -> Result<Option<std::sync::Arc<StoredAuth>>, SessionError> {
         if let Some(auth) = self.remembered().clone() {
             return Ok(Some(auth));
         }
@@ -273,17 +312,36 @@ impl AuthSession {
         Ok(auth)
     }
 
-    /// [`Self::auth`] from the session record and the token row.
-    async fn read_auth(&self) -> Result<Option<StoredAuth>, SessionError> {
+    /// The signed-in part of the session record, decoded (reused from a
+    /// recent request of this session when there is one).
+    async fn stored_auth(&self) -> Result<Option<std::sync::Arc<StoredAuth>>, SessionError> {
+        let id = self.session.id();
+        if let Some(hit) = id.and_then(|id| self.decoded.recent.get(&id)) {
+            if crate::unix_now() < hit.idle_until {
+                return Ok(Some(hit.auth));
+            }
+        }
+        let read_at = std::time::Instant::now();
         let Some(raw) = self.session.get::<serde_json::Value>(AUTH).await? else { return Ok(None) };
         let auth = match serde_json::from_value::<StoredAuth>(raw) {
-            Ok(a) => a,
+            Ok(a) => std::sync::Arc::new(a),
             Err(e) => {
                 tracing::warn!(error = %e, "a session record in an unknown format was ended");
                 self.flush().await?;
                 return Ok(None);
             }
         };
+        let seen = self.session.get::<i64>(SEEN).await.ok().flatten().unwrap_or(0);
+        if let Some(id) = self.session.id() {
+            let idle_until = seen.max(auth.user.signed_in_at).saturating_add(self.decoded.idle_secs);
+            self.decoded.recent.insert_at(id, Decoded { auth: auth.clone(), idle_until }, read_at);
+        }
+        Ok(Some(auth))
+    }
+
+    /// [`Self::auth`] from the session record and the token row.
+    async fn read_auth(&self) -> Result<Option<std::sync::Arc<StoredAuth>>, SessionError> {
+        let Some(auth) = self.stored_auth().await? else { return Ok(None) };
         if crate::unix_now() >= auth.expires_at {
             tracing::info!(sub = %auth.user.sub, "session reached its absolute lifetime");
             self.tokens.end(&auth.grant).await?;
@@ -298,22 +356,28 @@ impl AuthSession {
         // The session layer moves a record's idle expiry only when the
         // record is saved: note the activity in it as often as in the token row.
         if check_in.touched {
+            if let Some(id) = self.session.id() {
+                self.decoded.recent.remove(&id);
+            }
             self.session.insert(SEEN, crate::unix_now()).await?;
         }
-        let mut auth = auth;
-        if let Some(row) = check_in.standing {
-            auth.take_standing(&row);
-        }
-        Ok(Some(auth))
+        Ok(Some(match check_in.standing {
+            Some(row) => {
+                let mut current = StoredAuth::clone(&auth);
+                current.take_standing(&row);
+                std::sync::Arc::new(current)
+            }
+            None => auth,
+        }))
     }
 
     pub async fn user(&self) -> Result<Option<SessionUser>, SessionError> {
-        Ok(self.auth().await?.map(|a| a.user.into()))
+        Ok(self.auth().await?.map(|a| a.user.clone().into()))
     }
 
     /// The token the sign-out form must send back.
     pub async fn logout_token(&self) -> Result<Option<String>, SessionError> {
-        Ok(self.auth().await?.map(|a| a.logout_token))
+        Ok(self.auth().await?.map(|a| a.logout_token.clone()))
     }
 
     /// Signs the user in: a new session id (no fixation), then the tokens.
@@ -333,7 +397,7 @@ impl AuthSession {
                 tracing::info!(sub = %old.user.sub, "a second sign-in in this session replaced the first");
             }
         }
-        self.remembered().take();
+        self.forget();
         self.session.cycle_id().await?;
         let expires_at = now.saturating_add(lifetime_secs);
         let grant = self.tokens.insert(&user.sub, user.sid.as_deref(), tokens, expires_at, user_agent).await?;
@@ -425,6 +489,7 @@ impl AuthSession {
     /// provider cannot be asked, so the next call asks again.
     pub async fn confirmed_user(&self, max_age_secs: i64) -> Result<Standing, SessionError> {
         let Some(auth) = self.auth().await? else { return Ok(Standing::SignedOut) };
+        let auth = StoredAuth::clone(&auth);
         let now = crate::unix_now();
         let last_check = if auth.checked_at > 0 { auth.checked_at } else { auth.user.confirmed_at };
         if now.saturating_sub(last_check) < max_age_secs {
@@ -468,7 +533,7 @@ impl AuthSession {
         let ours = row.at_ms == started_ms && row.json == json;
         let mut current = auth;
         current.take_standing(&row);
-        *self.remembered() = Some(current.clone());
+        *self.remembered() = Some(std::sync::Arc::new(current.clone()));
         Ok(match (current.refused, ours) {
             (Some(why), just_now) => Standing::Refused { stale, why, just_now },
             (None, true) => Standing::Reconfirmed { user: current.user.into(), stale },

@@ -240,6 +240,17 @@ impl Tokens {
         self
     }
 
+    /// The cache bound and size of [`Tokens::with_cache`] (the session
+    /// records a request decoded are reused under the same bound).
+    pub(crate) fn cache_config(&self) -> (Duration, usize) {
+        (self.inner.recent.ttl(), self.inner.recent.max())
+    }
+
+    /// The sessions' idle timeout ([`Tokens::with_idle_timeout`]).
+    pub(crate) fn idle_secs(&self) -> i64 {
+        self.inner.idle_secs
+    }
+
     /// How stale `last_seen` may get: a minute, less for short idle timeouts.
     fn touch_every(&self) -> i64 {
         (self.inner.idle_secs / 10).clamp(1, 60)

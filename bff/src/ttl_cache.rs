@@ -1,7 +1,9 @@
 //! A small in-process cache whose entries live at most a fixed time: what
 //! another instance changes is seen here within that bound, and what this
 //! instance changes it invalidates at once. Bounded in size: when full, the
-//! expired entries go, and if that frees nothing, everything does.
+//! expired entries go, and if that frees nothing, everything does. Expired
+//! entries are also swept once per `ttl` by the next write, so memory follows
+//! the recent load rather than the highest one.
 
 use std::collections::HashMap;
 use std::hash::Hash;
@@ -15,12 +17,28 @@ pub struct TtlCache<K, V> {
     /// When each key was last removed (kept for one `ttl`): a read that
     /// started before a removal must not put the old value back.
     removed: RwLock<HashMap<K, Instant>>,
+    /// When expired entries were last swept out.
+    swept: std::sync::Mutex<Instant>,
 }
 
 impl<K: Eq + Hash + Clone, V: Clone> TtlCache<K, V> {
     /// Entries live `ttl`; at most `max` are kept. A zero `ttl` keeps nothing.
     pub fn new(ttl: Duration, max: usize) -> Self {
-        Self { ttl, max: max.max(1), map: RwLock::new(HashMap::new()), removed: RwLock::new(HashMap::new()) }
+        Self {
+            ttl,
+            max: max.max(1),
+            map: RwLock::new(HashMap::new()),
+            removed: RwLock::new(HashMap::new()),
+            swept: std::sync::Mutex::new(Instant::now()),
+        }
+    }
+
+    pub fn ttl(&self) -> Duration {
+        self.ttl
+    }
+
+    pub fn max(&self) -> usize {
+        self.max
     }
 
     pub fn enabled(&self) -> bool {
@@ -47,6 +65,7 @@ impl<K: Eq + Hash + Clone, V: Clone> TtlCache<K, V> {
         if !self.enabled() {
             return;
         }
+        self.sweep();
         let removed = self.removed.read().unwrap_or_else(|p| p.into_inner()).get(&key).copied();
         if removed.is_some_and(|at| at >= read_at) {
             return;
@@ -81,6 +100,20 @@ impl<K: Eq + Hash + Clone, V: Clone> TtlCache<K, V> {
         self.map.write().unwrap_or_else(|p| p.into_inner()).remove(key);
     }
 
+    /// Drops expired entries and removal marks, at most once per `ttl` (a
+    /// write that finds another sweeping goes on).
+    fn sweep(&self) {
+        {
+            let Ok(mut swept) = self.swept.try_lock() else { return };
+            if swept.elapsed() < self.ttl {
+                return;
+            }
+            *swept = Instant::now();
+        }
+        self.map.write().unwrap_or_else(|p| p.into_inner()).retain(|_, (at, _)| at.elapsed() < self.ttl);
+        self.removed.write().unwrap_or_else(|p| p.into_inner()).retain(|_, at| at.elapsed() < self.ttl);
+    }
+
     pub fn len(&self) -> usize {
         self.map.read().unwrap_or_else(|p| p.into_inner()).len()
     }
@@ -93,6 +126,20 @@ impl<K: Eq + Hash + Clone, V: Clone> TtlCache<K, V> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn expired_entries_are_swept_by_a_later_write() {
+        let c = TtlCache::new(Duration::from_millis(30), 1000);
+        for i in 0..100 {
+            c.insert(i, i);
+            c.remove(&(i + 1000));
+        }
+        assert_eq!(c.len(), 100);
+        std::thread::sleep(Duration::from_millis(40));
+        c.insert(-1, -1);
+        assert_eq!(c.len(), 1, "only the new entry is left");
+        assert!(c.removed.read().unwrap_or_else(|p| p.into_inner()).is_empty(), "old removal marks are gone");
+    }
 
     #[test]
     fn entries_expire_are_removed_and_the_size_is_bounded() {

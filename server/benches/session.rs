@@ -7,7 +7,10 @@
 //! - `POST /api/server_info`, a server function without a session;
 //! - `POST /api/current_user` with a signed-in session, sessions in SQLite;
 //! - the same with sessions in Redis (a throwaway `redis-server`);
+//! - `GET /api/v1/me` with a Bearer access token (the JSON API);
 //! - `GET /` signed in: the streamed home page over kept-alive connections.
+//!
+//! The apps sign in at the local provider running beside them (in memory).
 //!
 //!   scripts/bench session                        (or)
 //!   cargo bench -p server --bench session --locked
@@ -55,6 +58,7 @@ fn millis(v: &str) -> f64 {
 
 /// Runs wrk against `url` with `lua` (method, headers, body) and reads its report.
 fn wrk(name: &'static str, url: &str, lua: &str, secs: u64, connections: u64) -> Case {
+    eprintln!("running: {name}");
     let script = common::temp_dir("wrk").join("case.lua");
     std::fs::write(&script, lua).unwrap();
     let out = Command::new("wrk")
@@ -112,8 +116,9 @@ async fn signed_in_app(settings: server::config::Settings, email: &str) -> (Stri
     (app.base, cookie)
 }
 
-fn bench_settings() -> server::config::Settings {
-    let mut settings = common::test_settings();
+fn bench_settings(issuer: &str, addr: std::net::SocketAddr) -> server::config::Settings {
+    let mut settings = common::external_to(common::test_settings(), issuer);
+    settings.leptos.site_addr = addr;
     // One client from one address: the limiter is checked on every request
     // but never answers 429.
     settings.rate_limits = bff::rate_limit::Limits {
@@ -136,14 +141,24 @@ async fn main() {
     let hello = axum::Router::new().route("/hello", get(|| async { axum::Json(json!({ "message": "Hello World" })) }));
     tokio::spawn(async move { axum::serve(bare, hello).await });
 
+    let sqlite_addr = std::net::SocketAddr::from(([127, 0, 0, 1], common::free_port()));
+    let redis_addr = std::net::SocketAddr::from(([127, 0, 0, 1], common::free_port()));
+    let issuer = common::bench_provider(idp::keys::SigningAlg::RS256, None, &[sqlite_addr, redis_addr]).await;
     // SQLite sessions in a data directory, as deployed.
     let dir = common::temp_dir("bench-session");
-    let mut sqlite = bench_settings();
+    let mut sqlite = bench_settings(&issuer, sqlite_addr);
     sqlite.data_dir = Some(dir.clone());
     let (base, cookie) = signed_in_app(sqlite, "user@example.com").await;
+    // An access token for the JSON API, as a native app gets one.
+    let token = common::native_tokens(&issuer, "user@example.com", "openid settings:read", "gatehouse-api")
+        .await
+        .unwrap()["access_token"]
+        .as_str()
+        .unwrap()
+        .to_string();
     // Redis sessions against a throwaway redis-server.
     let redis = common::RedisServer::start().await;
-    let mut with_redis = bench_settings();
+    let mut with_redis = bench_settings(&issuer, redis_addr);
     with_redis.redis_url = Some(redis.url.clone());
     with_redis.token_keys =
         Some(bff::sealing::TokenKeys::parse(&bff::sealing::TokenKeys::generate_line("bench")).unwrap());
@@ -183,6 +198,13 @@ async fn main() {
             "POST /api/current_user, Redis session",
             &format!("{redis_base}/api/current_user"),
             &server_fn(Some(&redis_cookie), &redis_base),
+            secs,
+            connections,
+        ),
+        wrk(
+            "GET /api/v1/me (Bearer)",
+            &format!("{base}/api/v1/me"),
+            &lua("GET", &[("Accept", "application/json"), ("Authorization", &format!("Bearer {token}"))]),
             secs,
             connections,
         ),

@@ -15,11 +15,33 @@ use tower_http::trace::TraceLayer;
 
 use crate::config::{AdminApiSettings, Settings};
 
-/// The one state struct of the server; handlers extract the parts they need.
-#[derive(Clone, FromRef)]
-pub struct AppState {
+/// The one state of the server; handlers extract the parts they need. One
+/// `Arc`: Leptos clones the state into every server function call.
+#[derive(Clone)]
+pub struct AppState(Arc<AppStateParts>);
+
+pub struct AppStateParts {
     pub leptos_options: LeptosOptions,
     pub server: Arc<ServerContext>,
+}
+
+impl AppState {
+    pub fn new(leptos_options: LeptosOptions, server: Arc<ServerContext>) -> Self {
+        Self(Arc::new(AppStateParts { leptos_options, server }))
+    }
+}
+
+impl std::ops::Deref for AppState {
+    type Target = AppStateParts;
+    fn deref(&self) -> &AppStateParts {
+        &self.0
+    }
+}
+
+impl FromRef<AppState> for LeptosOptions {
+    fn from_ref(state: &AppState) -> Self {
+        state.leptos_options.clone()
+    }
 }
 
 /// Why the server could not start.
@@ -159,7 +181,7 @@ impl Application {
             pending,
             stylesheet_href: stylesheet_href(&settings.leptos),
         }));
-        let state = AppState { leptos_options: settings.leptos, server: Arc::new(ServerContext::new(bff.clone())) };
+        let state = AppState::new(settings.leptos, Arc::new(ServerContext::new(bff.clone())));
         // The JSON API authenticates with Bearer tokens only: no session layer,
         // and no CSRF check unless it also reads a token from a cookie.
         let mut api = crate::api_v1::router(api)
@@ -616,21 +638,37 @@ async fn no_compression_with_a_session(mut req: Request, next: axum::middleware:
     next.run(req).await
 }
 
+/// Whether the file name in `path` carries a content hash as hashed builds
+/// name them: `<name>.<hash>.<extension>`, the hash 16 or more characters of
+/// URL-safe base64 (`gatehouse.gtsL5fi5ZRUiFMcshwtwhw.css`).
+fn hashed_name(path: &str) -> bool {
+    let name = path.rsplit('/').next().unwrap_or_default();
+    let parts: Vec<&str> = name.split('.').collect();
+    parts.len() >= 3
+        && parts[1..parts.len() - 1].iter().any(|p| {
+            let hash = p.strip_suffix("_bg").unwrap_or(p);
+            hash.len() >= 16 && hash.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        })
+}
+
 /// Pages and API answers depend on who is signed in: no cache may keep them.
-/// The built bundle under `/pkg/` is cached for a year as `immutable` when its
-/// file names carry a content hash (`LEPTOS_HASH_FILES`), else revalidated on
-/// each use; either way it varies with `Accept-Encoding` (precompressed copies).
+/// A file of the built bundle under `/pkg/` is cached for a year as
+/// `immutable` when its name carries a content hash (`LEPTOS_HASH_FILES`
+/// builds), else revalidated on each use — also an unhashed name in a hashed
+/// build, which the next build may fill with other bytes. Either way, and in
+/// a `304 Not Modified` too, it varies with `Accept-Encoding` (precompressed copies).
 async fn cache_policy(immutable: bool, req: Request, next: axum::middleware::Next) -> axum::response::Response {
-    use axum::http::{header, HeaderValue};
+    use axum::http::{header, HeaderValue, StatusCode};
     let path = req.uri().path();
     let bundle = path.starts_with("/pkg/");
+    let hashed = bundle && immutable && hashed_name(path);
     let is_static = bundle || path == "/favicon.svg";
     let mut res = next.run(req).await;
-    let ok = res.status().is_success();
+    let ok = res.status().is_success() || res.status() == StatusCode::NOT_MODIFIED;
     let headers = res.headers_mut();
     if bundle && ok {
         headers.append(header::VARY, HeaderValue::from_static("accept-encoding"));
-        let policy = if immutable { "public, max-age=31536000, immutable" } else { "no-cache" };
+        let policy = if hashed { "public, max-age=31536000, immutable" } else { "no-cache" };
         headers.insert(header::CACHE_CONTROL, HeaderValue::from_static(policy));
     } else if !is_static {
         headers.entry(header::CACHE_CONTROL).or_insert(HeaderValue::from_static("no-store"));
@@ -681,5 +719,22 @@ mod stylesheet_tests {
         let hashes = "js: a1\nwasm: b2\ncss: gtsL5fi5ZRUiFMcshwtwhw\n";
         assert_eq!(stylesheet_href_from(&options, Some(hashes)), "/pkg/gatehouse.gtsL5fi5ZRUiFMcshwtwhw.css");
         assert_eq!(stylesheet_href_from(&options, Some("")), "/pkg/gatehouse.css", "no css entry: the plain name");
+    }
+}
+
+#[cfg(test)]
+mod cache_tests {
+    use super::hashed_name;
+
+    #[test]
+    fn only_content_hashed_file_names_count_as_hashed() {
+        assert!(hashed_name("/pkg/gatehouse.gtsL5fi5ZRUiFMcshwtwhw.css"));
+        assert!(hashed_name("/pkg/gatehouse.gtsL5fi5ZRUiFMcshwtwhw_bg.wasm"));
+        assert!(hashed_name("/pkg/gatehouse.gts-L5fi5ZRUiFMcsh_w.js"));
+        assert!(!hashed_name("/pkg/gatehouse.css"), "no hash");
+        assert!(!hashed_name("/pkg/gatehouse_bg.wasm"));
+        assert!(!hashed_name("/pkg/gatehouse.min.js"), "a short middle part is no hash");
+        assert!(!hashed_name("/pkg/gatehouse.gtsL5fi5ZRUiFMcshw!hw.css"), "not base64url");
+        assert!(!hashed_name("/pkg/"));
     }
 }

@@ -562,3 +562,32 @@ pub async fn seed_identities(provider: &str, n: usize) {
         w.await.expect("a seeding worker");
     }
 }
+
+/// The local provider as benchmarks run it: signing with `alg`, its data in
+/// `dir` (`None`: in memory), per-IP limits lifted (every request comes from
+/// 127.0.0.1), accepting the apps listening at `apps`. Returns its issuer.
+pub async fn bench_provider(
+    alg: idp::keys::SigningAlg,
+    dir: Option<&std::path::Path>,
+    apps: &[std::net::SocketAddr],
+) -> String {
+    let mut cfg = idp::Config::from_toml(idp::config::DEV_CONFIG, "idp/dev.toml").expect("the development config");
+    cfg.signing_alg = alg;
+    cfg.listen = "127.0.0.1:0".parse().expect("loopback address");
+    cfg.issuer = None;
+    cfg.storage = match dir {
+        Some(d) => idp::config::Storage::Dir(d.to_path_buf()),
+        None => idp::config::Storage::Memory,
+    };
+    cfg.rate_limits.authorize_per_ip = u32::MAX;
+    cfg.rate_limits.email_per_ip = u32::MAX;
+    cfg.rate_limits.passcode_per_ip = u32::MAX;
+    let client = cfg.clients.iter_mut().find(|c| c.id == APP_CLIENT).expect("the app's client");
+    client.redirect_uris = apps.iter().map(|a| format!("http://{a}/login")).collect();
+    client.post_logout_redirect_uris = apps.iter().map(|a| format!("http://{a}/logout")).collect();
+    client.backchannel_logout_uri = None;
+    let provider = idp::Idp::build(cfg).await.expect("the provider starts");
+    let issuer = provider.issuer().to_string();
+    tokio::spawn(provider.run_until_stopped());
+    issuer
+}

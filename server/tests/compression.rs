@@ -13,12 +13,16 @@ fn site_with_bundle(tag: &str) -> (std::path::PathBuf, Vec<u8>) {
     std::fs::create_dir_all(root.join("pkg")).unwrap();
     let wasm: Vec<u8> = (0..200_000u32).flat_map(|i| (i % 97).to_le_bytes()).collect();
     std::fs::write(root.join("pkg/gatehouse.wasm"), &wasm).unwrap();
+    std::fs::write(root.join(format!("pkg/{HASHED_WASM}")), &wasm).unwrap();
     std::fs::write(root.join("pkg/gatehouse.js"), "export function start() { return 42; }\n".repeat(100)).unwrap();
     std::fs::write(root.join("favicon.svg"), "<svg xmlns='http://www.w3.org/2000/svg'/>").unwrap();
     let done = server::assets::precompress(&root.join("pkg")).unwrap();
-    assert_eq!(done.written, 2);
+    assert_eq!(done.written, 3);
     (root, wasm)
 }
+
+/// A file name as a build with hashed names writes it.
+const HASHED_WASM: &str = "gatehouse.gtsL5fi5ZRUiFMcshwtwhw_bg.wasm";
 
 async fn get(app: &TestApp, path: &str, encoding: Option<&str>) -> reqwest::Response {
     let mut r = reqwest::Client::new().get(format!("{}{path}", app.base));
@@ -52,11 +56,30 @@ async fn the_bundle_is_sent_precompressed_and_decodes_to_the_file() {
     settings.leptos.hash_files = true;
     let app = spawn_app_with(settings).await;
 
-    let r = get(&app, "/pkg/gatehouse.wasm", Some("gzip, deflate, br")).await;
+    let r = get(&app, &format!("/pkg/{HASHED_WASM}"), Some("gzip, deflate, br")).await;
     assert_eq!(r.status(), 200);
     assert_eq!(header(&r, "content-encoding"), "br");
     assert!(header(&r, "vary").contains("accept-encoding"), "{}", header(&r, "vary"));
     assert_eq!(header(&r, "cache-control"), "public, max-age=31536000, immutable", "hashed names are immutable");
+    let modified = header(&r, "last-modified");
+    assert!(!modified.is_empty(), "the bundle can be revalidated");
+
+    // Revalidated: the 304 still says it varies with the encoding.
+    let r = reqwest::Client::new()
+        .get(format!("{}/pkg/{HASHED_WASM}", app.base))
+        .header("accept-encoding", "br")
+        .header("if-modified-since", r.headers().get("last-modified").unwrap().clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 304);
+    assert!(header(&r, "vary").contains("accept-encoding"), "a 304 varies too: {:?}", r.headers());
+
+    // An unhashed name in a hashed build is revalidated: the next build may
+    // fill it with other bytes.
+    let r = get(&app, "/pkg/gatehouse.wasm", Some("br")).await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(header(&r, "cache-control"), "no-cache", "unhashed names are never immutable");
     assert_eq!(header(&r, "content-type"), "application/wasm");
     let sent = r.bytes().await.unwrap();
     assert!(sent.len() * 5 < wasm.len(), "compressed: {} of {} bytes", sent.len(), wasm.len());

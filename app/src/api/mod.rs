@@ -34,13 +34,14 @@ pub(crate) mod server {
     /// Whether the browser posted a form itself (it accepts HTML), rather than
     /// the app's code calling the server function.
     fn plain_form_post() -> bool {
-        leptos::prelude::use_context::<http::request::Parts>().is_some_and(|p| {
+        leptos::prelude::with_context::<http::request::Parts, _>(|p| {
             p.method == http::Method::POST
                 && p.headers
                     .get(http::header::ACCEPT)
                     .and_then(|v| v.to_str().ok())
                     .is_some_and(|v| v.contains("text/html"))
         })
+        .unwrap_or(false)
     }
 
     pub(crate) fn internal(what: &str, e: impl std::fmt::Display) -> AppError {
@@ -55,8 +56,13 @@ pub(crate) mod server {
     }
 
     pub(crate) async fn session() -> Result<AuthSession, AppError> {
-        let session: tower_sessions::Session =
-            leptos_axum::extract().await.map_err(|e| internal("no session layer in front of the app", e))?;
+        // Read from the request's extensions in place (extracting would clone
+        // every header of the request).
+        let session = leptos::prelude::with_context::<http::request::Parts, _>(|p| {
+            p.extensions.get::<tower_sessions::Session>().cloned()
+        })
+        .flatten()
+        .ok_or_else(|| internal("no session layer in front of the app", "Session missing from the request"))?;
         Ok(bff()?.session(session))
     }
 
