@@ -15,9 +15,8 @@
 //! (Bearer, no cookies) is not routed through this layer unless it reads a
 //! token from a cookie.
 
-use axum::extract::{Request, State};
+use axum::extract::Request;
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
-use axum::middleware::Next;
 use axum::response::{Html, IntoResponse, Response};
 
 /// The header the app's WASM client adds to every server-function call.
@@ -82,35 +81,28 @@ pub fn wants_json(req_headers: &HeaderMap, path: &str) -> bool {
     accept.contains("json") || path.starts_with("/api/") || req_headers.contains_key(CLIENT_HEADER)
 }
 
-/// The tower middleware (`axum::middleware::from_fn_with_state`).
-pub async fn middleware(State(check): State<std::sync::Arc<OriginCheck>>, req: Request, next: Next) -> Response {
+/// The answer to a cross-site request with an unsafe method (`None`: it
+/// may go on). The back-channel logout endpoint is exempt: the provider
+/// posts to it, authenticated by its signed logout token.
+pub fn refuse(check: &OriginCheck, req: &Request) -> Option<Response> {
     if !is_unsafe(req.method()) || req.uri().path() == crate::backchannel::PATH {
-        return next.run(req).await;
+        return None;
     }
-    match check.check(req.headers()) {
-        Ok(()) => next.run(req).await,
-        Err(why) => {
-            tracing::warn!(method = %req.method(), path = ?req.uri().path(), reason = %why, "cross-site request refused");
-            refusal(wants_json(req.headers(), req.uri().path()))
-        }
-    }
+    let why = check.check(req.headers()).err()?;
+    tracing::warn!(method = %req.method(), path = ?req.uri().path(), reason = %why, "cross-site request refused");
+    Some(refusal(wants_json(req.headers(), req.uri().path())))
 }
 
 /// The same check for `/api/v1` when it also reads its token from a cookie:
 /// a request that sends no `Authorization` header may be riding on that
 /// cookie, so its unsafe methods must come from the app's origin.
-pub async fn api_cookie_middleware(
-    State(check): State<std::sync::Arc<OriginCheck>>,
-    req: Request,
-    next: Next,
-) -> Response {
-    if is_unsafe(req.method()) && !req.headers().contains_key(header::AUTHORIZATION) {
-        if let Err(why) = check.check(req.headers()) {
-            tracing::warn!(method = %req.method(), path = ?req.uri().path(), reason = %why, "cross-site API request refused");
-            return refusal(true);
-        }
+pub fn refuse_api_cookie(check: &OriginCheck, req: &Request) -> Option<Response> {
+    if !is_unsafe(req.method()) || req.headers().contains_key(header::AUTHORIZATION) {
+        return None;
     }
-    next.run(req).await
+    let why = check.check(req.headers()).err()?;
+    tracing::warn!(method = %req.method(), path = ?req.uri().path(), reason = %why, "cross-site API request refused");
+    Some(refusal(true))
 }
 
 /// `403` with a JSON body for API callers and a short page for browsers.

@@ -10,12 +10,10 @@
 use std::net::{IpAddr, SocketAddr};
 use std::num::NonZeroU32;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
 use std::time::Duration;
 
-use axum::extract::{ConnectInfo, Request, State};
+use axum::extract::{ConnectInfo, Request};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
-use axum::middleware::Next;
 use axum::response::{Html, IntoResponse, Response};
 use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota};
@@ -238,22 +236,18 @@ pub fn classify(method: &axum::http::Method, path: &str) -> Option<Class> {
     }
 }
 
-/// The tower middleware (`axum::middleware::from_fn_with_state`); the server
-/// must be served with `into_make_service_with_connect_info::<SocketAddr>()`.
-pub async fn middleware(State(limiter): State<Arc<RateLimiter>>, req: Request, next: Next) -> Response {
-    let Some(class) = classify(req.method(), req.uri().path()) else { return next.run(req).await };
+/// The answer to a request over its limit (`None`: it may go on). The server
+/// must be served with `into_make_service_with_connect_info::<SocketAddr>()`
+/// (the peer address is the client unless a trusted proxy says otherwise).
+pub fn refuse(limiter: &RateLimiter, req: &Request) -> Option<Response> {
+    let class = classify(req.method(), req.uri().path())?;
     let peer = req.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| c.0);
     let client = limiter.client(req.headers(), peer);
-    match limiter.check(class, client) {
-        Ok(()) => next.run(req).await,
-        Err(wait) => {
-            tracing::warn!(client = %client, class = ?class, path = ?req.uri().path(), "rate limit reached");
-            let json = class == Class::Api
-                || class == Class::Backchannel
-                || crate::csrf::wants_json(req.headers(), req.uri().path());
-            too_many(wait, json)
-        }
-    }
+    let wait = limiter.check(class, client).err()?;
+    tracing::warn!(client = %client, class = ?class, path = ?req.uri().path(), "rate limit reached");
+    let json =
+        class == Class::Api || class == Class::Backchannel || crate::csrf::wants_json(req.headers(), req.uri().path());
+    Some(too_many(wait, json))
 }
 
 /// `429` with `Retry-After` (whole seconds, at least 1).

@@ -189,8 +189,7 @@ async fn main() {
     let sqlite_addr = std::net::SocketAddr::from(([127, 0, 0, 1], common::free_port()));
     let redis_addr = std::net::SocketAddr::from(([127, 0, 0, 1], common::free_port()));
     let idp_dir = dir.join("idp");
-    let issuer =
-        common::bench_provider(idp::keys::SigningAlg::ES256, Some(&idp_dir), &[sqlite_addr, redis_addr]).await;
+    let issuer = common::bench_provider(idp::keys::SigningAlg::ES256, Some(&idp_dir), &[sqlite_addr, redis_addr]).await;
     common::seed_identities(&issuer, users as usize).await;
 
     // SQLite: the process idle with one session, then after the sign-ins.

@@ -238,7 +238,8 @@ fn main() {
         ));
     }
 
-    let mut block = String::from("<!-- results:begin (written by scripts/bench; edit the prose around it, not this) -->\n");
+    let mut block =
+        String::from("<!-- results:begin (written by scripts/bench; edit the prose around it, not this) -->\n");
     let _ = writeln!(block, "{}\n", about.trim());
     block.push_str("![Requests per second of each hot path, one run](benchmarks.svg)\n\n");
     block.push_str("| figure | value | goal |\n|---|---|---|\n");

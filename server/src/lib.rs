@@ -5,6 +5,7 @@
 pub mod api_v1;
 pub mod assets;
 pub mod config;
+pub mod edge;
 pub mod security;
 pub mod sessions;
 pub mod startup;

@@ -7,11 +7,11 @@
 //! app's own files. Pages rendered outside Leptos (sign-in failures, refusals)
 //! have no script at all and get `script-src 'none'`.
 
+use std::ops::ControlFlow;
 use std::sync::Arc;
 
-use axum::extract::{Request, State};
+use axum::extract::Request;
 use axum::http::{header, HeaderValue};
-use axum::middleware::Next;
 use axum::response::Response;
 
 /// What the headers depend on.
@@ -62,38 +62,47 @@ connect-src 'self'{}; object-src 'none'; base-uri 'none'; frame-ancestors 'none'
     }
 }
 
-/// Adds the headers (`axum::middleware::from_fn_with_state`).
-pub async fn headers(State(policy): State<Arc<HeaderPolicy>>, req: Request, next: Next) -> Response {
-    let mut res = next.run(req).await;
-    let nonce = res.headers_mut().remove(app::NONCE_HEADER);
-    let is_html = res
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|ct| ct.starts_with("text/html"));
-    let h = res.headers_mut();
-    h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
-    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
-    // `same-origin`, not `no-referrer`: with `no-referrer` a browser sends
-    // `Origin: null` on form posts, which the CSRF check must refuse.
-    h.insert(header::REFERRER_POLICY, HeaderValue::from_static("same-origin"));
-    if policy.hsts {
-        h.insert(header::STRICT_TRANSPORT_SECURITY, HeaderValue::from_static("max-age=63072000; includeSubDomains"));
+/// Adds the headers to every answer (`edge::layer(policy)`).
+impl crate::edge::Middleware for Arc<HeaderPolicy> {
+    type Memo = ();
+
+    fn before(&self, _req: &mut Request) -> ControlFlow<Response> {
+        ControlFlow::Continue(())
     }
-    if is_html {
-        let nonce = nonce.as_ref().and_then(|n| n.to_str().ok()).filter(|n| is_nonce(n));
-        if let Ok(csp) = HeaderValue::from_str(&policy.csp(nonce)) {
-            h.insert(header::CONTENT_SECURITY_POLICY, csp);
+
+    fn after(&self, (): (), res: &mut Response) {
+        let nonce = res.headers_mut().remove(app::NONCE_HEADER);
+        let is_html = res
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|ct| ct.starts_with("text/html"));
+        let h = res.headers_mut();
+        h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+        h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+        // `same-origin`, not `no-referrer`: with `no-referrer` a browser sends
+        // `Origin: null` on form posts, which the CSRF check must refuse.
+        h.insert(header::REFERRER_POLICY, HeaderValue::from_static("same-origin"));
+        if self.hsts {
+            h.insert(
+                header::STRICT_TRANSPORT_SECURITY,
+                HeaderValue::from_static("max-age=63072000; includeSubDomains"),
+            );
         }
-        h.insert(
-            "permissions-policy",
-            HeaderValue::from_static(
-                "camera=(), microphone=(), geolocation=(), payment=(), usb=(), interest-cohort=()",
-            ),
-        );
-        h.insert("cross-origin-opener-policy", HeaderValue::from_static("same-origin"));
+        if is_html {
+            let nonce = nonce.as_ref().and_then(|n| n.to_str().ok()).filter(|n| is_nonce(n));
+            if let Ok(csp) = HeaderValue::from_str(&self.csp(nonce)) {
+                h.insert(header::CONTENT_SECURITY_POLICY, csp);
+            }
+            h.insert(
+                "permissions-policy",
+                HeaderValue::from_static(
+                    "camera=(), microphone=(), geolocation=(), payment=(), usb=(), interest-cohort=()",
+                ),
+            );
+            h.insert("cross-origin-opener-policy", HeaderValue::from_static("same-origin"));
+        }
     }
-    res
 }
 
 /// A nonce as Leptos makes them (base64url); anything else is not put in the policy.

@@ -1,6 +1,7 @@
 //! Router assembly, binding, and graceful shutdown.
 
 use std::net::SocketAddr;
+use std::ops::ControlFlow;
 use std::sync::Arc;
 
 use app::state::ServerContext;
@@ -185,21 +186,20 @@ impl Application {
         // The JSON API authenticates with Bearer tokens only: no session layer,
         // and no CSRF check unless it also reads a token from a cookie.
         let mut api = crate::api_v1::router(api)
-            .layer(axum::middleware::from_fn(|req, next| cache_policy(false, req, next)))
+            .layer(crate::edge::layer(CachePolicy { immutable: false }))
             .layer(TraceLayer::new_for_http().make_span_with(request_span));
         if settings.api.cookie.is_some() {
-            api =
-                api.layer(axum::middleware::from_fn_with_state(origin_check.clone(), bff::csrf::api_cookie_middleware));
+            api = api.layer(crate::edge::layer(ApiCookieCrossSite(origin_check.clone())));
         }
         let router = router(state)
             .merge(bff::routes::router(bff))
             .layer(sessions)
-            .layer(axum::middleware::from_fn_with_state(origin_check, bff::csrf::middleware))
+            .layer(crate::edge::layer(CrossSite(origin_check)))
             .merge(api)
-            .layer(axum::middleware::from_fn_with_state(limiter, bff::rate_limit::middleware))
-            .layer(axum::middleware::from_fn_with_state(header_policy, crate::security::headers))
+            .layer(crate::edge::layer(limiter))
+            .layer(crate::edge::layer(header_policy))
             .layer(compression())
-            .layer(axum::middleware::from_fn(no_compression_with_a_session));
+            .layer(crate::edge::layer(NoCompressionWithASession));
         Ok(Self { listener, addr, router })
     }
 
@@ -592,16 +592,45 @@ pub fn router(state: AppState) -> Router {
             move || leptos::context::provide_context((*fallback_ctx).clone()),
             shell,
         ))
-        .layer(axum::middleware::from_fn(move |req, next| cache_policy(immutable, req, next)))
+        .layer(crate::edge::layer(CachePolicy { immutable }))
         .layer(TraceLayer::new_for_http().make_span_with(request_span))
         .with_state(state)
 }
 
 /// One span per request, named by the matched route (never the raw path).
 fn request_span(req: &Request) -> tracing::Span {
-    let route =
-        req.extensions().get::<MatchedPath>().map(|p| p.as_str().to_owned()).unwrap_or_else(|| "unmatched".to_owned());
+    let route = req.extensions().get::<MatchedPath>().map_or("unmatched", |p| p.as_str());
     tracing::info_span!("request", method = %req.method(), route = %route)
+}
+
+/// Refuses unsafe requests from other sites (`bff::csrf`).
+#[derive(Clone)]
+struct CrossSite(Arc<bff::csrf::OriginCheck>);
+
+impl crate::edge::Middleware for CrossSite {
+    type Memo = ();
+    fn before(&self, req: &mut Request) -> ControlFlow<axum::response::Response> {
+        bff::csrf::refuse(&self.0, req).map_or(ControlFlow::Continue(()), ControlFlow::Break)
+    }
+}
+
+/// The same for `/api/v1` when it reads its token from a cookie.
+#[derive(Clone)]
+struct ApiCookieCrossSite(Arc<bff::csrf::OriginCheck>);
+
+impl crate::edge::Middleware for ApiCookieCrossSite {
+    type Memo = ();
+    fn before(&self, req: &mut Request) -> ControlFlow<axum::response::Response> {
+        bff::csrf::refuse_api_cookie(&self.0, req).map_or(ControlFlow::Continue(()), ControlFlow::Break)
+    }
+}
+
+/// Answers `429` to a client over its limit (`bff::rate_limit`).
+impl crate::edge::Middleware for Arc<bff::rate_limit::RateLimiter> {
+    type Memo = ();
+    fn before(&self, req: &mut Request) -> ControlFlow<axum::response::Response> {
+        bff::rate_limit::refuse(self, req).map_or(ControlFlow::Continue(()), ControlFlow::Break)
+    }
 }
 
 /// Responses compressed on the fly: HTML and JSON above 1 KiB (brotli at
@@ -623,7 +652,18 @@ fn compression() -> tower_http::compression::CompressionLayer<
 /// sizes would leak those secrets byte by byte (BREACH). A request carrying a
 /// session cookie therefore gets them uncompressed; the static bundle, which
 /// holds no secret, is still sent precompressed.
-async fn no_compression_with_a_session(mut req: Request, next: axum::middleware::Next) -> axum::response::Response {
+#[derive(Clone)]
+struct NoCompressionWithASession;
+
+impl crate::edge::Middleware for NoCompressionWithASession {
+    type Memo = ();
+    fn before(&self, req: &mut Request) -> ControlFlow<axum::response::Response> {
+        no_compression_with_a_session(req);
+        ControlFlow::Continue(())
+    }
+}
+
+fn no_compression_with_a_session(req: &mut Request) {
     let has_session = req
         .headers()
         .get_all(axum::http::header::COOKIE)
@@ -635,7 +675,6 @@ async fn no_compression_with_a_session(mut req: Request, next: axum::middleware:
     if has_session && !req.uri().path().starts_with("/pkg/") {
         req.headers_mut().remove(axum::http::header::ACCEPT_ENCODING);
     }
-    next.run(req).await
 }
 
 /// Whether the file name in `path` carries a content hash as hashed builds
@@ -657,23 +696,36 @@ fn hashed_name(path: &str) -> bool {
 /// builds), else revalidated on each use — also an unhashed name in a hashed
 /// build, which the next build may fill with other bytes. Either way, and in
 /// a `304 Not Modified` too, it varies with `Accept-Encoding` (precompressed copies).
-async fn cache_policy(immutable: bool, req: Request, next: axum::middleware::Next) -> axum::response::Response {
-    use axum::http::{header, HeaderValue, StatusCode};
-    let path = req.uri().path();
-    let bundle = path.starts_with("/pkg/");
-    let hashed = bundle && immutable && hashed_name(path);
-    let is_static = bundle || path == "/favicon.svg";
-    let mut res = next.run(req).await;
-    let ok = res.status().is_success() || res.status() == StatusCode::NOT_MODIFIED;
-    let headers = res.headers_mut();
-    if bundle && ok {
-        headers.append(header::VARY, HeaderValue::from_static("accept-encoding"));
-        let policy = if hashed { "public, max-age=31536000, immutable" } else { "no-cache" };
-        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static(policy));
-    } else if !is_static {
-        headers.entry(header::CACHE_CONTROL).or_insert(HeaderValue::from_static("no-store"));
+#[derive(Clone)]
+struct CachePolicy {
+    /// Whether this build hashes its file names.
+    immutable: bool,
+}
+
+/// What the request's path says of the answer: (a bundle file, its name hashed, a static file).
+type PathKind = (bool, bool, bool);
+
+impl crate::edge::Middleware for CachePolicy {
+    type Memo = PathKind;
+
+    fn before(&self, req: &mut Request) -> ControlFlow<axum::response::Response, PathKind> {
+        let path = req.uri().path();
+        let bundle = path.starts_with("/pkg/");
+        ControlFlow::Continue((bundle, bundle && self.immutable && hashed_name(path), bundle || path == "/favicon.svg"))
     }
-    res
+
+    fn after(&self, (bundle, hashed, is_static): PathKind, res: &mut axum::response::Response) {
+        use axum::http::{header, HeaderValue, StatusCode};
+        let ok = res.status().is_success() || res.status() == StatusCode::NOT_MODIFIED;
+        let headers = res.headers_mut();
+        if bundle && ok {
+            headers.append(header::VARY, HeaderValue::from_static("accept-encoding"));
+            let policy = if hashed { "public, max-age=31536000, immutable" } else { "no-cache" };
+            headers.insert(header::CACHE_CONTROL, HeaderValue::from_static(policy));
+        } else if !is_static {
+            headers.entry(header::CACHE_CONTROL).or_insert(HeaderValue::from_static("no-store"));
+        }
+    }
 }
 
 async fn healthz() -> Json<serde_json::Value> {
