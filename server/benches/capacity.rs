@@ -165,11 +165,11 @@ wrk.headers[\"Cookie\"] = \"{cookie}\"\n"
 fn bench_settings(issuer: &str, addr: std::net::SocketAddr) -> server::config::Settings {
     let mut settings = common::external_to(common::test_settings(), issuer);
     settings.leptos.site_addr = addr;
-    settings.rate_limits = bff::rate_limit::Limits {
-        write: Some(bff::rate_limit::Rate { count: 10_000_000, period: std::time::Duration::from_secs(1) }),
-        api: Some(bff::rate_limit::Rate { count: 10_000_000, period: std::time::Duration::from_secs(1) }),
-        ..bff::rate_limit::Limits::default()
-    };
+    // One client from one address makes every sign-in: the limiter is
+    // checked on every request but never answers 429.
+    let lifted = Some(bff::rate_limit::Rate { count: 10_000_000, period: std::time::Duration::from_secs(1) });
+    settings.rate_limits =
+        bff::rate_limit::Limits { sign_in: lifted, write: lifted, api: lifted, ..bff::rate_limit::Limits::default() };
     settings
 }
 
@@ -225,9 +225,18 @@ async fn main() {
     let rps_small = current_user_rps(&redis_app.base, &redis_cookie, secs);
     // One real session's two keys: its record (the only key without our
     // prefix) and its token row.
-    let all = redis.cli(&["--scan", "--count", "1000"]);
-    let record_key = all.lines().find(|k| !k.is_empty() && !k.starts_with("gatehouse:")).unwrap().to_string();
-    let row_key = all.lines().find(|k| k.starts_with("gatehouse:tok:")).unwrap().to_string();
+    let all = redis.cli(&["--scan"]);
+    let of_type = |kind: &str, prefix: &str| {
+        all.lines()
+            .filter(|k| !k.is_empty() && k.starts_with(prefix))
+            .find(|k| redis.cli(&["TYPE", k]).trim() == kind)
+            .map(str::to_string)
+            .unwrap_or_else(|| {
+                panic!("no {kind} key among {} keys: {}", all.lines().count(), &all[..all.len().min(500)])
+            })
+    };
+    let record_key = of_type("string", "");
+    let row_key = of_type("hash", "gatehouse:tok:");
     let t = Instant::now();
     fill_redis(&redis, &record_key, &row_key, redis_sessions, redis_fill);
     let fill_secs = t.elapsed().as_secs_f64();

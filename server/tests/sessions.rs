@@ -93,6 +93,51 @@ async fn sign_out_revokes_the_refresh_token_at_the_provider() {
     assert_eq!(revoked().await, 1, "the session's refresh token was revoked at sign-out");
 }
 
+/// Requests of one session within the cache bound reuse its decoded record;
+/// a sign-out in one tab must still end it for the other at once, whatever
+/// that tab read a moment before — with SQLite and with Redis.
+#[tokio::test]
+async fn a_tab_that_just_read_the_session_is_signed_out_with_the_other_at_once() {
+    for redis in [None, Some(RedisServer::start().await)] {
+        let mut settings = test_settings();
+        settings.session_cache_ms = 10_000; // far longer than the test: only invalidation can end it
+        if let Some(r) = &redis {
+            settings.redis_url = Some(r.url.clone());
+            settings.token_keys =
+                Some(bff::sealing::TokenKeys::parse(&bff::sealing::TokenKeys::generate_line("tabs")).unwrap());
+        }
+        let jar = std::sync::Arc::new(reqwest::cookie::Jar::default());
+        let app = spawn_app_with(settings).await;
+        let tab1 = TestApp { base: app.base.clone(), client: browser_with_jar(jar.clone()) };
+        let tab2 = TestApp { base: app.base.clone(), client: browser_with_jar(jar.clone()) };
+        signed_in(&tab1, "user@example.com").await;
+        for _ in 0..5 {
+            assert!(is_signed_in(&tab2).await, "the second tab shares the session");
+        }
+        let me: serde_json::Value = api(&tab1, "current_user").await.json().await.unwrap();
+        let token = me["logout_token"].as_str().unwrap().to_string();
+        let stale = reqwest::cookie::CookieStore::cookies(&*jar, &app.base.parse().unwrap())
+            .unwrap()
+            .to_str()
+            .unwrap()
+            .to_string();
+        let r = tab1.client.post(format!("{}/logout", app.base)).form(&[("logout_token", token)]).send().await.unwrap();
+        assert!(r.status().is_redirection(), "signed out: {}", r.status());
+        // The browser drops the cookie with the answer; a request still
+        // carrying it (a tab's request in flight) must find nothing.
+        let r = reqwest::Client::new()
+            .post(format!("{}/api/current_user", app.base))
+            .header("cookie", stale)
+            .header("origin", &app.base)
+            .header("accept", "application/json")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.text().await.unwrap(), "null", "the old cookie reads no session (redis: {})", redis.is_some());
+        assert!(!is_signed_in(&tab2).await, "the other tab is signed out too");
+    }
+}
+
 async fn token_rows(dir: &std::path::Path) -> i64 {
     let url = format!("sqlite://{}?mode=ro", dir.join("sessions.sqlite3").display());
     let pool = sqlx::SqlitePool::connect(&url).await.unwrap();
