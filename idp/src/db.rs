@@ -45,6 +45,8 @@ CREATE TABLE IF NOT EXISTS access_tokens (
 CREATE TABLE IF NOT EXISTS mailbox (
     seq INTEGER PRIMARY KEY AUTOINCREMENT, recipient TEXT NOT NULL COLLATE NOCASE,
     subject TEXT NOT NULL, body TEXT NOT NULL, passcode TEXT, created_at INTEGER NOT NULL);
+-- A recipient's newest messages without reading everyone's (a day of sign-ins is kept).
+CREATE INDEX IF NOT EXISTS mailbox_recipient ON mailbox(recipient COLLATE NOCASE, seq);
 -- Wrong passcodes per identity across all its login requests, and its passcode lock (with back-off).
 CREATE TABLE IF NOT EXISTS passcode_failures (
     identity_id TEXT PRIMARY KEY, window_start INTEGER NOT NULL, failures INTEGER NOT NULL,

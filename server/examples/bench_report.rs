@@ -173,11 +173,12 @@ fn main() {
         rows.push(row(
             format!("{name}: req/s (p50, p99)"),
             format!(
-                "{} ({:.2} ms, {:.2} ms) = {:.3} × bare",
+                "{} ({:.2} ms, {:.2} ms) = {:.3} × bare ({} just before)",
                 thousands(num(c, "rps")),
                 num(c, "p50_ms"),
                 num(c, "p99_ms"),
-                num(c, "ratio")
+                num(c, "ratio"),
+                thousands(num(c, "ceiling_rps"))
             ),
             goal,
         ));
