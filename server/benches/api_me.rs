@@ -28,10 +28,6 @@ use std::time::{Duration, Instant};
 use axum::routing::get;
 use serde_json::{json, Value};
 
-fn env_u64(name: &str, default: u64) -> u64 {
-    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
-}
-
 struct Result {
     name: &'static str,
     requests: u64,
@@ -138,9 +134,9 @@ async fn uvicorn(python: &Path, module: &str, port: u16, hanko_api_url: &str) ->
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
-    let secs = env_u64("BENCH_SECONDS", 10);
-    let concurrency = env_u64("BENCH_CONCURRENCY", 16);
-    let max = env_u64("BENCH_MAX_REQUESTS", 2_000_000);
+    let secs = common::env_u64("BENCH_SECONDS", 10);
+    let concurrency = common::env_u64("BENCH_CONCURRENCY", 16);
+    let max = common::env_u64("BENCH_MAX_REQUESTS", 2_000_000);
 
     // The Python side first (pip may take a while).
     let venv = common::temp_dir("bench-venv");

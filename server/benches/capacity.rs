@@ -28,14 +28,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
-fn env_u64(name: &str, default: u64) -> u64 {
-    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
-}
-
-fn email(i: u64) -> String {
-    format!("bench-{i:05}@example.com")
-}
-
 /// This process's resident and peak memory, in bytes.
 fn rss() -> (u64, u64) {
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
@@ -67,7 +59,7 @@ async fn sign_ins(base: &str, n: u64, users: u64) -> String {
                     }
                     let jar = Arc::new(reqwest::cookie::Jar::default());
                     let app = common::TestApp { base: base.clone(), client: common::browser_with_jar(jar.clone()) };
-                    let r = common::sign_in_as(&app, &email(i % users), "/").await;
+                    let r = common::sign_in_as(&app, &common::bench_email(i % users), "/").await;
                     assert!(r.status().is_redirection() && !common::location(&r).contains("error"), "sign-in {i}");
                     cookie = reqwest::cookie::CookieStore::cookies(&*jar, &base.parse().unwrap())
                         .and_then(|c| c.to_str().ok().map(str::to_string))
@@ -162,23 +154,12 @@ wrk.headers[\"Cookie\"] = \"{cookie}\"\n"
     text.lines().find_map(|l| l.trim().strip_prefix("Requests/sec:")?.trim().parse().ok()).unwrap_or(0.0)
 }
 
-fn bench_settings(issuer: &str, addr: std::net::SocketAddr) -> server::config::Settings {
-    let mut settings = common::external_to(common::test_settings(), issuer);
-    settings.leptos.site_addr = addr;
-    // One client from one address makes every sign-in: the limiter is
-    // checked on every request but never answers 429.
-    let lifted = Some(bff::rate_limit::Rate { count: 10_000_000, period: std::time::Duration::from_secs(1) });
-    settings.rate_limits =
-        bff::rate_limit::Limits { sign_in: lifted, write: lifted, api: lifted, ..bff::rate_limit::Limits::default() };
-    settings
-}
-
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
-    let sessions = env_u64("BENCH_CAPACITY_SESSIONS", 100_000);
-    let redis_sessions = env_u64("BENCH_REDIS_SESSIONS", 10_000);
-    let redis_fill = env_u64("BENCH_REDIS_FILL", 1_000_000);
-    let secs = env_u64("BENCH_SECONDS", 8);
+    let sessions = common::env_u64("BENCH_CAPACITY_SESSIONS", 100_000);
+    let redis_sessions = common::env_u64("BENCH_REDIS_SESSIONS", 10_000);
+    let redis_fill = common::env_u64("BENCH_REDIS_FILL", 1_000_000);
+    let secs = common::env_u64("BENCH_SECONDS", 8);
     let users = 1_000u64;
     println!(
         "capacity: {sessions} sign-ins into SQLite, {redis_sessions} into Redis then {redis_fill} sessions there; {} CPUs",
@@ -193,7 +174,7 @@ async fn main() {
     common::seed_identities(&issuer, users as usize).await;
 
     // SQLite: the process idle with one session, then after the sign-ins.
-    let mut sqlite = bench_settings(&issuer, sqlite_addr);
+    let mut sqlite = common::bench_app_settings(&issuer, sqlite_addr);
     sqlite.data_dir = Some(dir.join("app"));
     let app = common::spawn_app_with(sqlite).await;
     let cookie = sign_ins(&app.base, 8, users).await;
@@ -212,7 +193,7 @@ async fn main() {
 
     // Redis: bytes per session over real sign-ins, then current_user at 10k and at 1M sessions.
     let redis = common::RedisServer::start().await;
-    let mut with_redis = bench_settings(&issuer, redis_addr);
+    let mut with_redis = common::bench_app_settings(&issuer, redis_addr);
     with_redis.redis_url = Some(redis.url.clone());
     with_redis.token_keys =
         Some(bff::sealing::TokenKeys::parse(&bff::sealing::TokenKeys::generate_line("bench")).unwrap());

@@ -30,10 +30,6 @@ use std::sync::Arc;
 use axum::routing::get;
 use serde_json::{json, Value};
 
-fn env_u64(name: &str, default: u64) -> u64 {
-    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
-}
-
 struct Case {
     name: &'static str,
     rps: f64,
@@ -127,24 +123,16 @@ async fn signed_in_app(settings: server::config::Settings, email: &str) -> (Stri
 }
 
 fn bench_settings(issuer: &str, addr: std::net::SocketAddr) -> server::config::Settings {
-    let mut settings = common::external_to(common::test_settings(), issuer);
-    settings.leptos.site_addr = addr;
-    // One client from one address: the limiter is checked on every request
-    // but never answers 429.
-    settings.rate_limits = bff::rate_limit::Limits {
-        write: Some(bff::rate_limit::Rate { count: 10_000_000, period: std::time::Duration::from_secs(1) }),
-        api: Some(bff::rate_limit::Rate { count: 10_000_000, period: std::time::Duration::from_secs(1) }),
-        ..bff::rate_limit::Limits::default()
-    };
+    let mut settings = common::bench_app_settings(issuer, addr);
     // `BENCH_SESSION_CACHE_MS=0` measures the store read on every request.
-    settings.session_cache_ms = env_u64("BENCH_SESSION_CACHE_MS", settings.session_cache_ms);
+    settings.session_cache_ms = common::env_u64("BENCH_SESSION_CACHE_MS", settings.session_cache_ms);
     settings
 }
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
-    let secs = env_u64("BENCH_SECONDS", 8);
-    let connections = env_u64("BENCH_CONNECTIONS", 16);
+    let secs = common::env_u64("BENCH_SECONDS", 8);
+    let connections = common::env_u64("BENCH_CONNECTIONS", 16);
 
     let bare = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let bare_url = format!("http://{}/hello", bare.local_addr().unwrap());

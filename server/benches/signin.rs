@@ -19,15 +19,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-fn env_u64(name: &str, default: u64) -> u64 {
-    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
-}
-
-/// The identities `common::seed_identities` creates.
-fn email(i: u64) -> String {
-    format!("bench-{i:05}@example.com")
-}
-
 /// One returning user's sign-in with fresh cookies; true when it ends signed in.
 async fn one(base: &str, email: &str) -> bool {
     let app = common::TestApp { base: base.to_string(), client: common::browser() };
@@ -37,8 +28,8 @@ async fn one(base: &str, email: &str) -> bool {
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
-    let total = env_u64("BENCH_SIGNINS", 600);
-    let concurrency = env_u64("BENCH_CONCURRENCY", 8);
+    let total = common::env_u64("BENCH_SIGNINS", 600);
+    let concurrency = common::env_u64("BENCH_CONCURRENCY", 8);
     println!(
         "full sign-ins: {total} per signing algorithm, {concurrency} at once, {} CPUs",
         std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
@@ -61,22 +52,9 @@ async fn round(alg: idp::keys::SigningAlg, total: u64, concurrency: u64) -> u64 
     let dir = common::temp_dir("bench-signin");
     // The local provider as in development, its data in a file, with per-IP
     // limits this one client cannot reach (every sign-in comes from 127.0.0.1).
-    let mut cfg = idp::Config::from_toml(idp::config::DEV_CONFIG, "idp/dev.toml").unwrap();
-    cfg.signing_alg = alg;
-    cfg.listen = "127.0.0.1:0".parse().unwrap();
-    cfg.issuer = None;
-    cfg.storage = idp::config::Storage::Dir(dir.join("idp"));
-    cfg.rate_limits.authorize_per_ip = u32::MAX;
-    cfg.rate_limits.email_per_ip = u32::MAX;
-    cfg.rate_limits.passcode_per_ip = u32::MAX;
     let app_addr = std::net::SocketAddr::from(([127, 0, 0, 1], common::free_port()));
-    let client = cfg.clients.iter_mut().find(|c| c.id == common::APP_CLIENT).unwrap();
-    client.redirect_uris = vec![format!("http://{app_addr}/login")];
-    client.post_logout_redirect_uris = vec![format!("http://{app_addr}/logout")];
-    client.backchannel_logout_uri = None;
-    let provider = idp::Idp::build(cfg).await.unwrap();
-    let issuer = provider.issuer().to_string();
-    tokio::spawn(provider.run_until_stopped());
+    let idp_dir = dir.join("idp");
+    let issuer = common::bench_provider(alg, Some(&idp_dir), &[app_addr]).await;
     let mut settings = common::external_to(common::test_settings(), &issuer);
     settings.data_dir = Some(dir.join("app"));
     settings.leptos.site_addr = app_addr;
@@ -86,14 +64,14 @@ async fn round(alg: idp::keys::SigningAlg, total: u64, concurrency: u64) -> u64 
     common::seed_identities(&issuer, users as usize).await;
     for i in 0..users {
         let browser = common::TestApp { base: app.base.clone(), client: common::browser() };
-        let r = common::sign_in_as(&browser, &email(i), "/").await;
+        let r = common::sign_in_as(&browser, &common::bench_email(i), "/").await;
         if common::location(&r).starts_with("/onboarding") {
             assert!(common::onboard(&browser, "Bench", "/").await.status().is_redirection());
         }
     }
     // Warm-up.
     for i in 0..concurrency {
-        assert!(one(&app.base, &email(i)).await, "a sign-in before measuring");
+        assert!(one(&app.base, &common::bench_email(i)).await, "a sign-in before measuring");
     }
 
     let next = Arc::new(AtomicU64::new(0));
@@ -110,7 +88,7 @@ async fn round(alg: idp::keys::SigningAlg, total: u64, concurrency: u64) -> u64 
                         return lat;
                     }
                     let t = Instant::now();
-                    if !one(&base, &email(i % users)).await {
+                    if !one(&base, &common::bench_email(i % users)).await {
                         failed.fetch_add(1, Ordering::Relaxed);
                     }
                     lat.push(t.elapsed());

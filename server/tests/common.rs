@@ -591,3 +591,25 @@ pub async fn bench_provider(
     tokio::spawn(provider.run_until_stopped());
     issuer
 }
+
+/// A benchmark's bound from the environment (`BENCH_…`), or `default`.
+pub fn env_u64(name: &str, default: u64) -> u64 {
+    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+}
+
+/// The e-mail of the `i`th identity `seed_identities` creates.
+pub fn bench_email(i: u64) -> String {
+    format!("bench-{i:05}@example.com")
+}
+
+/// An app listening at `addr` that signs in at `issuer`, as benchmarks run
+/// it: one client from one address makes every request, so the limiter is
+/// checked on every request but never answers 429.
+pub fn bench_app_settings(issuer: &str, addr: std::net::SocketAddr) -> Settings {
+    let mut settings = external_to(test_settings(), issuer);
+    settings.leptos.site_addr = addr;
+    let lifted = Some(bff::rate_limit::Rate { count: 10_000_000, period: std::time::Duration::from_secs(1) });
+    settings.rate_limits =
+        bff::rate_limit::Limits { sign_in: lifted, write: lifted, api: lifted, ..bff::rate_limit::Limits::default() };
+    settings
+}
