@@ -8,11 +8,13 @@
 //! - bytes per session in SQLite (the session database's pages) and in Redis
 //!   (`used_memory`), each from its growth over the sign-ins;
 //! - `current_user` requests/s with `BENCH_REDIS_SESSIONS` (default 10,000)
-//!   sessions in Redis and again with 1,000,000 (`BENCH_REDIS_FILL`): the
-//!   missing ones are byte-for-byte copies of a real session's keys (its
-//!   record and its token row, each copy under its own key with the same
-//!   expiry), so Redis holds as many keys of the same size as that many
-//!   sign-ins would leave.
+//!   sessions in one Redis and 1,000,000 (`BENCH_REDIS_FILL`) in another: the
+//!   second holds one real session and byte-for-byte copies of every key it
+//!   left (its record, its token row and their indexes, each copy under its
+//!   own name with the same expiry), so it holds as many keys of the same
+//!   size as that many sign-ins would leave. The two are measured in turns
+//!   (`BENCH_REDIS_ROUNDS`, default 3) and compared by their medians, with
+//!   the session cache on (as deployed) and off (a Redis read per request).
 //!
 //!   scripts/bench capacity                       (or)
 //!   cargo bench -p server --bench capacity --locked
@@ -108,27 +110,41 @@ fn redis_keys(redis: &common::RedisServer) -> u64 {
     redis.cli(&["DBSIZE"]).trim().parse().unwrap_or(0)
 }
 
-/// Copies of one real sign-in's keys until Redis holds `target` sessions:
-/// its session record and its token row, each copied (`DUMP`/`RESTORE`, the
-/// same bytes and expiry) under a new key, in batches.
-fn fill_redis(redis: &common::RedisServer, record_key: &str, row_key: &str, have: u64, target: u64) {
+/// Copies of one real sign-in's keys (`keys`: every key it left) until
+/// Redis holds `target` sessions: DUMP/RESTORE in batches, each copy under
+/// its own name with the original's expiry.
+fn fill_redis(redis: &common::RedisServer, keys: &[String], have: u64, target: u64) {
     let script = r#"
-local rec, row = redis.call('DUMP', KEYS[1]), redis.call('DUMP', KEYS[2])
-local rec_ttl, row_ttl = redis.call('PTTL', KEYS[1]), redis.call('PTTL', KEYS[2])
-if rec_ttl < 0 then rec_ttl = 0 end
-if row_ttl < 0 then row_ttl = 0 end
+local dumps, ttls = {}, {}
+for k = 1, #KEYS do
+  dumps[k] = redis.call('DUMP', KEYS[k])
+  local ttl = redis.call('PTTL', KEYS[k])
+  if ttl < 0 then ttl = 0 end
+  ttls[k] = ttl
+end
 for i = tonumber(ARGV[1]), tonumber(ARGV[2]) do
-  redis.call('RESTORE', 'copy:' .. i, rec_ttl, rec, 'REPLACE')
-  redis.call('RESTORE', 'gatehouse:tok:copy' .. i, row_ttl, row, 'REPLACE')
+  for k = 1, #KEYS do
+    redis.call('RESTORE', KEYS[k] .. ':copy' .. i, ttls[k], dumps[k], 'REPLACE')
+  end
 end
 return 1"#;
     let mut from = have;
     while from < target {
         let to = (from + 50_000).min(target);
-        let out = redis.cli(&["EVAL", script, "2", record_key, row_key, &from.to_string(), &(to - 1).to_string()]);
+        let mut args = vec!["EVAL".to_string(), script.to_string(), keys.len().to_string()];
+        args.extend(keys.iter().cloned());
+        args.extend([from.to_string(), (to - 1).to_string()]);
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let out = redis.cli(&args);
         assert_eq!(out.trim(), "1", "fill: {out}");
         from = to;
     }
+}
+
+/// The middle value (the upper one of an even count).
+fn median(values: &mut [f64]) -> f64 {
+    values.sort_by(f64::total_cmp);
+    values.get(values.len() / 2).copied().unwrap_or(0.0)
 }
 
 /// `current_user` with `cookie` under wrk: requests/s.
@@ -168,9 +184,15 @@ async fn main() {
 
     let dir = common::temp_dir("bench-capacity");
     let sqlite_addr = std::net::SocketAddr::from(([127, 0, 0, 1], common::free_port()));
-    let redis_addr = std::net::SocketAddr::from(([127, 0, 0, 1], common::free_port()));
+    let [redis_addr, large_addr, uncached_small_addr, uncached_large_addr] =
+        std::array::from_fn(|_| std::net::SocketAddr::from(([127, 0, 0, 1], common::free_port())));
     let idp_dir = dir.join("idp");
-    let issuer = common::bench_provider(idp::keys::SigningAlg::ES256, Some(&idp_dir), &[sqlite_addr, redis_addr]).await;
+    let issuer = common::bench_provider(
+        idp::keys::SigningAlg::ES256,
+        Some(&idp_dir),
+        &[sqlite_addr, redis_addr, large_addr, uncached_small_addr, uncached_large_addr],
+    )
+    .await;
     common::seed_identities(&issuer, users as usize).await;
 
     // SQLite: the process idle with one session, then after the sign-ins.
@@ -191,37 +213,52 @@ async fn main() {
     let (rss_after, rss_peak) = rss();
     let sqlite_per_session = (sqlite_bytes(&db).await - db_before) as f64 / sessions as f64;
 
-    // Redis: bytes per session over real sign-ins, then current_user at 10k and at 1M sessions.
+    // Redis: bytes per session over real sign-ins into one server; another
+    // server holds 1,000,000 sessions. The two are measured in turns, each
+    // turn right after the other, and compared by their medians: with the
+    // session cache on (as deployed), and off (every request reads its
+    // record and token row from Redis).
     let redis = common::RedisServer::start().await;
-    let mut with_redis = common::bench_app_settings(&issuer, redis_addr);
-    with_redis.redis_url = Some(redis.url.clone());
-    with_redis.token_keys =
-        Some(bff::sealing::TokenKeys::parse(&bff::sealing::TokenKeys::generate_line("bench")).unwrap());
-    let redis_app = common::spawn_app_with(with_redis).await;
+    // One set of keys: the apps without the cache read the others' sessions.
+    let keys = bff::sealing::TokenKeys::parse(&bff::sealing::TokenKeys::generate_line("bench")).unwrap();
+    let redis_settings = |addr, redis: &common::RedisServer, cache_ms: Option<u64>| {
+        let mut s = common::bench_app_settings(&issuer, addr);
+        s.redis_url = Some(redis.url.clone());
+        s.token_keys = Some(keys.clone());
+        if let Some(ms) = cache_ms {
+            s.session_cache_ms = ms;
+        }
+        s
+    };
+    let redis_app = common::spawn_app_with(redis_settings(redis_addr, &redis, None)).await;
     let mem_before = redis_used_memory(&redis);
     let keys_before = redis_keys(&redis);
     let redis_cookie = sign_ins(&redis_app.base, redis_sessions, users).await;
     let redis_per_session = (redis_used_memory(&redis) - mem_before) as f64 / redis_sessions as f64;
     let keys_per_session = (redis_keys(&redis) - keys_before) as f64 / redis_sessions as f64;
-    let rps_small = current_user_rps(&redis_app.base, &redis_cookie, secs);
-    // One real session's two keys: its record (the only key without our
-    // prefix) and its token row.
-    let all = redis.cli(&["--scan"]);
-    let of_type = |kind: &str, prefix: &str| {
-        all.lines()
-            .filter(|k| !k.is_empty() && k.starts_with(prefix))
-            .find(|k| redis.cli(&["TYPE", k]).trim() == kind)
-            .map(str::to_string)
-            .unwrap_or_else(|| {
-                panic!("no {kind} key among {} keys: {}", all.lines().count(), &all[..all.len().min(500)])
-            })
-    };
-    let record_key = of_type("string", "");
-    let row_key = of_type("hash", "gatehouse:tok:");
+    let large = common::RedisServer::start().await;
+    let large_app = common::spawn_app_with(redis_settings(large_addr, &large, None)).await;
+    let large_cookie = sign_ins(&large_app.base, 1, users).await;
+    // Every key its one real session left (the record, the token row, its indexes).
+    let session_keys: Vec<String> =
+        large.cli(&["--scan"]).lines().filter(|k| !k.trim().is_empty()).map(str::to_string).collect();
+    assert!(!session_keys.is_empty(), "the sign-in left no key in Redis");
     let t = Instant::now();
-    fill_redis(&redis, &record_key, &row_key, redis_sessions, redis_fill);
+    fill_redis(&large, &session_keys, 1, redis_fill);
     let fill_secs = t.elapsed().as_secs_f64();
-    let rps_large = current_user_rps(&redis_app.base, &redis_cookie, secs);
+    // The same two servers, read by apps without the session cache.
+    let uncached_small = common::spawn_app_with(redis_settings(uncached_small_addr, &redis, Some(0))).await;
+    let uncached_large = common::spawn_app_with(redis_settings(uncached_large_addr, &large, Some(0))).await;
+    let rounds = common::env_u64("BENCH_REDIS_ROUNDS", 3).max(1);
+    let (mut small, mut big, mut small_uncached, mut big_uncached) = (vec![], vec![], vec![], vec![]);
+    for _ in 0..rounds {
+        small.push(current_user_rps(&redis_app.base, &redis_cookie, secs));
+        big.push(current_user_rps(&large_app.base, &large_cookie, secs));
+        small_uncached.push(current_user_rps(&uncached_small.base, &redis_cookie, secs));
+        big_uncached.push(current_user_rps(&uncached_large.base, &large_cookie, secs));
+    }
+    let (rps_small, rps_large) = (median(&mut small), median(&mut big));
+    let (rps_small_uncached, rps_large_uncached) = (median(&mut small_uncached), median(&mut big_uncached));
     let _ = std::fs::remove_dir_all(&dir);
 
     let mib = |b: u64| b as f64 / (1024.0 * 1024.0);
@@ -239,13 +276,26 @@ async fn main() {
         format!("Redis bytes per session ({keys_per_session:.1} keys each)"),
         redis_per_session
     );
+    let change = |large: f64, small: f64| (large / small.max(f64::MIN_POSITIVE) - 1.0) * 100.0;
     println!("{:<58} {:>10.0} /s", format!("current_user, {redis_sessions} sessions in Redis"), rps_small);
     println!(
         "{:<58} {:>10.0} /s   ({:+.1} %; filled in {fill_secs:.0} s)",
         format!("current_user, {redis_fill} sessions in Redis"),
         rps_large,
-        (rps_large / rps_small.max(f64::MIN_POSITIVE) - 1.0) * 100.0
+        change(rps_large, rps_small)
     );
+    println!(
+        "{:<58} {:>10.0} /s",
+        format!("current_user, {redis_sessions} in Redis, no session cache"),
+        rps_small_uncached
+    );
+    println!(
+        "{:<58} {:>10.0} /s   ({:+.1} %)",
+        format!("current_user, {redis_fill} in Redis, no session cache"),
+        rps_large_uncached,
+        change(rps_large_uncached, rps_small_uncached)
+    );
+    println!("medians of {rounds} turns of {secs} s each, taken in turn: {small:?} {big:?} {small_uncached:?} {big_uncached:?}");
     println!(
         "json: {}",
         serde_json::json!({
@@ -260,6 +310,9 @@ async fn main() {
             "redis_small_rps": rps_small.round(),
             "redis_large_sessions": redis_fill,
             "redis_large_rps": rps_large.round(),
+            "redis_small_uncached_rps": rps_small_uncached.round(),
+            "redis_large_uncached_rps": rps_large_uncached.round(),
+            "redis_rounds": rounds,
         })
     );
 }

@@ -16,7 +16,9 @@
 //!   scripts/bench session                        (or)
 //!   cargo bench -p server --bench session --locked
 //!
-//! `BENCH_SESSION_CACHE_MS` overrides the session cache bound (0: off).
+//! `BENCH_SESSION_CACHE_MS` overrides the session cache bound (0: off);
+//! `BENCH_CASES=current_user,healthz` runs only the cases whose names
+//! contain one of those words (for profiling one path).
 //! Prints a table and one JSON line; never asserts a time (the benchmark
 //! itself fails only when a case answers errors).
 #![expect(clippy::unwrap_used, clippy::print_stdout)]
@@ -198,9 +200,11 @@ async fn main() {
             lua("GET", &[("Accept", "text/html"), ("Cookie", &cookie)]),
         ),
     ];
+    let only = std::env::var("BENCH_CASES").unwrap_or_default();
+    let wanted = |name: &str| only.is_empty() || only.split(',').any(|w| !w.is_empty() && name.contains(w.trim()));
     let mut measured = Vec::new();
     let mut ceilings = Vec::new();
-    for (name, url, script) in targets {
+    for (name, url, script) in targets.into_iter().filter(|(name, _, _)| wanted(name)) {
         let bare = wrk("bare axum route (ceiling)", &bare_url, &get_json, secs, connections);
         let mut case = wrk(name, &url, &script, secs, connections);
         case.ceiling = bare.rps;
@@ -209,6 +213,7 @@ async fn main() {
     }
     // The ceiling's row: its median run (its ratio is 1 by definition).
     ceilings.sort_by(|a, b| a.rps.total_cmp(&b.rps));
+    assert!(!ceilings.is_empty(), "BENCH_CASES={only} matched no case");
     let mut bare = ceilings.swap_remove(ceilings.len() / 2);
     bare.ceiling = bare.rps;
     let cases: Vec<Case> = std::iter::once(bare).chain(measured).collect();

@@ -227,16 +227,26 @@ fn main() {
             format!("{} B", thousands(num(c, "redis_bytes_per_session"))),
             "",
         ));
-        let (small, large) = (num(c, "redis_small_rps"), num(c, "redis_large_rps"));
-        rows.push(row(
-            format!(
-                "current_user req/s, {} vs {} sessions in Redis",
-                thousands(num(c, "redis_small_sessions")),
-                thousands(num(c, "redis_large_sessions"))
-            ),
-            format!("{} vs {} ({:+.1} %)", thousands(small), thousands(large), (large / small - 1.0) * 100.0),
-            "within 10 %",
-        ));
+        let turns = num(c, "redis_rounds");
+        for (what, small, large) in [
+            ("", "redis_small_rps", "redis_large_rps"),
+            (", no session cache", "redis_small_uncached_rps", "redis_large_uncached_rps"),
+        ] {
+            let (small, large) = (num(c, small), num(c, large));
+            if small.is_nan() || small <= 0.0 {
+                continue;
+            }
+            rows.push(row(
+                format!(
+                    "current_user req/s, {} vs {} sessions in Redis{what} (medians of {} turns)",
+                    thousands(num(c, "redis_small_sessions")),
+                    thousands(num(c, "redis_large_sessions")),
+                    turns.max(1.0)
+                ),
+                format!("{} vs {} ({:+.1} %)", thousands(small), thousands(large), (large / small - 1.0) * 100.0),
+                "within 10 %",
+            ));
+        }
     }
 
     let mut block =

@@ -10,7 +10,7 @@ use axum::extract::{FromRef, MatchedPath, Request};
 use axum::routing::get;
 use axum::{Json, Router};
 use leptos::config::LeptosOptions;
-use leptos_axum::{generate_route_list, LeptosRoutes};
+use leptos_axum::{generate_route_list_with_exclusions, LeptosRoutes};
 use tokio::net::TcpListener;
 use tower_http::trace::TraceLayer;
 
@@ -569,7 +569,9 @@ fn stylesheet_href_from(options: &LeptosOptions, hashes: Option<&str>) -> String
 /// The full router: health check, the Leptos app and its server functions,
 /// static files, and request tracing.
 pub fn router(state: AppState) -> Router {
-    let routes = generate_route_list(App);
+    // `current_user` is answered by `hot::current_user` (the server function
+    // stays for rendering; its route is left to the handler).
+    let routes = generate_route_list_with_exclusions(App, Some(vec![crate::hot::CURRENT_USER.to_string()]));
     let server_ctx = state.server.clone();
     let fallback_ctx = state.server.clone();
     // The bundle and the favicon are served here, outside Leptos: its file
@@ -584,6 +586,7 @@ pub fn router(state: AppState) -> Router {
         .nest_service(&format!("/{pkg_dir}"), bundle)
         .route_service("/favicon.svg", tower_http::services::ServeFile::new(site_root.join("favicon.svg")))
         .route("/healthz", get(healthz))
+        .route(crate::hot::CURRENT_USER, axum::routing::post(crate::hot::current_user))
         .leptos_routes_with_context(&state, routes, move || leptos::context::provide_context((*server_ctx).clone()), {
             let options = state.leptos_options.clone();
             move || shell(options.clone())

@@ -273,3 +273,41 @@ async fn an_es256_provider_signs_users_in_and_its_access_tokens_pass_the_api() {
     let r = reqwest::Client::new().get(format!("{}/api/v1/me", app.base)).bearer_auth(&forged).send().await.unwrap();
     assert_eq!(r.status(), 401, "and one with a changed signature does not");
 }
+
+/// `POST /api/current_user` is answered by the server's own handler; it keeps
+/// the server function's protocol, which the app's client decodes.
+#[tokio::test]
+async fn current_user_keeps_the_server_function_protocol() {
+    let app = spawn_app().await;
+    let r = api(&app, "current_user").await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["content-type"], "application/json");
+    assert_eq!(r.text().await.unwrap(), "null");
+    // Only POST, as for every server function.
+    let r = app.client.get(format!("{}/api/current_user", app.base)).send().await.unwrap();
+    assert_eq!(r.status(), 405);
+    // A browser's own form post goes back to the page it came from.
+    let from = format!("{}/profile", app.base);
+    let r = app
+        .client
+        .post(format!("{}/api/current_user", app.base))
+        .header("accept", "text/html")
+        .header("referer", &from)
+        .header("origin", &app.base)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!((r.status().as_u16(), location(&r)), (302, from));
+    // Signed in: the user's view, with the sign-out form's token and no OAuth token.
+    sign_up(&app, "user@example.com").await;
+    let me: serde_json::Value = api(&app, "current_user").await.json().await.unwrap();
+    assert_eq!(me["email"], "user@example.com");
+    assert_eq!((me["needs_onboarding"].as_bool(), me["display_name"].as_str()), (Some(false), Some("Tester")));
+    assert_eq!(me["is_admin"], false);
+    assert!(me["logout_token"].as_str().is_some_and(|t| t.len() >= 20), "{me}");
+    let keys: Vec<&str> = me.as_object().unwrap().keys().map(String::as_str).collect();
+    assert!(
+        keys.iter().all(|k| !k.contains("access") && !k.contains("refresh") && !k.contains("id_token")),
+        "{keys:?}"
+    );
+}

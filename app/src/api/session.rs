@@ -45,17 +45,50 @@ pub struct ProfileView {
 }
 
 /// The signed-in user, or `None` (from the session and the local user table; no network).
+///
+/// The server also answers `POST /api/current_user` itself, through
+/// [`user_view`] (the same answer, without the server-function machinery:
+/// it is the call every page makes).
 #[server(prefix = "/api", endpoint = "current_user", client = crate::api::client::AppClient)]
 pub async fn current_user() -> Result<Option<UserView>, AppError> {
     use crate::api::server::*;
     let auth = session().await?;
-    let Some(user) = auth.user().await.map_err(|e| internal("session read failed", e))? else { return Ok(None) };
-    let logout_token = auth.logout_token().await.map_err(|e| internal("session read failed", e))?.unwrap_or_default();
     let bff = bff()?;
-    let local = bff.users().get(user.sub()).await.map_err(|e| internal("user lookup failed", e))?;
-    let is_admin = bff.admin().is_admin(&user);
+    user_view(&auth, &bff).await.map_err(|e| internal(e.what(), e))
+}
+
+/// Why [`user_view`] could not answer (logged; the caller gets `AppError::Internal`).
+#[cfg(feature = "ssr")]
+#[derive(Debug, thiserror::Error)]
+pub enum UserViewError {
+    #[error(transparent)]
+    Session(#[from] bff::session::SessionError),
+    #[error(transparent)]
+    Users(#[from] bff::users::UserStoreError),
+}
+
+#[cfg(feature = "ssr")]
+impl UserViewError {
+    /// What failed, for the log line.
+    pub fn what(&self) -> &'static str {
+        match self {
+            UserViewError::Session(_) => "session read failed",
+            UserViewError::Users(_) => "user lookup failed",
+        }
+    }
+}
+
+/// What [`current_user`] answers for this session.
+#[cfg(feature = "ssr")]
+pub async fn user_view(
+    auth: &bff::session::AuthSession,
+    bff: &bff::routes::Bff,
+) -> Result<Option<UserView>, UserViewError> {
+    let Some(user) = auth.user().await? else { return Ok(None) };
+    let logout_token = auth.logout_token().await?.unwrap_or_default();
+    let local = bff.users().get(user.sub()).await?;
     Ok(Some(UserView {
-        is_admin,
+        is_admin: bff.admin().is_admin(&user),
         sub: user.sub().to_string(),
         email: user.email().map(str::to_string),
         display_name: local.as_ref().and_then(|l| l.display_name.clone()),
