@@ -29,6 +29,9 @@ pub enum AppError {
     Upstream,
     #[error("Something went wrong on our side. Please try again.")]
     Internal,
+    /// A store the server needs (its database, its session store) is not answering.
+    #[error("The service is briefly unavailable. Please try again in a moment.")]
+    Unavailable,
     #[error("Could not reach the server: {0}")]
     Transport(String),
 }
@@ -41,7 +44,7 @@ impl AppError {
             AppError::Forbidden => 403,
             AppError::NotFound => 404,
             AppError::Validation { .. } | AppError::Fields(_) => 422,
-            AppError::NotConfigured => 503,
+            AppError::NotConfigured | AppError::Unavailable => 503,
             AppError::Upstream => 502,
             AppError::Internal | AppError::Transport(_) => 500,
         }
@@ -69,6 +72,7 @@ mod tests {
         assert_eq!(AppError::Forbidden.status_code(), 403);
         assert_eq!(AppError::NotFound.status_code(), 404);
         assert_eq!(AppError::Internal.status_code(), 500);
+        assert_eq!(AppError::Unavailable.status_code(), 503);
         assert_eq!(AppError::Fields(vec![]).status_code(), 422);
     }
 

@@ -17,6 +17,10 @@ pub mod routes;
 pub mod sealing;
 pub mod session;
 pub mod session_ids;
+pub mod store;
+#[cfg(any(test, feature = "testing"))]
+pub mod testing;
+pub(crate) mod token_rows;
 pub mod tokens;
 pub mod ttl_cache;
 pub mod users;

@@ -43,17 +43,7 @@ pub(crate) struct Row {
     pub sealed: String,
 }
 
-/// A new token row.
-pub(crate) struct NewRow<'a> {
-    pub id: &'a str,
-    pub sub: &'a str,
-    pub sid: Option<&'a str>,
-    pub sealed: &'a str,
-    pub expires_at: i64,
-    pub public_id: &'a str,
-    pub user_agent: Option<&'a str>,
-    pub now: i64,
-}
+pub(crate) use crate::token_rows::NewRow;
 
 pub(crate) async fn insert(pool: &Pool, row: NewRow<'_>) -> Result<(), Error> {
     let NewRow { id, sub, sid, sealed, expires_at, public_id, user_agent, now } = row;

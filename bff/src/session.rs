@@ -522,7 +522,8 @@ impl AuthSession {
                 return Ok(Standing::Unavailable { stale, why: e.to_string() })
             }
         }
-        let json = serde_json::to_string(&checked).map_err(|e| TokenError::Store(e.to_string()))?;
+        let json =
+            serde_json::to_string(&checked).map_err(|_| TokenError::Seal(crate::sealing::SealError::Encoding))?;
         // A check started later (another request, maybe on another instance)
         // may have been recorded meanwhile: the newest one stands.
         let Some(row) = self.tokens.record_standing(&auth.grant, started_ms, &json).await? else {

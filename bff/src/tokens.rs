@@ -12,10 +12,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
-use sqlx::SqlitePool;
 
 use crate::oidc::{RelyingParty, TokenSet};
 use crate::sealing::{SealError, Sealed, TokenKeys};
+use crate::store::StoreError;
+use crate::token_rows::{NewRow, TokenRows};
 
 /// The tokens as sealed into a row. Private: nothing outside `bff` can name it.
 #[derive(Clone, Serialize, Deserialize)]
@@ -104,27 +105,16 @@ pub enum TokenError {
     #[error("{0}")]
     Unavailable(String),
     #[error("token store failure: {0}")]
-    Store(String),
+    Store(#[from] StoreError),
     #[error(transparent)]
     Seal(#[from] SealError),
 }
 
-impl From<sqlx::Error> for TokenError {
-    fn from(e: sqlx::Error) -> Self {
-        TokenError::Store(e.to_string())
-    }
-}
-
-impl From<fred::error::Error> for TokenError {
-    fn from(e: fred::error::Error) -> Self {
-        TokenError::Store(e.to_string())
-    }
-}
-
-/// Where the token rows live: the SQLite session database, or Redis.
+/// Where the token rows live: the SQL database (the SQLite session file, or
+/// PostgreSQL), or Redis.
 #[derive(Clone)]
 pub enum TokenStore {
-    Sqlite(SqlitePool),
+    Sql(crate::store::Database),
     Redis(crate::redis_store::Pool),
 }
 
@@ -135,7 +125,7 @@ pub struct Tokens {
 }
 
 struct Inner {
-    store: TokenStore,
+    rows: Box<dyn TokenRows>,
     keys: TokenKeys,
     rp: RelyingParty,
     /// Refresh when the access token has less than this left.
@@ -159,56 +149,25 @@ struct Recent {
     standing: Option<StandingRow>,
 }
 
-const SCHEMA: &str = "CREATE TABLE IF NOT EXISTS gatehouse_tokens (
-    id TEXT PRIMARY KEY NOT NULL,
-    sub TEXT NOT NULL,
-    sid TEXT,
-    sealed TEXT NOT NULL,
-    expires_at INTEGER NOT NULL,
-    lock_holder TEXT,
-    lock_until INTEGER NOT NULL DEFAULT 0,
-    public_id TEXT,
-    user_agent TEXT,
-    created_at INTEGER NOT NULL DEFAULT 0,
-    last_seen INTEGER NOT NULL DEFAULT 0,
-    confirmed_at INTEGER NOT NULL DEFAULT 0,
-    standing TEXT
-);
-CREATE INDEX IF NOT EXISTS gatehouse_tokens_sub ON gatehouse_tokens(sub);
-CREATE INDEX IF NOT EXISTS gatehouse_tokens_sid ON gatehouse_tokens(sid);
-CREATE INDEX IF NOT EXISTS gatehouse_tokens_expiry ON gatehouse_tokens(expires_at);
-CREATE TABLE IF NOT EXISTS gatehouse_revocations (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    sub TEXT NOT NULL,
-    sealed TEXT NOT NULL,
-    attempts INTEGER NOT NULL,
-    retry_at INTEGER NOT NULL,
-    queued_at INTEGER NOT NULL
-);
-CREATE INDEX IF NOT EXISTS gatehouse_revocations_due ON gatehouse_revocations(retry_at);
-CREATE TABLE IF NOT EXISTS gatehouse_logout_jtis (
-    jti TEXT PRIMARY KEY NOT NULL,
-    remember_until INTEGER NOT NULL
-);";
-
 pub(crate) fn now_ms() -> i64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or_default()
 }
 
 impl Tokens {
-    /// Opens the token rows in `store`, creating the SQLite table if needed.
+    /// Opens the token rows in `store` (migrating a SQL database).
     pub async fn open(
         store: TokenStore,
         keys: TokenKeys,
         rp: RelyingParty,
         skew_secs: i64,
     ) -> Result<Self, TokenError> {
-        if let TokenStore::Sqlite(db) = &store {
-            Self::migrate(db).await?;
-        }
+        let rows: Box<dyn TokenRows> = match store {
+            TokenStore::Sql(db) => Box::new(crate::token_rows::SqlRows::open(db).await?),
+            TokenStore::Redis(pool) => Box::new(crate::token_rows::RedisRows::new(pool)),
+        };
         Ok(Self {
             inner: Arc::new(Inner {
-                store,
+                rows,
                 keys,
                 rp,
                 skew_secs,
@@ -256,29 +215,6 @@ impl Tokens {
         (self.inner.idle_secs / 10).clamp(1, 60)
     }
 
-    async fn migrate(db: &SqlitePool) -> Result<(), sqlx::Error> {
-        sqlx::raw_sql(SCHEMA).execute(db).await?;
-        // Tables created before the session list lack its columns.
-        let columns: Vec<(String,)> =
-            sqlx::query_as("SELECT name FROM pragma_table_info('gatehouse_tokens')").fetch_all(db).await?;
-        for (name, ddl) in [
-            ("public_id", "ALTER TABLE gatehouse_tokens ADD COLUMN public_id TEXT"),
-            ("user_agent", "ALTER TABLE gatehouse_tokens ADD COLUMN user_agent TEXT"),
-            ("created_at", "ALTER TABLE gatehouse_tokens ADD COLUMN created_at INTEGER NOT NULL DEFAULT 0"),
-            ("last_seen", "ALTER TABLE gatehouse_tokens ADD COLUMN last_seen INTEGER NOT NULL DEFAULT 0"),
-            ("confirmed_at", "ALTER TABLE gatehouse_tokens ADD COLUMN confirmed_at INTEGER NOT NULL DEFAULT 0"),
-            ("standing", "ALTER TABLE gatehouse_tokens ADD COLUMN standing TEXT"),
-        ] {
-            if !columns.iter().any(|(c,)| c == name) {
-                sqlx::query(ddl).execute(db).await?;
-            }
-        }
-        sqlx::query("CREATE UNIQUE INDEX IF NOT EXISTS gatehouse_tokens_public ON gatehouse_tokens(public_id)")
-            .execute(db)
-            .await?;
-        Ok(())
-    }
-
     /// The provider these tokens are from.
     pub(crate) fn rp(&self) -> &RelyingParty {
         &self.inner.rp
@@ -302,38 +238,17 @@ impl Tokens {
         let now = crate::unix_now();
         let agent: Option<String> = user_agent.map(|a| a.chars().filter(|c| !c.is_control()).take(300).collect());
         let public_id = crate::session::random_token();
-        let db = match &self.inner.store {
-            TokenStore::Sqlite(db) => db,
-            TokenStore::Redis(pool) => {
-                let row = crate::redis_store::NewRow {
-                    id: &id,
-                    sub,
-                    sid,
-                    sealed: &sealed,
-                    expires_at: session_expires_at,
-                    public_id: &public_id,
-                    user_agent: agent.as_deref(),
-                    now,
-                };
-                crate::redis_store::insert(pool, row).await?;
-                return Ok(id);
-            }
+        let row = NewRow {
+            id: &id,
+            sub,
+            sid,
+            sealed: &sealed,
+            expires_at: session_expires_at,
+            public_id: &public_id,
+            user_agent: agent.as_deref(),
+            now,
         };
-        sqlx::query(
-            "INSERT INTO gatehouse_tokens (id, sub, sid, sealed, expires_at, public_id, user_agent, created_at, last_seen)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        )
-        .bind(&id)
-        .bind(sub)
-        .bind(sid)
-        .bind(sealed)
-        .bind(session_expires_at)
-        .bind(public_id)
-        .bind(agent)
-        .bind(now)
-        .bind(now)
-        .execute(db)
-        .await?;
+        self.inner.rows.insert(row).await?;
         Ok(id)
     }
 
@@ -363,30 +278,12 @@ impl Tokens {
 
     /// [`Tokens::check_in`] at the store; also returns `last_seen` after it.
     async fn check_in_store(&self, id: &str, now: i64) -> Result<Option<(i64, CheckIn)>, TokenError> {
-        let db = match &self.inner.store {
-            TokenStore::Sqlite(db) => db,
-            TokenStore::Redis(pool) => {
-                return Ok(crate::redis_store::check_in(pool, id, now, self.touch_every())
-                    .await?
-                    .map(|(touched, last_seen, standing)| (last_seen, CheckIn { touched, standing })))
-            }
-        };
-        let seen: Option<(i64, i64, Option<String>)> =
-            sqlx::query_as("SELECT last_seen, confirmed_at, standing FROM gatehouse_tokens WHERE id = ?")
-                .bind(id)
-                .fetch_optional(db)
-                .await?;
-        let Some((last_seen, at_ms, json)) = seen else { return Ok(None) };
-        let standing = json.map(|json| StandingRow { at_ms, json });
-        if last_seen < now - self.touch_every() {
-            sqlx::query("UPDATE gatehouse_tokens SET last_seen = ? WHERE id = ?")
-                .bind(now)
-                .bind(id)
-                .execute(db)
-                .await?;
-            return Ok(Some((now, CheckIn { touched: true, standing })));
-        }
-        Ok(Some((last_seen, CheckIn { touched: false, standing })))
+        Ok(self
+            .inner
+            .rows
+            .check_in(id, now, self.touch_every())
+            .await?
+            .map(|seen| (seen.last_seen, CheckIn { touched: seen.touched, standing: seen.standing })))
     }
 
     /// Forgets what requests found in row `id` (this instance changed it).
@@ -405,91 +302,32 @@ impl Tokens {
         json: &str,
     ) -> Result<Option<StandingRow>, TokenError> {
         self.forget_recent(id);
-        let db = match &self.inner.store {
-            TokenStore::Sqlite(db) => db,
-            TokenStore::Redis(pool) => {
-                let row = crate::redis_store::record_standing(pool, id, started_ms, json).await?;
-                self.forget_recent(id);
-                return Ok(row);
-            }
-        };
-        sqlx::query("UPDATE gatehouse_tokens SET confirmed_at = ?, standing = ? WHERE id = ? AND confirmed_at < ?")
-            .bind(started_ms)
-            .bind(json)
-            .bind(id)
-            .bind(started_ms)
-            .execute(db)
-            .await?;
-        let row: Option<(i64, Option<String>)> =
-            sqlx::query_as("SELECT confirmed_at, standing FROM gatehouse_tokens WHERE id = ?")
-                .bind(id)
-                .fetch_optional(db)
-                .await?;
+        let row = self.inner.rows.record_standing(id, started_ms, json).await?;
+        // Again after the write: a read in between must not stay cached.
         self.forget_recent(id);
-        Ok(row.map(|(at_ms, json)| StandingRow { at_ms, json: json.unwrap_or_default() }))
+        Ok(row)
     }
 
     /// The user's sign-ins in this app, newest first; `current` marks row `current_id`.
     pub(crate) async fn sign_ins(&self, sub: &str, current_id: &str) -> Result<Vec<SignIn>, TokenError> {
-        type Row = (String, Option<String>, Option<String>, i64, i64);
-        let db = match &self.inner.store {
-            TokenStore::Sqlite(db) => db,
-            TokenStore::Redis(pool) => {
-                let mut rows = crate::redis_store::sign_ins(pool, sub, crate::unix_now()).await?;
-                rows.sort_by(|a, b| b.3.cmp(&a.3).then_with(|| b.0.cmp(&a.0)));
-                return Ok(rows
-                    .into_iter()
-                    .map(|(id, public_id, user_agent, created_at, last_seen)| SignIn {
-                        id: public_id,
-                        user_agent,
-                        signed_in_at: created_at,
-                        last_seen_at: last_seen,
-                        current: id == current_id,
-                    })
-                    .collect());
-            }
-        };
-        let rows: Vec<Row> = sqlx::query_as(
-            "SELECT id, public_id, user_agent, created_at, last_seen FROM gatehouse_tokens
-             WHERE sub = ? AND public_id IS NOT NULL ORDER BY created_at DESC, rowid DESC",
-        )
-        .bind(sub)
-        .fetch_all(db)
-        .await?;
+        let rows = self.inner.rows.sign_ins(sub, crate::unix_now()).await?;
         Ok(rows
             .into_iter()
-            .map(|(id, public_id, user_agent, created_at, last_seen)| SignIn {
-                id: public_id.unwrap_or_default(),
-                user_agent,
-                signed_in_at: created_at,
-                last_seen_at: last_seen,
-                current: id == current_id,
+            .map(|r| SignIn {
+                current: r.id == current_id,
+                id: r.public_id,
+                user_agent: r.user_agent,
+                signed_in_at: r.created_at,
+                last_seen_at: r.last_seen,
             })
             .collect())
     }
 
     /// Ends the user's sign-in `public_id` unless it is `current_id`; whether one ended.
     pub(crate) async fn end_sign_in(&self, sub: &str, public_id: &str, current_id: &str) -> Result<bool, TokenError> {
-        let db = match &self.inner.store {
-            TokenStore::Sqlite(db) => db,
-            TokenStore::Redis(pool) => {
-                let Some(id) = crate::redis_store::by_public_id(pool, public_id).await? else { return Ok(false) };
-                if id == current_id || !crate::redis_store::ids_for(pool, Some(sub), None).await?.contains(&id) {
-                    return Ok(false);
-                }
-                return self.end(&id).await;
-            }
-        };
-        let id: Option<(String,)> =
-            sqlx::query_as("SELECT id FROM gatehouse_tokens WHERE sub = ? AND public_id = ? AND id <> ?")
-                .bind(sub)
-                .bind(public_id)
-                .bind(current_id)
-                .fetch_optional(db)
-                .await?;
-        match id {
-            Some((id,)) => self.end(&id).await,
-            None => Ok(false),
+        match self.inner.rows.id_of_public(sub, public_id).await? {
+            Some(id) if id != current_id => self.end(&id).await,
+            _ => Ok(false),
         }
     }
 
@@ -500,15 +338,7 @@ impl Tokens {
 
     /// Row `id` as stored: its `sub` and sealed tokens.
     async fn raw_row(&self, id: &str) -> Result<Option<(String, String)>, TokenError> {
-        Ok(match &self.inner.store {
-            TokenStore::Sqlite(db) => {
-                sqlx::query_as("SELECT sub, sealed FROM gatehouse_tokens WHERE id = ?")
-                    .bind(id)
-                    .fetch_optional(db)
-                    .await?
-            }
-            TokenStore::Redis(pool) => crate::redis_store::read(pool, id).await?.map(|r| (r.sub, r.sealed)),
-        })
+        Ok(self.inner.rows.read(id).await?)
     }
 
     async fn read(&self, id: &str, sub: &str) -> Result<Option<TokenSet>, TokenError> {
@@ -533,13 +363,7 @@ impl Tokens {
         self.forget_recent(id);
         let row = self.raw_row(id).await?;
         let Some((sub, sealed)) = row else { return Ok(false) };
-        let deleted = match &self.inner.store {
-            TokenStore::Sqlite(db) => {
-                sqlx::query("DELETE FROM gatehouse_tokens WHERE id = ?").bind(id).execute(db).await?.rows_affected()
-                    == 1
-            }
-            TokenStore::Redis(pool) => crate::redis_store::delete(pool, id).await?,
-        };
+        let deleted = self.inner.rows.delete(id).await?;
         // Again after the write: a read between the first forget and the
         // delete must not stay cached.
         self.forget_recent(id);
@@ -602,49 +426,13 @@ impl Tokens {
     }
 
     async fn queue_revocation(&self, r: &Revocation) -> Result<(), TokenError> {
-        match &self.inner.store {
-            TokenStore::Sqlite(db) => {
-                sqlx::query(
-                    "INSERT INTO gatehouse_revocations (sub, sealed, attempts, retry_at, queued_at) VALUES (?, ?, ?, ?, ?)",
-                )
-                .bind(&r.sub)
-                .bind(&r.sealed)
-                .bind(r.attempts)
-                .bind(r.retry_at)
-                .bind(r.queued_at)
-                .execute(db)
-                .await?;
-            }
-            TokenStore::Redis(pool) => {
-                crate::redis_store::queue_revocation(pool, r, r.queued_at + REVOCATION_RETRY_SECS).await?;
-            }
-        }
-        Ok(())
+        Ok(self.inner.rows.queue_revocation(r, r.queued_at + REVOCATION_RETRY_SECS).await?)
     }
 
     /// Tries again the revocations that are due (see [`Tokens::revoke`]);
     /// each is taken by one instance. Returns how many succeeded.
     pub async fn retry_revocations(&self, now: i64) -> Result<u64, TokenError> {
-        let due: Vec<Revocation> = match &self.inner.store {
-            TokenStore::Sqlite(db) => {
-                let rows: Vec<(i64, String, String, i64, i64, i64)> = sqlx::query_as(
-                    "SELECT id, sub, sealed, attempts, retry_at, queued_at FROM gatehouse_revocations
-                     WHERE retry_at <= ? LIMIT 100",
-                )
-                .bind(now)
-                .fetch_all(db)
-                .await?;
-                let mut taken = Vec::new();
-                for (id, sub, sealed, attempts, retry_at, queued_at) in rows {
-                    let r = sqlx::query("DELETE FROM gatehouse_revocations WHERE id = ?").bind(id).execute(db).await?;
-                    if r.rows_affected() == 1 {
-                        taken.push(Revocation { sub, sealed, attempts, retry_at, queued_at });
-                    }
-                }
-                taken
-            }
-            TokenStore::Redis(pool) => crate::redis_store::take_due_revocations(pool, now).await?,
-        };
+        let due = self.inner.rows.take_due_revocations(now).await?;
         let mut revoked = 0;
         for r in due {
             if self.revoke(&r.sealed, &r.sub, r.queued_at, r.attempts).await {
@@ -657,14 +445,7 @@ impl Tokens {
 
     pub(crate) async fn delete(&self, id: &str) -> Result<(), TokenError> {
         self.forget_recent(id);
-        match &self.inner.store {
-            TokenStore::Sqlite(db) => {
-                sqlx::query("DELETE FROM gatehouse_tokens WHERE id = ?").bind(id).execute(db).await?;
-            }
-            TokenStore::Redis(pool) => {
-                crate::redis_store::delete(pool, id).await?;
-            }
-        }
+        self.inner.rows.delete(id).await?;
         self.forget_recent(id);
         Ok(())
     }
@@ -680,23 +461,8 @@ impl Tokens {
         let unseen_since = now.saturating_sub(self.inner.idle_secs).saturating_sub(self.touch_every() + 1);
         let mut ended = 0;
         loop {
-            let ids: Vec<String> = match &self.inner.store {
-                TokenStore::Sqlite(db) => {
-                    sqlx::query("DELETE FROM gatehouse_logout_jtis WHERE remember_until <= ?")
-                        .bind(now)
-                        .execute(db)
-                        .await?;
-                    sqlx::query_scalar(
-                        "SELECT id FROM gatehouse_tokens
-                         WHERE expires_at <= ? OR (last_seen > 0 AND last_seen < ?) LIMIT 100",
-                    )
-                    .bind(now)
-                    .bind(unseen_since)
-                    .fetch_all(db)
-                    .await?
-                }
-                TokenStore::Redis(pool) => crate::redis_store::due(pool, now, unseen_since).await?,
-            };
+            self.inner.rows.forget_logout_jtis(now).await?;
+            let ids = self.inner.rows.due(now, unseen_since).await?;
             if ids.is_empty() {
                 return Ok(ended);
             }
@@ -704,8 +470,8 @@ impl Tokens {
                 // A row ended meanwhile by someone else is simply gone.
                 if self.end(&id).await? {
                     ended += 1;
-                } else if let TokenStore::Redis(pool) = &self.inner.store {
-                    crate::redis_store::forget(pool, &id).await?;
+                } else {
+                    self.inner.rows.forget(&id).await?;
                 }
             }
         }
@@ -713,16 +479,7 @@ impl Tokens {
 
     /// Records a logout token's `jti`; `false` if it was seen before (a replay).
     pub async fn remember_logout_jti(&self, jti: &str, until: i64) -> Result<bool, TokenError> {
-        let db = match &self.inner.store {
-            TokenStore::Sqlite(db) => db,
-            TokenStore::Redis(pool) => return Ok(crate::redis_store::remember_jti(pool, jti, until).await?),
-        };
-        let r = sqlx::query("INSERT OR IGNORE INTO gatehouse_logout_jtis (jti, remember_until) VALUES (?, ?)")
-            .bind(jti)
-            .bind(until)
-            .execute(db)
-            .await?;
-        Ok(r.rows_affected() == 1)
+        Ok(self.inner.rows.remember_jti(jti, until).await?)
     }
 
     /// Ends every sign-in of provider session `sid` (of user `sub`, when both
@@ -730,27 +487,8 @@ impl Tokens {
     /// deleted, refresh tokens revoked. Their sessions end at their next
     /// request, on any instance.
     pub async fn end_sign_ins(&self, sub: Option<&str>, sid: Option<&str>) -> Result<u64, TokenError> {
-        let db = match &self.inner.store {
-            TokenStore::Sqlite(db) => db,
-            TokenStore::Redis(pool) => {
-                let mut n = 0;
-                for id in crate::redis_store::ids_for(pool, sub, sid).await? {
-                    n += u64::from(self.end(&id).await?);
-                }
-                return Ok(n);
-            }
-        };
-        let q = match (sub, sid) {
-            (Some(sub), Some(sid)) => {
-                sqlx::query_as("SELECT id FROM gatehouse_tokens WHERE sid = ? AND sub = ?").bind(sid).bind(sub)
-            }
-            (None, Some(sid)) => sqlx::query_as("SELECT id FROM gatehouse_tokens WHERE sid = ?").bind(sid),
-            (Some(sub), None) => sqlx::query_as("SELECT id FROM gatehouse_tokens WHERE sub = ?").bind(sub),
-            (None, None) => return Ok(0),
-        };
-        let ids: Vec<(String,)> = q.fetch_all(db).await?;
         let mut n = 0;
-        for (id,) in ids {
+        for id in self.inner.rows.ids_for(sub, sid).await? {
             n += u64::from(self.end(&id).await?);
         }
         Ok(n)
@@ -833,18 +571,7 @@ impl Tokens {
                 // only one that works, so it is stored even if the lease was
                 // lost meanwhile (whoever holds it re-reads before refreshing).
                 // Only a row that is gone (the session ended) refuses it.
-                let stored = match &self.inner.store {
-                    TokenStore::Sqlite(db) => {
-                        sqlx::query("UPDATE gatehouse_tokens SET sealed = ? WHERE id = ?")
-                            .bind(sealed)
-                            .bind(id)
-                            .execute(db)
-                            .await?
-                            .rows_affected()
-                            == 1
-                    }
-                    TokenStore::Redis(pool) => crate::redis_store::replace_sealed(pool, id, &sealed).await?,
-                };
+                let stored = self.inner.rows.replace_sealed(id, &sealed).await?;
                 if !stored {
                     tracing::warn!(sub = %sub, "tokens refreshed for a session that ended meanwhile; they are dropped");
                     return Err(TokenError::Ended("the session ended during the refresh".into()));
@@ -865,55 +592,18 @@ impl Tokens {
     }
 
     async fn try_lock(&self, id: &str, holder: &str) -> Result<bool, TokenError> {
-        let db = match &self.inner.store {
-            TokenStore::Sqlite(db) => db,
-            TokenStore::Redis(pool) => {
-                let lease = self.inner.lease.as_millis() as i64;
-                return Ok(crate::redis_store::try_lock(pool, id, holder, lease).await?);
-            }
-        };
-        let now = now_ms();
-        let until = now + self.inner.lease.as_millis() as i64;
-        let r = sqlx::query(
-            "UPDATE gatehouse_tokens SET lock_holder = ?, lock_until = ? WHERE id = ? AND (lock_holder IS NULL OR lock_until < ?)",
-        )
-        .bind(holder)
-        .bind(until)
-        .bind(id)
-        .bind(now)
-        .execute(db)
-        .await?;
-        Ok(r.rows_affected() == 1)
+        Ok(self.inner.rows.try_lock(id, holder, self.lease_ms()).await?)
     }
 
     async fn renew(&self, id: &str, holder: &str) -> Result<bool, TokenError> {
-        let db = match &self.inner.store {
-            TokenStore::Sqlite(db) => db,
-            TokenStore::Redis(pool) => {
-                let lease = self.inner.lease.as_millis() as i64;
-                return Ok(crate::redis_store::renew(pool, id, holder, lease).await?);
-            }
-        };
-        let until = now_ms() + self.inner.lease.as_millis() as i64;
-        let r = sqlx::query("UPDATE gatehouse_tokens SET lock_until = ? WHERE id = ? AND lock_holder = ?")
-            .bind(until)
-            .bind(id)
-            .bind(holder)
-            .execute(db)
-            .await?;
-        Ok(r.rows_affected() == 1)
+        Ok(self.inner.rows.renew(id, holder, self.lease_ms()).await?)
     }
 
     async fn unlock(&self, id: &str, holder: &str) -> Result<(), TokenError> {
-        let db = match &self.inner.store {
-            TokenStore::Sqlite(db) => db,
-            TokenStore::Redis(pool) => return Ok(crate::redis_store::unlock(pool, id, holder).await?),
-        };
-        sqlx::query("UPDATE gatehouse_tokens SET lock_holder = NULL, lock_until = 0 WHERE id = ? AND lock_holder = ?")
-            .bind(id)
-            .bind(holder)
-            .execute(db)
-            .await?;
-        Ok(())
+        Ok(self.inner.rows.unlock(id, holder).await?)
+    }
+
+    fn lease_ms(&self) -> i64 {
+        self.inner.lease.as_millis() as i64
     }
 }

@@ -1,18 +1,14 @@
 //! The local user store: one row per provider subject (`sub`), upserted at
 //! every sign-in, with the settings this app keeps itself (the display name
-//! chosen at onboarding). Schema changes are numbered migrations in
-//! `bff/migrations/`, applied at startup and recorded in `schema_migrations`.
-//! The admin audit trail (`admin::audit`) lives in the same database.
+//! chosen at onboarding), in the app database (`store`: SQLite or
+//! PostgreSQL, migrated by [`crate::store::APP_MIGRATIONS`]). The admin audit
+//! trail (`admin::audit`) lives in the same database.
 
 use serde::{Deserialize, Serialize};
-use sqlx::sqlite::{SqliteConnectOptions, SqlitePoolOptions};
-use sqlx::{Row, SqlitePool};
+use sqlx::any::AnyRow;
+use sqlx::Row;
 
-/// The migrations, in order. Append only: never edit one that has shipped.
-const MIGRATIONS: &[(i64, &str, &str)] = &[
-    (1, "users", include_str!("../migrations/0001_users.sql")),
-    (2, "admin_audit", include_str!("../migrations/0002_admin_audit.sql")),
-];
+use crate::store::Database;
 
 pub use rules::display_name::{validate_display_name, DisplayNameError, DISPLAY_NAME_MAX};
 
@@ -63,33 +59,33 @@ pub struct Profile {
 }
 
 /// Failures of the user store (logged; users see a generic message).
-#[derive(Debug, thiserror::Error)]
-pub enum UserStoreError {
-    #[error("the user database cannot be opened at {path}: {source}")]
-    Open { path: String, source: sqlx::Error },
-    #[error("migration {version} ({name}) failed: {source}")]
-    Migration { version: i64, name: &'static str, source: sqlx::Error },
-    #[error("user database query failed: {0}")]
-    Query(#[from] sqlx::Error),
-}
+pub type UserStoreError = crate::store::StoreError;
 
 /// The user table.
 #[derive(Clone, Debug)]
 pub struct UserStore {
-    pool: SqlitePool,
-    /// Recent reads by `sub`. Every write goes through this store and replaces
-    /// or drops its entry, so a read never sees an older row than the last
-    /// write of this process; the lifetime bounds staleness should another
-    /// process write the same file.
+    db: Database,
+    /// Recent reads by `sub`. Every write goes through this store and drops
+    /// its entry, so a read never sees an older row than the last write of
+    /// this process. On PostgreSQL every write is also announced
+    /// (`NOTIFY gatehouse_users`) and every instance drops its entry when it
+    /// hears it; an instance that cannot hear (its listening connection is
+    /// down) keeps nothing until it hears again.
     recent: std::sync::Arc<std::sync::RwLock<Recent>>,
 }
 
 /// Recent reads, and a count of writes so a read that raced a write is not kept.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct Recent {
     users: std::collections::HashMap<String, (std::time::Instant, Option<LocalUser>)>,
     writes: u64,
+    /// Whether reads may be kept: always on SQLite (one instance's file); on
+    /// PostgreSQL while this instance hears the other instances' writes.
+    keeping: bool,
 }
+
+/// The PostgreSQL channel on which writes of users are announced (payload: the `sub`, hex-encoded).
+const CHANNEL: &str = "gatehouse_users";
 
 /// How long a read of a user is reused.
 const RECENT_TTL: std::time::Duration = std::time::Duration::from_secs(5);
@@ -97,70 +93,41 @@ const RECENT_TTL: std::time::Duration = std::time::Duration::from_secs(5);
 const RECENT_MAX: usize = 10_000;
 
 impl UserStore {
-    /// Opens `path` (creating it), or an in-memory database when `None`, and migrates it.
+    /// Opens the SQLite file `path` (creating it), or an in-memory database
+    /// when `None`, and migrates it.
     pub async fn open(path: Option<&std::path::Path>) -> Result<Self, UserStoreError> {
-        let (opts, max, label) = match path {
-            Some(p) => (
-                SqliteConnectOptions::new()
-                    .filename(p)
-                    .create_if_missing(true)
-                    .journal_mode(sqlx::sqlite::SqliteJournalMode::Wal)
-                    .busy_timeout(std::time::Duration::from_secs(5))
-                    // WAL with NORMAL: a commit is durable once the WAL is synced at a
-                    // checkpoint; a crash of the process loses nothing, a power loss at
-                    // most the last commits (never the database), and no fsync per commit.
-                    .synchronous(sqlx::sqlite::SqliteSynchronous::Normal),
-                4,
-                p.display().to_string(),
-            ),
-            None => (SqliteConnectOptions::new().in_memory(true), 1, ":memory:".to_string()),
+        let db = match path {
+            Some(p) => Database::sqlite(p, 4).await?,
+            None => Database::memory().await?,
         };
-        let pool = SqlitePoolOptions::new()
-            .max_connections(max)
-            .idle_timeout(None)
-            .max_lifetime(None)
-            .connect_with(opts)
-            .await
-            .map_err(|source| UserStoreError::Open { path: label, source })?;
-        let store = Self { pool, recent: Default::default() };
+        Self::new(db).await
+    }
+
+    /// The users in `db`, migrated.
+    pub async fn new(db: Database) -> Result<Self, UserStoreError> {
+        let url = db.postgres_url().map(str::to_string);
+        let recent = Recent { users: Default::default(), writes: 0, keeping: url.is_none() };
+        let store = Self { db, recent: std::sync::Arc::new(std::sync::RwLock::new(recent)) };
         store.migrate().await?;
+        if let Some(url) = url {
+            listen(url, std::sync::Arc::downgrade(&store.recent));
+        }
         Ok(store)
     }
 
-    /// Applies the migrations not yet recorded, each in its own transaction.
+    /// Applies the app database's migrations not yet recorded.
     pub async fn migrate(&self) -> Result<(), UserStoreError> {
-        sqlx::query(
-            "CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY, name TEXT NOT NULL, applied_at BIGINT NOT NULL)",
-        )
-        .execute(&self.pool)
-        .await?;
-        for &(version, name, sql) in MIGRATIONS {
-            let done: Option<i64> = sqlx::query_scalar("SELECT version FROM schema_migrations WHERE version = $1")
-                .bind(version)
-                .fetch_optional(&self.pool)
-                .await?;
-            if done.is_some() {
-                continue;
-            }
-            let fail = |source| UserStoreError::Migration { version, name, source };
-            let mut tx = self.pool.begin().await.map_err(fail)?;
-            sqlx::raw_sql(sql).execute(&mut *tx).await.map_err(fail)?;
-            sqlx::query("INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)")
-                .bind(version)
-                .bind(name)
-                .bind(crate::unix_now())
-                .execute(&mut *tx)
-                .await
-                .map_err(fail)?;
-            tx.commit().await.map_err(fail)?;
-            tracing::info!(version, name, "user database migrated");
-        }
-        Ok(())
+        self.db.migrate(crate::store::APP_MIGRATIONS).await.map(|_| ())
+    }
+
+    /// The database the users are in.
+    pub fn database(&self) -> &Database {
+        &self.db
     }
 
     /// The admin audit trail, in the same database.
     pub fn audit_log(&self) -> crate::admin::audit::AuditLog {
-        crate::admin::audit::AuditLog::new(self.pool.clone())
+        crate::admin::audit::AuditLog::new(self.db.clone())
     }
 
     /// Records a sign-in: creates the user or refreshes what the provider
@@ -178,16 +145,17 @@ impl UserStore {
         .bind(&p.first_name)
         .bind(&p.last_name)
         .bind(now)
-        .fetch_one(&self.pool)
+        .fetch_one(self.db.pool())
         .await?;
         self.forget(&p.sub);
+        self.announce(&p.sub).await;
         Ok(from_row(&row))
     }
 
     /// Keeps a read made when `writes` was the write count, unless a write came since.
     fn keep(&self, sub: &str, user: Option<LocalUser>, writes: u64) {
         let mut recent = self.recent.write().unwrap_or_else(|p| p.into_inner());
-        if recent.writes != writes {
+        if recent.writes != writes || !recent.keeping {
             return;
         }
         if recent.users.len() >= RECENT_MAX && !recent.users.contains_key(sub) {
@@ -201,12 +169,26 @@ impl UserStore {
 
     /// After a write of `sub`: its next read goes to the database.
     fn forget(&self, sub: &str) {
-        let mut recent = self.recent.write().unwrap_or_else(|p| p.into_inner());
-        recent.writes += 1;
-        recent.users.remove(sub);
+        forget(&self.recent, sub);
     }
 
-    /// The user with `sub`; a read of the last few seconds is reused.
+    /// Tells the other instances that `sub` changed (PostgreSQL only). Best
+    /// effort: should it fail, they reuse what they read for at most the
+    /// reuse lifetime (5 s).
+    async fn announce(&self, sub: &str) {
+        if self.db.postgres_url().is_none() {
+            return;
+        }
+        // NOTIFY takes no parameters: the payload is hex, which needs no quoting.
+        let hex: String = sub.bytes().map(|b| format!("{b:02x}")).collect();
+        let notify = format!("NOTIFY {CHANNEL}, '{hex}'");
+        if let Err(e) = sqlx::Executor::execute(self.db.pool(), notify.as_str()).await {
+            tracing::warn!(error = %e, "a user change could not be announced to the other instances");
+        }
+    }
+
+    /// The user with `sub`; a read of the last few seconds is reused (of a
+    /// user who finished onboarding).
     pub async fn get(&self, sub: &str) -> Result<Option<LocalUser>, UserStoreError> {
         let writes = {
             let recent = self.recent.read().unwrap_or_else(|p| p.into_inner());
@@ -222,10 +204,16 @@ impl UserStore {
              FROM users WHERE sub = $1",
         )
         .bind(sub)
-        .fetch_optional(&self.pool)
+        .fetch_optional(self.db.pool())
         .await?;
         let user = row.as_ref().map(from_row);
-        self.keep(sub, user.clone(), writes);
+        // A user still onboarding is read afresh every time: the moment they
+        // finish, on whichever instance, every instance must let them in
+        // (the announcement of the change could arrive a moment after their
+        // next request). Everyone else is kept.
+        if user.as_ref().is_some_and(|u| !u.needs_onboarding()) {
+            self.keep(sub, user.clone(), writes);
+        }
         Ok(user)
     }
 
@@ -237,9 +225,10 @@ impl UserStore {
                 .bind(display_name)
                 .bind(now)
                 .bind(sub)
-                .execute(&self.pool)
+                .execute(self.db.pool())
                 .await;
         self.forget(sub);
+        self.announce(sub).await;
         Ok(r?.rows_affected() == 1)
     }
 
@@ -257,14 +246,67 @@ impl UserStore {
         .bind(sub)
         .bind(display_name)
         .bind(now)
-        .fetch_one(&self.pool)
+        .fetch_one(self.db.pool())
         .await;
         self.forget(sub);
+        self.announce(sub).await;
         Ok(from_row(&row?))
     }
 }
 
-fn from_row(row: &sqlx::sqlite::SqliteRow) -> LocalUser {
+fn forget(recent: &std::sync::RwLock<Recent>, sub: &str) {
+    let mut recent = recent.write().unwrap_or_else(|p| p.into_inner());
+    recent.writes += 1;
+    recent.users.remove(sub);
+}
+
+/// Hears the other instances' writes (`NOTIFY gatehouse_users`) for as long
+/// as the store lives, dropping each changed user from `recent`. While the
+/// listening connection is down, nothing is kept; it reconnects every second.
+fn listen(url: String, recent: std::sync::Weak<std::sync::RwLock<Recent>>) {
+    let set_keeping = |recent: &std::sync::RwLock<Recent>, keeping: bool| {
+        let mut recent = recent.write().unwrap_or_else(|p| p.into_inner());
+        recent.users.clear();
+        recent.writes += 1;
+        recent.keeping = keeping;
+    };
+    tokio::spawn(async move {
+        loop {
+            match sqlx::postgres::PgListener::connect(&url).await {
+                Ok(mut listener) => match listener.listen(CHANNEL).await {
+                    Ok(()) => {
+                        let Some(r) = recent.upgrade() else { return };
+                        set_keeping(&r, true);
+                        drop(r);
+                        // `try_recv` answers `None` when the connection is lost.
+                        while let Ok(Some(n)) = listener.try_recv().await {
+                            let Some(r) = recent.upgrade() else { return };
+                            match unhex(n.payload()) {
+                                Some(sub) => forget(&r, &sub),
+                                None => set_keeping(&r, true),
+                            }
+                        }
+                        tracing::warn!("lost the connection that hears other instances' user changes; reconnecting");
+                    }
+                    Err(e) => tracing::warn!(error = %e, "cannot listen for other instances' user changes"),
+                },
+                Err(e) => tracing::warn!(error = %e, "cannot connect to hear other instances' user changes"),
+            }
+            let Some(r) = recent.upgrade() else { return };
+            set_keeping(&r, false);
+            drop(r);
+            tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+        }
+    });
+}
+
+fn unhex(hex: &str) -> Option<String> {
+    let bytes: Option<Vec<u8>> =
+        (0..hex.len()).step_by(2).map(|i| hex.get(i..i + 2).and_then(|b| u8::from_str_radix(b, 16).ok())).collect();
+    String::from_utf8(bytes?).ok()
+}
+
+fn from_row(row: &AnyRow) -> LocalUser {
     LocalUser {
         sub: row.get("sub"),
         email: row.get("email"),

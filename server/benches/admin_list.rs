@@ -1,7 +1,9 @@
 //! Latency of the identity list server function (`/api/admin_list_identities`)
 //! over 10,000 identities, called over HTTP as the dashboard calls it: the app
 //! checks the admin's session, fetches the page from the embedded provider's
-//! Admin API with its machine token and answers JSON.
+//! Admin API with its machine token and answers JSON. Two apps share the
+//! provider: one keeps its users and sessions in SQLite files, the other in a
+//! throwaway PostgreSQL (`GATEHOUSE_DATABASE_URL`); each case runs on both.
 //!
 //!   scripts/bench                                  (or)
 //!   cargo bench -p server --bench admin_list --locked
@@ -15,7 +17,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{location, onboard, provider_base, sign_in_as, spawn_app, TestApp};
+use common::{location, onboard, provider_base, sign_in_as, spawn_app_with, TestApp};
 
 fn env_usize(name: &str, default: usize) -> usize {
     std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
@@ -45,15 +47,29 @@ fn main() {
     rt.block_on(run());
 }
 
+async fn signed_in_admin(app: &TestApp) {
+    let r = sign_in_as(app, "admin@example.com", "/").await;
+    if location(&r).starts_with("/onboarding") {
+        onboard(app, "Bench Admin", "/").await;
+    }
+}
+
 async fn run() {
     let identities = env_usize("BENCH_IDENTITIES", 10_000);
     let samples = env_usize("BENCH_SAMPLES", 300);
-    let app = spawn_app().await;
-    let r = sign_in_as(&app, "admin@example.com", "/").await;
-    if location(&r).starts_with("/onboarding") {
-        onboard(&app, "Bench Admin", "/").await;
-    }
+    let dir = common::temp_dir("bench-admin");
+    let mut sqlite = common::test_settings();
+    sqlite.data_dir = Some(dir.clone());
+    let app = spawn_app_with(sqlite).await;
+    signed_in_admin(&app).await;
     let provider = provider_base(&app).await;
+    let pg = bff::testing::PgServer::start();
+    let mut on_pg = common::external_to(common::test_settings(), &provider);
+    on_pg.database_url = Some(pg.create_database("bench"));
+    on_pg.admin.emails = Some(vec!["admin@example.com".into()]);
+    on_pg.admin.api = Some(common::admin_api_at(&format!("{}/", provider.trim_end_matches('/'))));
+    let pg_app = spawn_app_with(on_pg).await;
+    signed_in_admin(&pg_app).await;
     let t0 = Instant::now();
     common::seed_identities(&provider, identities).await;
     println!("seeded {identities} identities in {:.1}s", t0.elapsed().as_secs_f64());
@@ -67,18 +83,34 @@ async fn run() {
         ("per_page=100, last page", vec![("per_page", "100"), ("page", &last_100)]),
         ("per_page=25, email filter", vec![("per_page", "25"), ("email", "bench-04242@example.com")]),
     ];
-    println!("{samples} sequential calls per case, after 20 warm-up calls");
-    println!("{:<28} {:>9} {:>9} {:>9} {:>9}", "case", "p50 ms", "p95 ms", "p99 ms", "max ms");
+    println!("{samples} sequential calls per case and store, after 20 warm-up calls");
+    println!("{:<28} {:<11} {:>9} {:>9} {:>9} {:>9}", "case", "app data", "p50 ms", "p95 ms", "p99 ms", "max ms");
+    let mut json = Vec::new();
     for (name, fields) in &cases {
-        for _ in 0..20 {
-            list(&app, fields).await;
+        for (store, app) in [("SQLite", &app), ("PostgreSQL", &pg_app)] {
+            for _ in 0..20 {
+                list(app, fields).await;
+            }
+            let mut times = Vec::with_capacity(samples);
+            for _ in 0..samples {
+                times.push(list(app, fields).await);
+            }
+            times.sort();
+            let at = |q: f64| times[((times.len() as f64 - 1.0) * q).round() as usize];
+            println!(
+                "{name:<28} {store:<11} {:>9} {:>9} {:>9} {:>9}",
+                ms(at(0.5)),
+                ms(at(0.95)),
+                ms(at(0.99)),
+                ms(at(1.0))
+            );
+            json.push(serde_json::json!({
+                "case": name, "store": store, "samples": samples, "identities": identities,
+                "p50_ms": at(0.5).as_secs_f64() * 1000.0, "p99_ms": at(0.99).as_secs_f64() * 1000.0,
+            }));
         }
-        let mut times = Vec::with_capacity(samples);
-        for _ in 0..samples {
-            times.push(list(&app, fields).await);
-        }
-        times.sort();
-        let at = |q: f64| times[((times.len() as f64 - 1.0) * q).round() as usize];
-        println!("{name:<28} {:>9} {:>9} {:>9} {:>9}", ms(at(0.5)), ms(at(0.95)), ms(at(0.99)), ms(at(1.0)));
     }
+    println!("json: {}", serde_json::Value::from(json));
+    drop(pg);
+    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -8,6 +8,8 @@
 //! - `POST /api/server_info`, a server function without a session;
 //! - `POST /api/current_user` with a signed-in session, sessions in SQLite;
 //! - the same with sessions in Redis (a throwaway `redis-server`);
+//! - the same with users and sessions in PostgreSQL (a throwaway server,
+//!   `GATEHOUSE_DATABASE_URL`);
 //! - `GET /api/v1/me` with a Bearer access token (the JSON API);
 //! - `GET /` signed in: the streamed home page over kept-alive connections.
 //!
@@ -143,7 +145,8 @@ async fn main() {
 
     let sqlite_addr = std::net::SocketAddr::from(([127, 0, 0, 1], common::free_port()));
     let redis_addr = std::net::SocketAddr::from(([127, 0, 0, 1], common::free_port()));
-    let issuer = common::bench_provider(idp::keys::SigningAlg::RS256, None, &[sqlite_addr, redis_addr]).await;
+    let pg_addr = std::net::SocketAddr::from(([127, 0, 0, 1], common::free_port()));
+    let issuer = common::bench_provider(idp::keys::SigningAlg::RS256, None, &[sqlite_addr, redis_addr, pg_addr]).await;
     // SQLite sessions in a data directory, as deployed.
     let dir = common::temp_dir("bench-session");
     let mut sqlite = bench_settings(&issuer, sqlite_addr);
@@ -163,6 +166,11 @@ async fn main() {
     with_redis.token_keys =
         Some(bff::sealing::TokenKeys::parse(&bff::sealing::TokenKeys::generate_line("bench")).unwrap());
     let (redis_base, redis_cookie) = signed_in_app(with_redis, "user@example.com").await;
+    // Users and sessions in a throwaway PostgreSQL.
+    let pg = bff::testing::PgServer::start();
+    let mut on_pg = bench_settings(&issuer, pg_addr);
+    on_pg.database_url = Some(pg.create_database("bench"));
+    let (pg_base, pg_cookie) = signed_in_app(on_pg, "user@example.com").await;
 
     let server_fn = |cookie: Option<&str>, base: &str| {
         let mut h = vec![("Accept", "application/json"), ("Content-Type", "application/x-www-form-urlencoded")];
@@ -188,6 +196,11 @@ async fn main() {
             "POST /api/current_user, Redis session",
             format!("{redis_base}/api/current_user"),
             server_fn(Some(&redis_cookie), &redis_base),
+        ),
+        (
+            "POST /api/current_user, PostgreSQL session",
+            format!("{pg_base}/api/current_user"),
+            server_fn(Some(&pg_cookie), &pg_base),
         ),
         (
             "GET /api/v1/me (Bearer)",

@@ -46,8 +46,14 @@ pub struct Settings {
     /// cooldown, 5 s fetch timeout. Not read from the environment.
     pub signing_keys: bff::jwt::KeyCacheConfig,
     /// `GATEHOUSE_REDIS_URL`: keep sessions and their tokens in Redis (several
-    /// instances); `None` keeps them in SQLite.
+    /// instances); `None` keeps them in the database below.
     pub redis_url: Option<String>,
+    /// `GATEHOUSE_DATABASE_URL`: `postgres://…` keeps the users, the admin
+    /// audit trail and (without Redis) the sessions and token rows in
+    /// PostgreSQL, shared by every instance; `sqlite://path` puts the users
+    /// and audit trail in that SQLite file. `None`: SQLite files under
+    /// `GATEHOUSE_DATA_DIR` (memory without one).
+    pub database_url: Option<String>,
     /// The JSON API (`/api/v1`) for services and native apps.
     pub api: ApiSettings,
     /// `GATEHOUSE_DEV_PROVIDER=1`: run the embedded development provider even
@@ -266,6 +272,21 @@ pub enum ConfigError {
 }
 
 const DEFAULT_ADDR: &str = "127.0.0.1:3000";
+
+/// What a URL setting may show of a refused value: its scheme, never the rest
+/// (it may hold a password).
+fn scheme_of(url: &str) -> String {
+    match url.split_once("://") {
+        Some((scheme, _))
+            if !scheme.is_empty()
+                && scheme.len() <= 16
+                && scheme.chars().all(|c| c.is_ascii_alphanumeric() || "+.-".contains(c)) =>
+        {
+            format!("a value starting with {scheme}://")
+        }
+        _ => "a value without a URL scheme".to_string(),
+    }
+}
 
 impl Settings {
     /// Reads the settings from the process environment.
@@ -542,6 +563,24 @@ starts only with LEPTOS_ENV=DEV on loopback addresses, or when GATEHOUSE_DEV_PRO
                     })
                 }
             },
+            database_url: match get("GATEHOUSE_DATABASE_URL") {
+                None => None,
+                Some(raw) => {
+                    let url = raw.trim();
+                    let postgres = url.starts_with("postgres://") || url.starts_with("postgresql://");
+                    let sqlite = url.strip_prefix("sqlite://").is_some_and(|path| !path.is_empty());
+                    if !postgres && !sqlite {
+                        return Err(ConfigError::Secret {
+                            var: "GATEHOUSE_DATABASE_URL",
+                            reason: format!(
+                                "use postgres://user:password@host:port/database or sqlite:///path/to/app.sqlite3 (got {})",
+                                scheme_of(url)
+                            ),
+                        });
+                    }
+                    Some(url.to_string())
+                }
+            },
             signing_keys: bff::jwt::KeyCacheConfig::default(),
             refresh_skew_secs: match get("GATEHOUSE_REFRESH_SKEW_SECONDS") {
                 None => 60,
@@ -629,6 +668,26 @@ mod tests {
         let msg = from(&[("GATEHOUSE_TOKEN_KEYS", secret)]).unwrap_err().to_string();
         assert!(msg.starts_with("GATEHOUSE_TOKEN_KEYS is not valid") && msg.contains("32 bytes"), "{msg}");
         assert!(!msg.contains("c2VjcmV0"), "the secret is not repeated: {msg}");
+    }
+
+    #[test]
+    fn database_urls_are_checked_without_echoing_them() {
+        let ok = |url: &str| from(&[("GATEHOUSE_DATABASE_URL", url)]).unwrap().database_url;
+        assert_eq!(
+            ok(" postgres://app:pw@127.0.0.1:5432/app ").as_deref(),
+            Some("postgres://app:pw@127.0.0.1:5432/app")
+        );
+        assert_eq!(ok("postgresql://db/app").as_deref(), Some("postgresql://db/app"));
+        assert_eq!(
+            ok("sqlite:///var/lib/gatehouse/app.sqlite3").as_deref(),
+            Some("sqlite:///var/lib/gatehouse/app.sqlite3")
+        );
+        assert!(from(&[]).unwrap().database_url.is_none(), "SQLite under the data directory by default");
+        for bad in ["mysql://root:hunter2@db/app", "hunter2", "sqlite://"] {
+            let msg = from(&[("GATEHOUSE_DATABASE_URL", bad)]).unwrap_err().to_string();
+            assert!(msg.starts_with("GATEHOUSE_DATABASE_URL is not valid") && msg.contains("postgres://"), "{msg}");
+            assert!(!msg.contains("hunter2"), "the password is not repeated: {msg}");
+        }
     }
 
     #[test]

@@ -37,6 +37,10 @@ pub(crate) async fn current_user(State(state): State<AppState>, req: Request) ->
                 error(&AppError::Internal)
             }
         },
+        Err(e) if bff::store::Outage::is_outage(&e) => {
+            tracing::warn!(error = %e, "{}: a store is unavailable", e.what());
+            error(&AppError::Unavailable)
+        }
         Err(e) => {
             tracing::error!(error = %e, "{}", e.what());
             error(&AppError::Internal)
@@ -85,5 +89,7 @@ mod tests {
         assert_eq!(AppError::de(body), AppError::Internal);
         let res = error(&AppError::Unauthenticated);
         assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+        let res = error(&AppError::Unavailable);
+        assert_eq!(res.status(), StatusCode::SERVICE_UNAVAILABLE);
     }
 }

@@ -1,17 +1,18 @@
 //! Where sessions and their token rows live: SQLite (a file in the data
-//! directory, or memory; one host) or Redis (`GATEHOUSE_REDIS_URL`; several
-//! instances behind a load balancer).
+//! directory, or memory; one host), PostgreSQL (`GATEHOUSE_DATABASE_URL`;
+//! several instances) or Redis (`GATEHOUSE_REDIS_URL`; several instances).
 
 use tower_sessions::session::{Id, Record};
 use tower_sessions::session_store::{self, SessionStore};
 use tower_sessions_redis_store::fred::prelude::*;
 use tower_sessions_redis_store::RedisStore;
-use tower_sessions_sqlx_store::SqliteStore;
+use tower_sessions_sqlx_store::{PostgresStore, SqliteStore};
 
 /// The session store the app was configured with.
 #[derive(Debug, Clone)]
 pub enum SessionBackend {
     Sqlite(SqliteStore),
+    Postgres(PostgresStore),
     Redis(RedisStore<Pool>),
 }
 
@@ -20,6 +21,7 @@ impl SessionStore for SessionBackend {
     async fn create(&self, record: &mut Record) -> session_store::Result<()> {
         match self {
             Self::Sqlite(s) => s.create(record).await,
+            Self::Postgres(s) => s.create(record).await,
             Self::Redis(s) => s.create(record).await,
         }
     }
@@ -27,6 +29,7 @@ impl SessionStore for SessionBackend {
     async fn save(&self, record: &Record) -> session_store::Result<()> {
         match self {
             Self::Sqlite(s) => s.save(record).await,
+            Self::Postgres(s) => s.save(record).await,
             Self::Redis(s) => s.save(record).await,
         }
     }
@@ -34,6 +37,7 @@ impl SessionStore for SessionBackend {
     async fn load(&self, id: &Id) -> session_store::Result<Option<Record>> {
         match self {
             Self::Sqlite(s) => s.load(id).await,
+            Self::Postgres(s) => s.load(id).await,
             Self::Redis(s) => s.load(id).await,
         }
     }
@@ -41,6 +45,7 @@ impl SessionStore for SessionBackend {
     async fn delete(&self, id: &Id) -> session_store::Result<()> {
         match self {
             Self::Sqlite(s) => s.delete(id).await,
+            Self::Postgres(s) => s.delete(id).await,
             Self::Redis(s) => s.delete(id).await,
         }
     }

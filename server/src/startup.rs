@@ -124,7 +124,8 @@ impl Application {
         tracing::info!(issuer = %rp_config.issuer, client_id = %rp_config.client_id, "OpenID provider discovered");
         let token_keys = token_keys(&settings)?;
         tracing::info!(key = %token_keys.current_id(), "session tokens are sealed");
-        let (token_store, session_store) = session_stores(&settings).await?;
+        let app_db = app_database(&settings).await?;
+        let (token_store, session_store, expiring) = session_stores(&settings, &app_db).await?;
         // A session and its sign-in, once read, are reused for this long: the
         // bound within which an end on another instance is seen here.
         let cache_bound = std::time::Duration::from_millis(settings.session_cache_ms);
@@ -132,24 +133,15 @@ impl Application {
         let secure = public_url.scheme() == "https";
         let sessions =
             session_layer(&settings, &public_url, bff::session_ids::HashedIds::new(session_store, &token_keys));
-        let users_path = settings.data_dir.as_ref().map(|d| d.join("app.sqlite3"));
-        if let Some(path) = &users_path {
-            private_file(path).map_err(|e| StartupError::Users(format!("{}: {e}", path.display())))?;
-        }
-        let users =
-            bff::users::UserStore::open(users_path.as_deref()).await.map_err(|e| StartupError::Users(e.to_string()))?;
+        let users = bff::users::UserStore::new(app_db).await.map_err(|e| StartupError::Users(e.to_string()))?;
         let admin = build_admin(&settings, embedded_admin_api, &rp, &users)?;
         let pending = bff::pending::PendingCookie::new(token_keys.clone(), secure);
-        let tokens = bff::tokens::Tokens::open(token_store.clone(), token_keys, rp.clone(), settings.refresh_skew_secs)
+        let tokens = bff::tokens::Tokens::open(token_store, token_keys, rp.clone(), settings.refresh_skew_secs)
             .await
             .map_err(|e| StartupError::Sessions(e.to_string()))?
             .with_idle_timeout(settings.session_idle_secs)
             .with_cache(cache_bound, 100_000);
-        let sessions_db = match token_store {
-            bff::tokens::TokenStore::Sqlite(db) => Some(db),
-            bff::tokens::TokenStore::Redis(_) => None,
-        };
-        spawn_cleanup(sessions_db, tokens.clone());
+        spawn_cleanup(expiring, tokens.clone());
         if settings.leptos.env == leptos::config::Env::PROD {
             let options = &settings.leptos;
             crate::assets::precompress_in_background(
@@ -194,6 +186,7 @@ impl Application {
         let router = router(state)
             .merge(bff::routes::router(bff))
             .layer(sessions)
+            .layer(crate::edge::layer(SessionStoreDown))
             .layer(crate::edge::layer(CrossSite(origin_check)))
             .merge(api)
             .layer(crate::edge::layer(limiter))
@@ -474,16 +467,17 @@ fn refuse_cleartext(settings: &Settings, rp: &bff::oidc::RelyingParty) -> Result
 /// or idle timeout (their refresh tokens revoked at the provider, their token
 /// rows deleted) in either store, and tries again the revocations the provider
 /// did not answer (with back-off, for up to three days).
-fn spawn_cleanup(sessions_db: Option<sqlx::SqlitePool>, tokens: bff::tokens::Tokens) {
+fn spawn_cleanup(expiring: Option<crate::sessions::SessionBackend>, tokens: bff::tokens::Tokens) {
+    use crate::sessions::SessionBackend;
     use tower_sessions::ExpiredDeletion as _;
-    let store = sessions_db.map(tower_sessions_sqlx_store::SqliteStore::new);
     tokio::spawn(async move {
         let mut every = tokio::time::interval(std::time::Duration::from_secs(600));
         loop {
             every.tick().await;
-            if let Some(Err(e)) = match &store {
-                Some(store) => Some(store.delete_expired().await),
-                None => None,
+            if let Some(Err(e)) = match &expiring {
+                Some(SessionBackend::Sqlite(store)) => Some(store.delete_expired().await),
+                Some(SessionBackend::Postgres(store)) => Some(store.delete_expired().await),
+                Some(SessionBackend::Redis(_)) | None => None,
             } {
                 tracing::warn!(error = %e, "expired session cleanup failed");
             }
@@ -499,11 +493,42 @@ fn spawn_cleanup(sessions_db: Option<sqlx::SqlitePool>, tokens: bff::tokens::Tok
     });
 }
 
-/// The session store and the token store: both in Redis when
-/// `GATEHOUSE_REDIS_URL` is set, else both in the SQLite session database.
+/// The app database (users, admin audit; without Redis on PostgreSQL also
+/// the sessions and token rows): `GATEHOUSE_DATABASE_URL`, else
+/// `app.sqlite3` in the data directory, else memory.
+async fn app_database(settings: &Settings) -> Result<bff::store::Database, StartupError> {
+    let users = |e: bff::store::StoreError| StartupError::Users(e.to_string());
+    let sqlite_file = |path: std::path::PathBuf| async move {
+        private_file(&path).map_err(|e| StartupError::Users(format!("{}: {e}", path.display())))?;
+        bff::store::Database::sqlite(&path, 4).await.map_err(users)
+    };
+    match (&settings.database_url, &settings.data_dir) {
+        (Some(url), _) if url.starts_with("sqlite://") => {
+            sqlite_file(std::path::PathBuf::from(url.trim_start_matches("sqlite://"))).await
+        }
+        (Some(url), _) => {
+            let db = bff::store::Database::connect(url, 10).await.map_err(|e| {
+                StartupError::Users(format!("{e}. Check GATEHOUSE_DATABASE_URL and that PostgreSQL is running."))
+            })?;
+            tracing::info!(database = %bff::store::redacted(url), "users and the audit trail are kept in PostgreSQL");
+            Ok(db)
+        }
+        (None, Some(dir)) => sqlite_file(dir.join("app.sqlite3")).await,
+        (None, None) => bff::store::Database::memory().await.map_err(users),
+    }
+}
+
+/// The session store, the token store, and the store whose expired sessions
+/// the cleanup deletes: all in Redis when `GATEHOUSE_REDIS_URL` is set, else
+/// in PostgreSQL when the app database is PostgreSQL, else in the SQLite
+/// session database (`sessions.sqlite3` in the data directory, or memory).
 async fn session_stores(
     settings: &Settings,
-) -> Result<(bff::tokens::TokenStore, crate::sessions::SessionBackend), StartupError> {
+    app_db: &bff::store::Database,
+) -> Result<
+    (bff::tokens::TokenStore, crate::sessions::SessionBackend, Option<crate::sessions::SessionBackend>),
+    StartupError,
+> {
     use crate::sessions::SessionBackend;
     if let Some(url) = &settings.redis_url {
         let pool = crate::sessions::connect_redis(url, std::time::Duration::from_secs(10)).await.map_err(|e| {
@@ -511,12 +536,36 @@ async fn session_stores(
         })?;
         tracing::info!("sessions are kept in Redis");
         let store = tower_sessions_redis_store::RedisStore::new(pool.clone());
-        return Ok((bff::tokens::TokenStore::Redis(pool), SessionBackend::Redis(store)));
+        return Ok((bff::tokens::TokenStore::Redis(pool), SessionBackend::Redis(store), None));
+    }
+    if let (bff::store::Engine::Postgres, Some(url)) = (app_db.engine(), &settings.database_url) {
+        let pool = sqlx::postgres::PgPoolOptions::new()
+            .max_connections(10)
+            .acquire_timeout(std::time::Duration::from_secs(5))
+            .connect(url)
+            .await
+            .map_err(|e| {
+                StartupError::Sessions(format!(
+                    "the session database at {} cannot be opened: {e}. Check GATEHOUSE_DATABASE_URL.",
+                    bff::store::redacted(url)
+                ))
+            })?;
+        tracing::info!("sessions are kept in PostgreSQL");
+        // Its table is made by the session migrations (bff::store), which
+        // the token store applies before the app serves.
+        let store = SessionBackend::Postgres(tower_sessions_sqlx_store::PostgresStore::new(pool));
+        return Ok((bff::tokens::TokenStore::Sql(app_db.clone()), store.clone(), Some(store)));
     }
     let db = session_db(settings).await?;
     let store = tower_sessions_sqlx_store::SqliteStore::new(db.clone());
     store.migrate().await.map_err(|e| StartupError::Sessions(e.to_string()))?;
-    Ok((bff::tokens::TokenStore::Sqlite(db), SessionBackend::Sqlite(store)))
+    let tokens_db = match &settings.data_dir {
+        Some(dir) => bff::store::Database::sqlite(&dir.join("sessions.sqlite3"), 4).await,
+        None => bff::store::Database::memory().await,
+    }
+    .map_err(|e| StartupError::Sessions(e.to_string()))?;
+    let store = SessionBackend::Sqlite(store);
+    Ok((bff::tokens::TokenStore::Sql(tokens_db), store.clone(), Some(store)))
 }
 
 /// Sessions in the session store: an opaque id in an HttpOnly,
@@ -605,6 +654,47 @@ fn request_span(req: &Request) -> tracing::Span {
     let route = req.extensions().get::<MatchedPath>().map_or("unmatched", |p| p.as_str());
     tracing::info_span!("request", method = %req.method(), route = %route)
 }
+
+/// The session layer answers an empty `500` when the session store refuses
+/// to save (PostgreSQL or Redis down); that answer becomes a `503` that says
+/// so — a short page for a browser, the app's error JSON for its client.
+#[derive(Clone)]
+struct SessionStoreDown;
+
+impl crate::edge::Middleware for SessionStoreDown {
+    /// Whether the client wants HTML.
+    type Memo = bool;
+    fn before(&self, req: &mut Request) -> ControlFlow<axum::response::Response, bool> {
+        let html = req
+            .headers()
+            .get(axum::http::header::ACCEPT)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.contains("text/html"));
+        ControlFlow::Continue(html)
+    }
+
+    fn after(&self, html: bool, res: &mut axum::response::Response) {
+        use axum::body::HttpBody as _;
+        use axum::http::{header, HeaderValue, StatusCode};
+        let empty = res.body().size_hint().exact() == Some(0) && !res.headers().contains_key(header::CONTENT_TYPE);
+        if res.status() != StatusCode::INTERNAL_SERVER_ERROR || !empty {
+            return;
+        }
+        let (body, kind) =
+            if html { (STORE_DOWN_PAGE, "text/html; charset=utf-8") } else { ("\"Unavailable\"", "application/json") };
+        *res = axum::response::Response::new(axum::body::Body::from(body));
+        *res.status_mut() = StatusCode::SERVICE_UNAVAILABLE;
+        let headers = res.headers_mut();
+        headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(kind));
+        headers.insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
+}
+
+const STORE_DOWN_PAGE: &str = "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
+<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"><title>Briefly unavailable</title></head>\
+<body><main><h1>Briefly unavailable</h1><p>The service cannot reach its session store right now. \
+Please try again in a moment.</p><p><a href=\"/\">Try again</a></p></main></body></html>";
 
 /// Refuses unsafe requests from other sites (`bff::csrf`).
 #[derive(Clone)]
@@ -791,5 +881,47 @@ mod cache_tests {
         assert!(!hashed_name("/pkg/gatehouse.min.js"), "a short middle part is no hash");
         assert!(!hashed_name("/pkg/gatehouse.gtsL5fi5ZRUiFMcshw!hw.css"), "not base64url");
         assert!(!hashed_name("/pkg/"));
+    }
+}
+
+#[cfg(test)]
+mod store_down_tests {
+    use super::*;
+    use crate::edge::Middleware as _;
+
+    fn request(accept: &str) -> Request {
+        let mut req = Request::new(axum::body::Body::empty());
+        req.headers_mut().insert(axum::http::header::ACCEPT, accept.parse().unwrap_or_else(|_| unreachable!()));
+        req
+    }
+
+    fn answer(accept: &str, mut res: axum::response::Response) -> axum::response::Response {
+        let ControlFlow::Continue(memo) = SessionStoreDown.before(&mut request(accept)) else { unreachable!() };
+        SessionStoreDown.after(memo, &mut res);
+        res
+    }
+
+    fn empty_500() -> axum::response::Response {
+        let mut res = axum::response::Response::default();
+        *res.status_mut() = axum::http::StatusCode::INTERNAL_SERVER_ERROR;
+        res
+    }
+
+    #[test]
+    fn the_session_layers_empty_500_becomes_a_503_that_says_why() {
+        let page = answer("text/html,*/*", empty_500());
+        assert_eq!(page.status(), 503);
+        assert_eq!(page.headers()["content-type"], "text/html; charset=utf-8");
+        assert_eq!(page.headers()["retry-after"], "5");
+        let json = answer("application/json", empty_500());
+        assert_eq!(
+            (json.status().as_u16(), json.headers()["content-type"].to_str().ok()),
+            (503, Some("application/json"))
+        );
+        // Any other answer is left as it is.
+        let mut with_body = axum::response::Response::new(axum::body::Body::from("details"));
+        *with_body.status_mut() = axum::http::StatusCode::INTERNAL_SERVER_ERROR;
+        assert_eq!(answer("text/html", with_body).status(), 500);
+        assert_eq!(answer("text/html", axum::response::Response::default()).status(), 200);
     }
 }

@@ -97,7 +97,7 @@ mod server {
     use bff::routes::Bff;
 
     use super::{FieldError, IdentityRow};
-    use crate::api::server::{fail, internal, session};
+    use crate::api::server::{fail, failed, session};
     use crate::error::AppError;
     use crate::forms::IdentityForm;
 
@@ -114,7 +114,7 @@ mod server {
                 tracing::error!(error = %e, "identity management requested");
                 fail(AppError::NotConfigured)
             }
-            AdminDenied::Session(e) => internal("session read failed", e),
+            AdminDenied::Session(e) => failed("session read failed", e),
         })
     }
 
@@ -167,8 +167,8 @@ mod server {
         Ok(id)
     }
 
-    pub(super) fn audit_error(e: impl std::fmt::Display) -> AppError {
-        internal("audit trail read failed", e)
+    pub(super) fn audit_error(e: bff::users::UserStoreError) -> AppError {
+        failed("audit trail read failed", e)
     }
 }
 
@@ -275,7 +275,7 @@ pub async fn admin_end_sessions(id: String) -> Result<(), AppError> {
     let bff = bff()?;
     let admin = authorize(&bff).await?;
     let id = check_id(&id)?;
-    bff.end_sessions(&admin, id).await.map_err(|e| internal("ending sessions failed", e))?;
+    bff.end_sessions(&admin, id).await.map_err(|e| failed("ending sessions failed", e))?;
     leptos_axum::redirect(&paths::admin_identity(id, Some(Notice::SessionsEnded)));
     Ok(())
 }

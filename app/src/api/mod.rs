@@ -49,6 +49,16 @@ pub(crate) mod server {
         fail(AppError::Internal)
     }
 
+    /// A failure of a store: 503 when it cannot be reached (logged as a
+    /// warning), else as [`internal`].
+    pub(crate) fn failed(what: &str, e: impl std::fmt::Display + bff::store::Outage) -> AppError {
+        if e.is_outage() {
+            tracing::warn!(error = %e, "{what}: a store is unavailable");
+            return fail(AppError::Unavailable);
+        }
+        internal(what, e)
+    }
+
     pub(crate) fn bff() -> Result<Arc<bff::routes::Bff>, AppError> {
         leptos::prelude::use_context::<crate::state::ServerContext>()
             .map(|c| c.bff)
@@ -69,7 +79,7 @@ pub(crate) mod server {
     /// The signed-in user, or 401.
     pub(crate) async fn require_user() -> Result<(AuthSession, SessionUser), AppError> {
         let auth = session().await?;
-        match auth.user().await.map_err(|e| internal("session read failed", e))? {
+        match auth.user().await.map_err(|e| failed("session read failed", e))? {
             Some(u) => Ok((auth, u)),
             None => Err(fail(AppError::Unauthenticated)),
         }

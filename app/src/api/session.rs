@@ -54,7 +54,7 @@ pub async fn current_user() -> Result<Option<UserView>, AppError> {
     use crate::api::server::*;
     let auth = session().await?;
     let bff = bff()?;
-    user_view(&auth, &bff).await.map_err(|e| internal(e.what(), e))
+    user_view(&auth, &bff).await.map_err(|e| failed(e.what(), e))
 }
 
 /// Why [`user_view`] could not answer (logged; the caller gets `AppError::Internal`).
@@ -65,6 +65,16 @@ pub enum UserViewError {
     Session(#[from] bff::session::SessionError),
     #[error(transparent)]
     Users(#[from] bff::users::UserStoreError),
+}
+
+#[cfg(feature = "ssr")]
+impl bff::store::Outage for UserViewError {
+    fn is_outage(&self) -> bool {
+        match self {
+            UserViewError::Session(e) => e.is_outage(),
+            UserViewError::Users(e) => e.is_outage(),
+        }
+    }
 }
 
 #[cfg(feature = "ssr")]
@@ -123,7 +133,7 @@ pub async fn userinfo() -> Result<Vec<(String, String)>, AppError> {
             tracing::warn!(error = %e, "userinfo failed");
             Err(fail(AppError::Upstream))
         }
-        Err(e) => Err(internal("session read failed", e)),
+        Err(e) => Err(failed("session read failed", e)),
     }
 }
 
@@ -133,7 +143,7 @@ pub async fn profile() -> Result<ProfileView, AppError> {
     use crate::api::server::*;
     let (_, user) = require_user().await?;
     let bff = bff()?;
-    let local = bff.users().get(user.sub()).await.map_err(|e| internal("user lookup failed", e))?;
+    let local = bff.users().get(user.sub()).await.map_err(|e| failed("user lookup failed", e))?;
     Ok(ProfileView {
         id_claims: user.display_claims(),
         display_name: local.as_ref().and_then(|l| l.display_name.clone()),
@@ -155,7 +165,7 @@ pub async fn complete_onboarding(display_name: String, return_to: Option<String>
         .map_err(|e| fail(AppError::Validation { field: "Display name".into(), message: e.to_string() }))?;
     let now = bff::unix_now();
     let saved =
-        bff()?.users().complete_onboarding(user.sub(), &name, now).await.map_err(|e| internal("onboarding save", e))?;
+        bff()?.users().complete_onboarding(user.sub(), &name, now).await.map_err(|e| failed("onboarding save", e))?;
     if !saved {
         return Err(internal("onboarding save", "the signed-in user has no row in the user table"));
     }
@@ -182,7 +192,7 @@ pub struct SessionView {
 pub async fn my_sessions() -> Result<Vec<SessionView>, AppError> {
     use crate::api::server::*;
     let (auth, _) = require_user().await?;
-    let list = auth.sign_ins().await.map_err(|e| internal("session list failed", e))?;
+    let list = auth.sign_ins().await.map_err(|e| failed("session list failed", e))?;
     Ok(list
         .into_iter()
         .map(|s| SessionView {
@@ -200,7 +210,7 @@ pub async fn my_sessions() -> Result<Vec<SessionView>, AppError> {
 pub async fn end_my_session(id: String) -> Result<(), AppError> {
     use crate::api::server::*;
     let (auth, user) = require_user().await?;
-    let ended = auth.end_other_sign_in(&id).await.map_err(|e| internal("ending a session failed", e))?;
+    let ended = auth.end_other_sign_in(&id).await.map_err(|e| failed("ending a session failed", e))?;
     if !ended {
         return Err(fail(AppError::NotFound));
     }

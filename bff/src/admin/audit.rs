@@ -2,7 +2,9 @@
 //! user table. Append only: nothing in the app edits or deletes an entry.
 
 use serde::{Deserialize, Serialize};
-use sqlx::{Row, SqlitePool};
+use sqlx::Row;
+
+use crate::store::Database;
 
 use crate::users::UserStoreError;
 
@@ -64,12 +66,12 @@ pub struct NewAuditEntry<'a> {
 /// The audit table.
 #[derive(Clone, Debug)]
 pub struct AuditLog {
-    pool: SqlitePool,
+    db: Database,
 }
 
 impl AuditLog {
-    pub(crate) fn new(pool: SqlitePool) -> Self {
-        Self { pool }
+    pub(crate) fn new(db: Database) -> Self {
+        Self { db }
     }
 
     pub async fn record(&self, e: &NewAuditEntry<'_>, now: i64) -> Result<(), UserStoreError> {
@@ -84,7 +86,7 @@ impl AuditLog {
         .bind(e.target_id)
         .bind(e.target_email)
         .bind(e.outcome)
-        .execute(&self.pool)
+        .execute(self.db.pool())
         .await?;
         Ok(())
     }
@@ -99,9 +101,9 @@ impl AuditLog {
         )
         .bind(per_page)
         .bind(offset)
-        .fetch_all(&self.pool)
+        .fetch_all(self.db.pool())
         .await?;
-        let total: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM admin_audit").fetch_one(&self.pool).await?;
+        let total: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM admin_audit").fetch_one(self.db.pool()).await?;
         let entries = rows
             .iter()
             .map(|r| AuditEntry {
