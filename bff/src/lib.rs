@@ -33,6 +33,11 @@ pub fn unix_now() -> i64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)
 }
 
+/// A fresh random value (32 bytes, URL-safe base64) for ids and one-time tokens.
+pub(crate) fn random_token() -> String {
+    openidconnect::CsrfToken::new_random().secret().clone()
+}
+
 /// At most `max` characters of a value from a request, for logs and error texts.
 pub(crate) fn clip(s: &str, max: usize) -> String {
     s.chars().take(max).collect()

@@ -281,7 +281,7 @@ redis.call('EXPIREAT', KEYS[1], ARGV[3], 'NX')
 return 1
 "#;
     let json = serde_json::to_string(entry).map_err(|e| Error::new(ErrorKind::Parse, e.to_string()))?;
-    let args = vec![crate::session::random_token(), json, give_up_at.to_string()];
+    let args = vec![crate::random_token(), json, give_up_at.to_string()];
     let _: i64 = pool.eval(script, vec![format!("{P}revoke")], args).await?;
     Ok(())
 }
@@ -311,4 +311,9 @@ pub(crate) async fn remember_jti(pool: &Pool, jti: &str, until: i64) -> Result<b
     let r: Option<String> =
         pool.set(k("jti", jti), "1", Some(Expiration::EXAT(until)), Some(SetOptions::NX), false).await?;
     Ok(r.is_some())
+}
+
+pub(crate) async fn forget_jti(pool: &Pool, jti: &str) -> Result<(), Error> {
+    let _: i64 = pool.del(k("jti", jti)).await?;
+    Ok(())
 }

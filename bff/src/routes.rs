@@ -152,8 +152,11 @@ async fn backchannel_logout(State(bff): State<Arc<Bff>>, Form(f): Form<HashMap<S
         Err(e) => return refuse(e.to_string()),
     };
     let store_error = |e: crate::tokens::TokenError| {
+        use crate::store::Outage as _;
         tracing::error!(error = %e, "back-channel logout: token store failure");
-        json(StatusCode::INTERNAL_SERVER_ERROR, serde_json::json!({"error": "server_error"}))
+        // The provider retries a logout it could not deliver: 503 says "later".
+        let status = if e.is_outage() { StatusCode::SERVICE_UNAVAILABLE } else { StatusCode::INTERNAL_SERVER_ERROR };
+        json(status, serde_json::json!({"error": "server_error"}))
     };
     match bff.tokens.remember_logout_jti(&claims.jti, claims.remember_until).await {
         Ok(true) => {}
@@ -165,7 +168,13 @@ async fn backchannel_logout(State(bff): State<Arc<Bff>>, Form(f): Form<HashMap<S
             tracing::info!(sub = ?claims.sub, sid = ?claims.sid, sessions = n, "back-channel logout");
             json(StatusCode::OK, serde_json::json!({}))
         }
-        Err(e) => store_error(e),
+        Err(e) => {
+            // Not carried out: the provider's retry of this token must not be refused as a replay.
+            if let Err(forget) = bff.tokens.forget_logout_jti(&claims.jti).await {
+                tracing::warn!(error = %forget, "back-channel logout: its token id stays remembered");
+            }
+            store_error(e)
+        }
     }
 }
 
@@ -350,7 +359,7 @@ async fn logout(State(bff): State<Arc<Bff>>, session: Session, Form(f): Form<Has
             url.query_pairs_mut()
                 .append_pair("id_token_hint", &hint)
                 .append_pair("post_logout_redirect_uri", &back)
-                .append_pair("state", &crate::session::random_token());
+                .append_pair("state", &crate::random_token());
             redirect(url.as_str())
         }
         _ => redirect("/"),

@@ -213,6 +213,18 @@ pub enum SessionError {
     Userinfo(#[from] crate::oidc::UserinfoError),
 }
 
+impl crate::store::Outage for SessionError {
+    fn is_outage(&self) -> bool {
+        match self {
+            // The session store's errors arrive as text: any of them is the
+            // store failing (a session that is merely gone is not an error).
+            SessionError::Store(_) => true,
+            SessionError::Tokens(e) => e.is_outage(),
+            SessionError::Userinfo(_) => false,
+        }
+    }
+}
+
 /// The session of the current request, with typed operations. It never hands
 /// a token out of `bff`: fresh claims come from [`AuthSession::userinfo`],
 /// which uses the access token on the server.
@@ -412,7 +424,7 @@ impl AuthSession {
             grant,
             refused: None,
             checked_at: 0,
-            logout_token: random_token(),
+            logout_token: crate::random_token(),
             expires_at,
         };
         self.session.insert(AUTH, auth).await?;
@@ -541,9 +553,4 @@ impl AuthSession {
             (None, false) => Standing::Confirmed(current.user.into()),
         })
     }
-}
-
-pub(crate) fn random_token() -> String {
-    use openidconnect::CsrfToken;
-    CsrfToken::new_random().secret().clone()
 }

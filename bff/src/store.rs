@@ -29,7 +29,7 @@ pub enum Engine {
 }
 
 /// A pool of connections to the app's database.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct Database {
     pool: AnyPool,
     engine: Engine,
@@ -60,8 +60,17 @@ macro_rules! migration {
 
 /// The app database's migrations (users, admin audit). Append only: never
 /// edit one that has shipped.
-pub const APP_MIGRATIONS: &[Migration] =
-    &[migration!(1, "users", "0001_users"), migration!(2, "admin_audit", "0002_admin_audit")];
+pub const APP_MIGRATIONS: &[Migration] = &[
+    migration!(1, "users", "0001_users"),
+    migration!(2, "admin_audit", "0002_admin_audit"),
+    Migration {
+        version: 5,
+        name: "users_announced",
+        // One instance per SQLite file: nobody to tell.
+        sqlite: "",
+        postgres: include_str!("../migrations/postgres/0005_users_announced.sql"),
+    },
+];
 
 /// The session database's migrations (token rows; on PostgreSQL also the
 /// session records). Append only.
@@ -141,32 +150,31 @@ impl Outage for StoreError {
     }
 }
 
-impl Outage for crate::tokens::TokenError {
-    fn is_outage(&self) -> bool {
-        matches!(self, crate::tokens::TokenError::Store(e) if e.is_unavailable())
-    }
-}
-
-impl Outage for crate::session::SessionError {
-    fn is_outage(&self) -> bool {
-        match self {
-            // The session store's errors arrive as text: any of them is the
-            // store failing (a session that is merely gone is not an error).
-            crate::session::SessionError::Store(_) => true,
-            crate::session::SessionError::Tokens(e) => e.is_outage(),
-            crate::session::SessionError::Userinfo(_) => false,
-        }
-    }
-}
-
-/// The URL with any password replaced, for logs and errors.
+/// What logs and errors may show of a database URL: scheme, user, host,
+/// port and database — never a password, never the query (which may carry
+/// one), and nothing at all of a URL that does not parse.
 pub fn redacted(url: &str) -> String {
-    match url::Url::parse(url) {
-        Ok(mut u) if u.password().is_some() => {
-            let _ = u.set_password(Some("***"));
-            u.to_string()
-        }
-        _ => url.to_string(),
+    const UNREADABLE: &str = "<GATEHOUSE_DATABASE_URL, not a valid URL>";
+    let Ok(u) = url::Url::parse(url) else { return UNREADABLE.into() };
+    if u.scheme() == "sqlite" {
+        return format!("sqlite://{}", u.path());
+    }
+    // A password with an unescaped `/` can parse as a port and a path
+    // (`postgres://app:12345/x@db/app`): a database name has neither.
+    if u.path().trim_start_matches('/').contains(['/', '@']) {
+        return UNREADABLE.into();
+    }
+    let user = if u.username().is_empty() { String::new() } else { format!("{}@", u.username()) };
+    let port = u.port().map(|p| format!(":{p}")).unwrap_or_default();
+    format!("{}://{user}{}{port}{}", u.scheme(), u.host_str().unwrap_or_default(), u.path())
+}
+
+impl std::fmt::Debug for Database {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Database")
+            .field("engine", &self.engine)
+            .field("url", &self.url.as_deref().map(redacted))
+            .finish_non_exhaustive()
     }
 }
 
@@ -193,7 +201,19 @@ impl Database {
     /// The SQLite file at `path` (created when missing).
     pub async fn sqlite(path: &std::path::Path, max_connections: u32) -> Result<Self, StoreError> {
         sqlx::any::install_default_drivers();
-        let url = format!("sqlite://{}?mode=rwc", path.display());
+        // sqlx reads the path percent-decoded and up to a `?`: escape those.
+        let escaped: String = path
+            .display()
+            .to_string()
+            .chars()
+            .map(|c| match c {
+                '%' => "%25".to_string(),
+                '?' => "%3F".to_string(),
+                '#' => "%23".to_string(),
+                c => c.to_string(),
+            })
+            .collect();
+        let url = format!("sqlite://{escaped}?mode=rwc");
         let pool = AnyPoolOptions::new()
             .max_connections(max_connections)
             .idle_timeout(None)
@@ -346,24 +366,40 @@ mod tests {
         db_dump.lines().filter_map(|l| l.trim().parse().ok()).collect()
     }
 
+    #[test]
+    fn database_urls_are_shown_without_their_secrets() {
+        for (url, shown) in [
+            ("postgres://app:s3cret@db:5432/app", "postgres://app@db:5432/app"),
+            ("postgres://app:ab/cd@db/app", "<GATEHOUSE_DATABASE_URL, not a valid URL>"),
+            ("postgres://app:12345/x@db/app", "<GATEHOUSE_DATABASE_URL, not a valid URL>"),
+            ("postgres://db/app?password=s3cret&sslmode=disable", "postgres://db/app"),
+            ("postgresql://app:p%23ss@db/app", "postgresql://app@db/app"),
+        ] {
+            assert_eq!(redacted(url), shown, "{url}");
+        }
+    }
+
     #[tokio::test]
     async fn migrations_apply_once_on_both_engines() {
         let pg = PgServer::start();
         for db in [Database::memory().await.unwrap(), postgres(&pg, "once").await] {
-            assert_eq!(db.migrate(APP_MIGRATIONS).await.unwrap(), 2, "{:?}", db.engine());
+            assert_eq!(db.migrate(APP_MIGRATIONS).await.unwrap(), 3, "{:?}", db.engine());
             assert_eq!(db.migrate(SESSION_MIGRATIONS).await.unwrap(), 2, "{:?}", db.engine());
             assert_eq!(db.migrate(APP_MIGRATIONS).await.unwrap(), 0, "twice applied is a no-op");
             assert_eq!(db.migrate(SESSION_MIGRATIONS).await.unwrap(), 0, "twice applied is a no-op");
             assert!(db.has_migration(3).await.unwrap() && !db.has_migration(99).await.unwrap());
         }
-        assert_eq!(versions(&pg.psql("once", "SELECT version FROM schema_migrations ORDER BY version")), [1, 2, 3, 4]);
+        assert_eq!(
+            versions(&pg.psql("once", "SELECT version FROM schema_migrations ORDER BY version")),
+            [1, 2, 3, 4, 5]
+        );
     }
 
     #[tokio::test]
     async fn instances_starting_at_once_against_an_empty_database_all_come_up() {
         let pg = PgServer::start();
         let url = pg.create_database("race");
-        let dir = std::env::temp_dir().join(format!("gatehouse-race-{}", crate::session::random_token()));
+        let dir = std::env::temp_dir().join(format!("gatehouse-race-{}", crate::random_token()));
         std::fs::create_dir_all(&dir).unwrap();
         let file = dir.join("app.sqlite3");
         let starts = (0..4).map(|i| {
@@ -380,9 +416,12 @@ mod tests {
             let (engine, n) = start.await.unwrap().unwrap();
             *applied.entry(engine).or_insert(0) += n;
         }
-        assert_eq!(applied[&Engine::Postgres], 4, "each migration applied by one of them");
-        assert_eq!(applied[&Engine::Sqlite], 4, "each migration applied by one of them");
-        assert_eq!(versions(&pg.psql("race", "SELECT version FROM schema_migrations ORDER BY version")), [1, 2, 3, 4]);
+        assert_eq!(applied[&Engine::Postgres], 5, "each migration applied by one of them");
+        assert_eq!(applied[&Engine::Sqlite], 5, "each migration applied by one of them");
+        assert_eq!(
+            versions(&pg.psql("race", "SELECT version FROM schema_migrations ORDER BY version")),
+            [1, 2, 3, 4, 5]
+        );
         let _ = std::fs::remove_dir_all(&dir);
     }
 
@@ -396,8 +435,20 @@ mod tests {
         CREATE TABLE gatehouse_logout_jtis (jti TEXT PRIMARY KEY NOT NULL, remember_until INTEGER NOT NULL);";
 
     #[tokio::test]
+    async fn a_data_directory_with_url_characters_in_its_path_opens_that_file() {
+        let dir = std::env::temp_dir().join(format!("gatehouse-odd-%41?x#y-{}", crate::random_token()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("app.sqlite3");
+        let db = Database::sqlite(&path, 1).await.unwrap();
+        db.migrate(APP_MIGRATIONS).await.unwrap();
+        assert!(path.exists(), "the file at that very path");
+        db.close().await;
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[tokio::test]
     async fn a_session_database_from_before_numbered_migrations_upgrades_in_place() {
-        let dir = std::env::temp_dir().join(format!("gatehouse-adopt-{}", crate::session::random_token()));
+        let dir = std::env::temp_dir().join(format!("gatehouse-adopt-{}", crate::random_token()));
         std::fs::create_dir_all(&dir).unwrap();
         let path = dir.join("sessions.sqlite3");
         let old = Database::sqlite(&path, 1).await.unwrap();
@@ -413,6 +464,22 @@ mod tests {
             db.close().await;
         }
         let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[tokio::test]
+    async fn a_postgres_database_of_an_earlier_schema_upgrades_in_place() {
+        let pg = PgServer::start();
+        let db = postgres(&pg, "earlier").await;
+        // As an earlier schema left it: everything up to the token tables.
+        db.migrate(APP_MIGRATIONS).await.unwrap();
+        db.migrate(&SESSION_MIGRATIONS[..1]).await.unwrap();
+        let users = crate::users::UserStore::new(db.clone()).await.unwrap();
+        users.set_display_name("kept", "Kept", 1).await.unwrap();
+        let rows = SqlRows::open(db.clone()).await.unwrap();
+        assert!(db.has_migration(4).await.unwrap(), "the later migration is applied on open");
+        assert_eq!(pg.psql("earlier", "SELECT count(*) FROM tower_sessions.session"), "0\n");
+        assert_eq!(users.get("kept").await.unwrap().unwrap().display_name.as_deref(), Some("Kept"), "nothing lost");
+        assert!(rows.read("none").await.unwrap().is_none());
     }
 
     #[tokio::test]
@@ -481,7 +548,7 @@ mod tests {
         let u = users.get("a").await.unwrap().unwrap();
         assert_eq!((u.display_name.as_deref(), u.onboarded_at, u.first_seen_at), (Some("Ada"), Some(150), 100));
         assert_eq!(users.set_display_name("api", "Api", 300).await.unwrap().onboarded_at, Some(300));
-        let log = users.audit_log();
+        let log = crate::admin::audit::AuditLog::new(users.database().clone());
         let entry = crate::admin::audit::NewAuditEntry {
             actor_sub: "admin",
             actor_email: Some("admin@example.com"),
@@ -509,24 +576,41 @@ mod tests {
         b.complete_onboarding("u'1", "Ada", 2).await.unwrap();
         assert!(!a.get("u'1").await.unwrap().unwrap().needs_onboarding(), "seen on the other at once");
         // `a` reuses its reads once it hears the others: a change made
-        // behind every instance's back (psql) goes unseen while it does.
+        // behind every instance's back (psql, the announcing trigger off)
+        // goes unseen while it does.
         let started = std::time::Instant::now();
         for round in 0.. {
             assert!(a.get("u'1").await.unwrap().is_some());
-            pg.psql("instances", &format!("UPDATE users SET email = 'probe{round}' WHERE sub = 'u''1'"));
+            pg.psql(
+                "instances",
+                &format!(
+                    "BEGIN; ALTER TABLE users DISABLE TRIGGER gatehouse_users_changed;
+                     UPDATE users SET email = 'probe{round}' WHERE sub = 'u''1';
+                     ALTER TABLE users ENABLE TRIGGER gatehouse_users_changed; COMMIT;"
+                ),
+            );
             if a.get("u'1").await.unwrap().unwrap().email.as_deref() != Some(&format!("probe{round}")) {
                 break;
             }
             assert!(started.elapsed() < Duration::from_secs(4), "a never reused a read");
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
-        // A read kept by `a` is dropped when `b` writes, well within the 5 s reuse.
+        // A read kept by `a` is dropped when `b` writes, or anyone else does,
+        // well within the 5 s reuse.
+        let seen = async |name: &str| {
+            let t = std::time::Instant::now();
+            while a.get("u'1").await.unwrap().unwrap().display_name.as_deref() != Some(name) {
+                assert!(
+                    t.elapsed() < Duration::from_secs(1),
+                    "{name}: the change reached the other instance within a second"
+                );
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        };
         b.set_display_name("u'1", "Finished", 3).await.unwrap();
-        let t = std::time::Instant::now();
-        while a.get("u'1").await.unwrap().unwrap().display_name.as_deref() != Some("Finished") {
-            assert!(t.elapsed() < Duration::from_secs(1), "the change reached the other instance within a second");
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
+        seen("Finished").await;
+        pg.psql("instances", "UPDATE users SET display_name = 'Outside' WHERE sub = 'u''1'");
+        seen("Outside").await;
     }
 
     #[tokio::test]

@@ -24,7 +24,7 @@ impl PgServer {
         let dir = std::env::temp_dir().join(format!(
             "gatehouse-pg-{}-{}",
             std::process::id(),
-            crate::session::random_token().chars().take(10).collect::<String>()
+            crate::random_token().chars().take(10).collect::<String>()
         ));
         run(Command::new("cp").arg("-a").arg(&template).arg(&dir), "copy the template cluster");
         let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
@@ -148,6 +148,31 @@ fn as_postgres(program: &Path) -> Command {
     }
 }
 
+/// Whether `dir` belongs to the user the servers run as and nobody else may read it.
+fn private_to_us(dir: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt as _;
+    let Ok(meta) = std::fs::symlink_metadata(dir) else { return false };
+    let owner_ok = if is_root() {
+        Command::new("id")
+            .args(["-u", "postgres"])
+            .output()
+            .ok()
+            .is_some_and(|o| String::from_utf8_lossy(&o.stdout).trim().parse::<u32>().ok() == Some(meta.uid()))
+    } else {
+        meta.uid() == current_uid()
+    };
+    meta.is_dir() && owner_ok && meta.mode() & 0o077 == 0
+}
+
+fn current_uid() -> u32 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines().find_map(|l| l.strip_prefix("Uid:")).and_then(|v| v.split_whitespace().nth(1)?.parse().ok())
+        })
+        .unwrap_or(u32::MAX)
+}
+
 fn run(cmd: &mut Command, what: &str) {
     let out = cmd.output().unwrap_or_else(|e| panic!("cannot {what}: {e}"));
     assert!(out.status.success(), "cannot {what}: {}", String::from_utf8_lossy(&out.stderr));
@@ -160,11 +185,13 @@ fn template(bin: &Path) -> PathBuf {
     static MAKING: std::sync::Mutex<()> = std::sync::Mutex::new(());
     let _one = MAKING.lock().unwrap_or_else(|p| p.into_inner());
     let version = bin.parent().and_then(|p| p.file_name()).and_then(|n| n.to_str()).unwrap_or("pg").to_string();
-    let template = std::env::temp_dir().join(format!("gatehouse-pg-template-{version}"));
-    if template.join("PG_VERSION").exists() {
+    let template = std::env::temp_dir().join(format!("gatehouse-pg-template-{version}-{}", current_uid()));
+    if template.join("PG_VERSION").exists() && private_to_us(&template) {
         return template;
     }
-    let making = template.with_extension(format!("{}-{}.tmp", std::process::id(), crate::session::random_token()));
+    // Not ours, or not private: never used (removed when we may).
+    let _ = std::fs::remove_dir_all(&template);
+    let making = template.with_extension(format!("{}-{}.tmp", std::process::id(), crate::random_token()));
     let _ = std::fs::remove_dir_all(&making);
     std::fs::create_dir_all(&making).unwrap();
     if is_root() {
@@ -184,9 +211,13 @@ fn template(bin: &Path) -> PathBuf {
         ]),
         "initdb a template cluster",
     );
-    // Another test process may have made it meanwhile: either copy will do.
     if std::fs::rename(&making, &template).is_err() {
-        let _ = std::fs::remove_dir_all(&making);
+        // Another test process made it meanwhile, or a stranger's is in the way.
+        if template.join("PG_VERSION").exists() && private_to_us(&template) {
+            let _ = std::fs::remove_dir_all(&making);
+        } else {
+            return making;
+        }
     }
     eprintln!("a PostgreSQL template cluster is at {}", template.display());
     template

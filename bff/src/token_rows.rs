@@ -43,8 +43,10 @@ pub(crate) struct ListedRow {
 #[async_trait]
 pub(crate) trait TokenRows: Send + Sync {
     async fn insert(&self, row: NewRow<'_>) -> Result<(), StoreError>;
-    /// Row `id` at a request at `now`: `None` when it is gone (or past its
-    /// end); notes the activity when the last note is older than `touch_every`.
+    /// Row `id` at a request at `now`: `None` when it is gone (Redis also
+    /// answers `None` past the row's end; the session's own lifetime check
+    /// ends it either way); notes the activity when the last note is older
+    /// than `touch_every`.
     async fn check_in(&self, id: &str, now: i64, touch_every: i64) -> Result<Option<Seen>, StoreError>;
     /// Records a standing check started at `started_ms` unless a later one
     /// is recorded; the row's standing after that.
@@ -70,6 +72,8 @@ pub(crate) trait TokenRows: Send + Sync {
     async fn forget_logout_jtis(&self, now: i64) -> Result<(), StoreError>;
     /// Records a logout token's `jti` until `until`; `false` if it was recorded before.
     async fn remember_jti(&self, jti: &str, until: i64) -> Result<bool, StoreError>;
+    /// Forgets a logout token's `jti` (its logout could not be carried out: the provider's retry must be heard).
+    async fn forget_jti(&self, jti: &str) -> Result<(), StoreError>;
     /// Ids of the rows of `sid` (of `sub` when both are given) or of `sub`.
     async fn ids_for(&self, sub: Option<&str>, sid: Option<&str>) -> Result<Vec<String>, StoreError>;
     /// Takes the refresh lease of row `id` for `lease_ms` unless someone else holds it.
@@ -85,6 +89,15 @@ pub(crate) struct SqlRows {
 }
 
 impl SqlRows {
+    /// The database server's clock in Unix milliseconds, as SQL: instances
+    /// on several hosts share one lease clock (their own clocks may differ).
+    fn now_ms_sql(&self) -> &'static str {
+        match self.db.engine() {
+            Engine::Sqlite => "CAST((julianday('now') - 2440587.5) * 86400000.0 AS INTEGER)",
+            Engine::Postgres => "CAST(EXTRACT(EPOCH FROM clock_timestamp()) * 1000 AS BIGINT)",
+        }
+    }
+
     /// The rows in `db`, its session migrations applied (a SQLite session
     /// database from before numbered migrations is brought up to date first).
     pub(crate) async fn open(db: Database) -> Result<Self, StoreError> {
@@ -114,7 +127,13 @@ async fn adopt_unnumbered_sqlite(db: &Database) -> Result<(), StoreError> {
         ("standing", "ALTER TABLE gatehouse_tokens ADD COLUMN standing TEXT"),
     ] {
         if !columns.iter().any(|c| c == name) {
-            sqlx::query(ddl).execute(db.pool()).await?;
+            // Another instance starting on the same file may have just added it.
+            match sqlx::query(ddl).execute(db.pool()).await {
+                Err(e) if e.to_string().contains("duplicate column name") => {}
+                other => {
+                    other?;
+                }
+            }
         }
     }
     tracing::info!("token tables from before numbered migrations adopted");
@@ -297,6 +316,11 @@ impl TokenRows for SqlRows {
         Ok(r.rows_affected() == 1)
     }
 
+    async fn forget_jti(&self, jti: &str) -> Result<(), StoreError> {
+        sqlx::query("DELETE FROM gatehouse_logout_jtis WHERE jti = $1").bind(jti).execute(self.db.pool()).await?;
+        Ok(())
+    }
+
     async fn ids_for(&self, sub: Option<&str>, sid: Option<&str>) -> Result<Vec<String>, StoreError> {
         let q = match (sub, sid) {
             (Some(sub), Some(sid)) => {
@@ -310,27 +334,21 @@ impl TokenRows for SqlRows {
     }
 
     async fn try_lock(&self, id: &str, holder: &str, lease_ms: i64) -> Result<bool, StoreError> {
-        let now = crate::tokens::now_ms();
-        let r = sqlx::query(
-            "UPDATE gatehouse_tokens SET lock_holder = $1, lock_until = $2
-             WHERE id = $3 AND (lock_holder IS NULL OR lock_until < $4)",
-        )
-        .bind(holder)
-        .bind(now + lease_ms)
-        .bind(id)
-        .bind(now)
-        .execute(self.db.pool())
-        .await?;
+        let now = self.now_ms_sql();
+        let sql = format!(
+            "UPDATE gatehouse_tokens SET lock_holder = $1, lock_until = {now} + $2
+             WHERE id = $3 AND (lock_holder IS NULL OR lock_until < {now})"
+        );
+        let r = sqlx::query(&sql).bind(holder).bind(lease_ms).bind(id).execute(self.db.pool()).await?;
         Ok(r.rows_affected() == 1)
     }
 
     async fn renew(&self, id: &str, holder: &str, lease_ms: i64) -> Result<bool, StoreError> {
-        let r = sqlx::query("UPDATE gatehouse_tokens SET lock_until = $1 WHERE id = $2 AND lock_holder = $3")
-            .bind(crate::tokens::now_ms() + lease_ms)
-            .bind(id)
-            .bind(holder)
-            .execute(self.db.pool())
-            .await?;
+        let sql = format!(
+            "UPDATE gatehouse_tokens SET lock_until = {} + $1 WHERE id = $2 AND lock_holder = $3",
+            self.now_ms_sql()
+        );
+        let r = sqlx::query(&sql).bind(lease_ms).bind(id).bind(holder).execute(self.db.pool()).await?;
         Ok(r.rows_affected() == 1)
     }
 
@@ -429,6 +447,10 @@ impl TokenRows for RedisRows {
 
     async fn remember_jti(&self, jti: &str, until: i64) -> Result<bool, StoreError> {
         Ok(crate::redis_store::remember_jti(&self.pool, jti, until).await?)
+    }
+
+    async fn forget_jti(&self, jti: &str) -> Result<(), StoreError> {
+        Ok(crate::redis_store::forget_jti(&self.pool, jti).await?)
     }
 
     async fn ids_for(&self, sub: Option<&str>, sid: Option<&str>) -> Result<Vec<String>, StoreError> {

@@ -110,6 +110,12 @@ pub enum TokenError {
     Seal(#[from] SealError),
 }
 
+impl crate::store::Outage for TokenError {
+    fn is_outage(&self) -> bool {
+        matches!(self, TokenError::Store(e) if e.is_unavailable())
+    }
+}
+
 /// Where the token rows live: the SQL database (the SQLite session file, or
 /// PostgreSQL), or Redis.
 #[derive(Clone)]
@@ -233,11 +239,11 @@ impl Tokens {
         session_expires_at: i64,
         user_agent: Option<&str>,
     ) -> Result<String, TokenError> {
-        let id = crate::session::random_token();
+        let id = crate::random_token();
         let sealed = self.seal(tokens, sub)?;
         let now = crate::unix_now();
         let agent: Option<String> = user_agent.map(|a| a.chars().filter(|c| !c.is_control()).take(300).collect());
-        let public_id = crate::session::random_token();
+        let public_id = crate::random_token();
         let row = NewRow {
             id: &id,
             sub,
@@ -482,6 +488,12 @@ impl Tokens {
         Ok(self.inner.rows.remember_jti(jti, until).await?)
     }
 
+    /// Forgets a logout token's `jti` whose logout could not be carried out,
+    /// so that the provider's retry of it is heard rather than refused.
+    pub async fn forget_logout_jti(&self, jti: &str) -> Result<(), TokenError> {
+        Ok(self.inner.rows.forget_jti(jti).await?)
+    }
+
     /// Ends every sign-in of provider session `sid` (of user `sub`, when both
     /// are given) or, with only `sub`, every sign-in of that user: rows
     /// deleted, refresh tokens revoked. Their sessions end at their next
@@ -507,7 +519,7 @@ impl Tokens {
     /// refresh failure deletes the row and answers [`TokenError::Ended`].
     pub(crate) async fn access_token(&self, id: &str, sub: &str) -> Result<String, TokenError> {
         let started = std::time::Instant::now();
-        let holder = crate::session::random_token();
+        let holder = crate::random_token();
         loop {
             let Some(tokens) = self.read(id, sub).await? else {
                 return Err(TokenError::Ended("the session's tokens are gone".into()));

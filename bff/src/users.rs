@@ -67,10 +67,11 @@ pub struct UserStore {
     db: Database,
     /// Recent reads by `sub`. Every write goes through this store and drops
     /// its entry, so a read never sees an older row than the last write of
-    /// this process. On PostgreSQL every write is also announced
-    /// (`NOTIFY gatehouse_users`) and every instance drops its entry when it
-    /// hears it; an instance that cannot hear (its listening connection is
-    /// down) keeps nothing until it hears again.
+    /// this process. On PostgreSQL every write of a user, by whoever, is
+    /// announced by a trigger (`NOTIFY gatehouse_users`, migration 5) and
+    /// every instance drops its entry when it hears it; an instance that
+    /// cannot hear (its listening connection is down) keeps nothing until it
+    /// hears again.
     recent: std::sync::Arc<std::sync::RwLock<Recent>>,
 }
 
@@ -125,11 +126,6 @@ impl UserStore {
         &self.db
     }
 
-    /// The admin audit trail, in the same database.
-    pub fn audit_log(&self) -> crate::admin::audit::AuditLog {
-        crate::admin::audit::AuditLog::new(self.db.clone())
-    }
-
     /// Records a sign-in: creates the user or refreshes what the provider
     /// says about them. Returns the stored user.
     pub async fn upsert(&self, p: &Profile, now: i64) -> Result<LocalUser, UserStoreError> {
@@ -148,7 +144,6 @@ impl UserStore {
         .fetch_one(self.db.pool())
         .await?;
         self.forget(&p.sub);
-        self.announce(&p.sub).await;
         Ok(from_row(&row))
     }
 
@@ -170,21 +165,6 @@ impl UserStore {
     /// After a write of `sub`: its next read goes to the database.
     fn forget(&self, sub: &str) {
         forget(&self.recent, sub);
-    }
-
-    /// Tells the other instances that `sub` changed (PostgreSQL only). Best
-    /// effort: should it fail, they reuse what they read for at most the
-    /// reuse lifetime (5 s).
-    async fn announce(&self, sub: &str) {
-        if self.db.postgres_url().is_none() {
-            return;
-        }
-        // NOTIFY takes no parameters: the payload is hex, which needs no quoting.
-        let hex: String = sub.bytes().map(|b| format!("{b:02x}")).collect();
-        let notify = format!("NOTIFY {CHANNEL}, '{hex}'");
-        if let Err(e) = sqlx::Executor::execute(self.db.pool(), notify.as_str()).await {
-            tracing::warn!(error = %e, "a user change could not be announced to the other instances");
-        }
     }
 
     /// The user with `sub`; a read of the last few seconds is reused (of a
@@ -228,7 +208,6 @@ impl UserStore {
                 .execute(self.db.pool())
                 .await;
         self.forget(sub);
-        self.announce(sub).await;
         Ok(r?.rows_affected() == 1)
     }
 
@@ -249,7 +228,6 @@ impl UserStore {
         .fetch_one(self.db.pool())
         .await;
         self.forget(sub);
-        self.announce(sub).await;
         Ok(from_row(&row?))
     }
 }
@@ -273,23 +251,29 @@ fn listen(url: String, recent: std::sync::Weak<std::sync::RwLock<Recent>>) {
     tokio::spawn(async move {
         loop {
             match sqlx::postgres::PgListener::connect(&url).await {
-                Ok(mut listener) => match listener.listen(CHANNEL).await {
-                    Ok(()) => {
-                        let Some(r) = recent.upgrade() else { return };
-                        set_keeping(&r, true);
-                        drop(r);
-                        // `try_recv` answers `None` when the connection is lost.
-                        while let Ok(Some(n)) = listener.try_recv().await {
+                Ok(mut listener) => {
+                    // A lost connection ends `try_recv` at once (`None`), so that
+                    // nothing is kept until this loop has listened again.
+                    listener.eager_reconnect(false);
+                    match listener.listen(CHANNEL).await {
+                        Ok(()) => {
                             let Some(r) = recent.upgrade() else { return };
-                            match unhex(n.payload()) {
-                                Some(sub) => forget(&r, &sub),
-                                None => set_keeping(&r, true),
+                            set_keeping(&r, true);
+                            drop(r);
+                            while let Ok(Some(n)) = listener.try_recv().await {
+                                let Some(r) = recent.upgrade() else { return };
+                                match unhex(n.payload()) {
+                                    Some(sub) => forget(&r, &sub),
+                                    None => set_keeping(&r, true),
+                                }
                             }
+                            tracing::warn!(
+                                "lost the connection that hears other instances' user changes; reconnecting"
+                            );
                         }
-                        tracing::warn!("lost the connection that hears other instances' user changes; reconnecting");
+                        Err(e) => tracing::warn!(error = %e, "cannot listen for other instances' user changes"),
                     }
-                    Err(e) => tracing::warn!(error = %e, "cannot listen for other instances' user changes"),
-                },
+                }
                 Err(e) => tracing::warn!(error = %e, "cannot connect to hear other instances' user changes"),
             }
             let Some(r) = recent.upgrade() else { return };

@@ -54,6 +54,10 @@ pub struct Settings {
     /// and audit trail in that SQLite file. `None`: SQLite files under
     /// `GATEHOUSE_DATA_DIR` (memory without one).
     pub database_url: Option<String>,
+    /// `GATEHOUSE_DATABASE_MAX_CONNECTIONS`: the most connections to
+    /// PostgreSQL in each of this instance's two pools (app data; sessions),
+    /// besides one that listens for other instances' changes.
+    pub database_max_connections: u32,
     /// The JSON API (`/api/v1`) for services and native apps.
     pub api: ApiSettings,
     /// `GATEHOUSE_DEV_PROVIDER=1`: run the embedded development provider even
@@ -541,6 +545,16 @@ starts only with LEPTOS_ENV=DEV on loopback addresses, or when GATEHOUSE_DEV_PRO
             data_dir,
             session_idle_secs: session_idle_minutes.saturating_mul(60),
             session_lifetime_secs: session_lifetime_minutes * 60,
+            database_max_connections: match get("GATEHOUSE_DATABASE_MAX_CONNECTIONS") {
+                None => 10,
+                Some(raw) => raw.trim().parse::<u32>().ok().filter(|n| (1..=100).contains(n)).ok_or(
+                    ConfigError::Invalid {
+                        var: "GATEHOUSE_DATABASE_MAX_CONNECTIONS",
+                        value: raw.clone(),
+                        hint: "use a whole number from 1 to 100; 10 is the default",
+                    },
+                )?,
+            },
             session_cache_ms: match get("GATEHOUSE_SESSION_CACHE_MS") {
                 None => 1000,
                 Some(raw) => raw.trim().parse::<u64>().ok().filter(|ms| *ms <= 10_000).ok_or(ConfigError::Invalid {
@@ -569,6 +583,16 @@ starts only with LEPTOS_ENV=DEV on loopback addresses, or when GATEHOUSE_DEV_PRO
                     let url = raw.trim();
                     let postgres = url.starts_with("postgres://") || url.starts_with("postgresql://");
                     let sqlite = url.strip_prefix("sqlite://").is_some_and(|path| !path.is_empty());
+                    let readable = url::Url::parse(url)
+                        .is_ok_and(|u| !u.path().trim_start_matches('/').contains(['/', '@']));
+                    if postgres && !readable {
+                        return Err(ConfigError::Secret {
+                            var: "GATEHOUSE_DATABASE_URL",
+                            reason: "it does not parse as postgres://user:password@host:port/database: percent-encode \
+                                     the password's special characters (/ as %2F, @ as %40, # as %23, ? as %3F)"
+                                .into(),
+                        });
+                    }
                     if !postgres && !sqlite {
                         return Err(ConfigError::Secret {
                             var: "GATEHOUSE_DATABASE_URL",
@@ -683,7 +707,19 @@ mod tests {
             Some("sqlite:///var/lib/gatehouse/app.sqlite3")
         );
         assert!(from(&[]).unwrap().database_url.is_none(), "SQLite under the data directory by default");
-        for bad in ["mysql://root:hunter2@db/app", "hunter2", "sqlite://"] {
+        assert_eq!(from(&[]).unwrap().database_max_connections, 10);
+        assert_eq!(from(&[("GATEHOUSE_DATABASE_MAX_CONNECTIONS", "25")]).unwrap().database_max_connections, 25);
+        for bad in ["0", "101", "ten"] {
+            let msg = from(&[("GATEHOUSE_DATABASE_MAX_CONNECTIONS", bad)]).unwrap_err().to_string();
+            assert!(msg.starts_with("GATEHOUSE_DATABASE_MAX_CONNECTIONS=") && msg.contains("1 to 100"), "{msg}");
+        }
+        for bad in [
+            "mysql://root:hunter2@db/app",
+            "hunter2",
+            "sqlite://",
+            "postgres://app:hunter2/x@db/app",
+            "postgres://app:hun#ter2@db/app",
+        ] {
             let msg = from(&[("GATEHOUSE_DATABASE_URL", bad)]).unwrap_err().to_string();
             assert!(msg.starts_with("GATEHOUSE_DATABASE_URL is not valid") && msg.contains("postgres://"), "{msg}");
             assert!(!msg.contains("hunter2"), "the password is not repeated: {msg}");

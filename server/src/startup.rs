@@ -268,7 +268,7 @@ fn build_admin(
     if api.is_some() && policy.is_empty() {
         tracing::warn!("an Admin API is configured but nobody is an admin: set GATEHOUSE_ADMIN_EMAILS, GATEHOUSE_ADMIN_SUBJECTS or GATEHOUSE_ADMIN_CLAIM");
     }
-    Ok(bff::admin::Admin::new(policy, api, users.audit_log(), a.recheck_secs))
+    Ok(bff::admin::Admin::new(policy, api, bff::admin::audit::AuditLog::new(users.database().clone()), a.recheck_secs))
 }
 
 /// The admin of the embedded provider's seeded identities.
@@ -507,7 +507,7 @@ async fn app_database(settings: &Settings) -> Result<bff::store::Database, Start
             sqlite_file(std::path::PathBuf::from(url.trim_start_matches("sqlite://"))).await
         }
         (Some(url), _) => {
-            let db = bff::store::Database::connect(url, 10).await.map_err(|e| {
+            let db = bff::store::Database::connect(url, settings.database_max_connections).await.map_err(|e| {
                 StartupError::Users(format!("{e}. Check GATEHOUSE_DATABASE_URL and that PostgreSQL is running."))
             })?;
             tracing::info!(database = %bff::store::redacted(url), "users and the audit trail are kept in PostgreSQL");
@@ -540,7 +540,7 @@ async fn session_stores(
     }
     if let (bff::store::Engine::Postgres, Some(url)) = (app_db.engine(), &settings.database_url) {
         let pool = sqlx::postgres::PgPoolOptions::new()
-            .max_connections(10)
+            .max_connections(settings.database_max_connections)
             .acquire_timeout(std::time::Duration::from_secs(5))
             .connect(url)
             .await

@@ -167,7 +167,7 @@ mod server {
         Ok(id)
     }
 
-    pub(super) fn audit_error(e: bff::users::UserStoreError) -> AppError {
+    pub(super) fn audit_error(e: bff::store::StoreError) -> AppError {
         failed("audit trail read failed", e)
     }
 }

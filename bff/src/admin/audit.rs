@@ -1,4 +1,4 @@
-//! The audit trail of admin actions, kept in the local database beside the
+//! The audit trail of admin actions, kept in the app database beside the
 //! user table. Append only: nothing in the app edits or deletes an entry.
 
 use serde::{Deserialize, Serialize};
@@ -6,7 +6,7 @@ use sqlx::Row;
 
 use crate::store::Database;
 
-use crate::users::UserStoreError;
+use crate::store::StoreError;
 
 /// What an admin did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -70,11 +70,12 @@ pub struct AuditLog {
 }
 
 impl AuditLog {
-    pub(crate) fn new(db: Database) -> Self {
+    /// The audit table in `db` (the app database; its migrations make the table).
+    pub fn new(db: Database) -> Self {
         Self { db }
     }
 
-    pub async fn record(&self, e: &NewAuditEntry<'_>, now: i64) -> Result<(), UserStoreError> {
+    pub async fn record(&self, e: &NewAuditEntry<'_>, now: i64) -> Result<(), StoreError> {
         sqlx::query(
             "INSERT INTO admin_audit (at, actor_sub, actor_email, action, target_id, target_email, outcome)
              VALUES ($1, $2, $3, $4, $5, $6, $7)",
@@ -92,9 +93,9 @@ impl AuditLog {
     }
 
     /// One page (0-based) of entries, newest first, and how many there are in all.
-    pub async fn page(&self, page: u64, per_page: u64) -> Result<(Vec<AuditEntry>, u64), UserStoreError> {
+    pub async fn page(&self, page: u64, per_page: u64) -> Result<(Vec<AuditEntry>, u64), StoreError> {
         let per_page = per_page.clamp(1, 1000) as i64;
-        let offset = (page as i64).saturating_mul(per_page);
+        let offset = i64::try_from(page).unwrap_or(i64::MAX).saturating_mul(per_page);
         let rows = sqlx::query(
             "SELECT id, at, actor_sub, actor_email, action, target_id, target_email, outcome
              FROM admin_audit ORDER BY id DESC LIMIT $1 OFFSET $2",
@@ -125,11 +126,12 @@ impl AuditLog {
 mod tests {
     #![expect(clippy::unwrap_used)]
     use super::*;
-    use crate::users::UserStore;
 
     #[tokio::test]
     async fn entries_come_back_newest_first_and_paged() {
-        let log = UserStore::open(None).await.unwrap().audit_log();
+        let db = Database::memory().await.unwrap();
+        db.migrate(crate::store::APP_MIGRATIONS).await.unwrap();
+        let log = AuditLog::new(db);
         for (i, action) in [AuditAction::Create, AuditAction::Update, AuditAction::Delete].into_iter().enumerate() {
             let e = NewAuditEntry {
                 actor_sub: "admin",

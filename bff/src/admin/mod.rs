@@ -268,7 +268,7 @@ impl AdminIdentities<'_> {
         &self,
         page: u64,
         per_page: u64,
-    ) -> Result<(Vec<audit::AuditEntry>, u64), crate::users::UserStoreError> {
+    ) -> Result<(Vec<audit::AuditEntry>, u64), crate::store::StoreError> {
         self.audit.page(page, per_page).await
     }
 
