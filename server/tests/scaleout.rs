@@ -158,3 +158,31 @@ async fn with_postgres_stopped_pages_answer_503_and_everything_recovers_when_it_
     assert_eq!((me["email"].as_str(), me["display_name"].as_str()), (Some("user@example.com"), Some("Tester")));
     assert_eq!(app.client.get(format!("{}/profile", app.base)).send().await.unwrap().status(), 200);
 }
+
+#[tokio::test]
+async fn two_instances_starting_at_once_on_an_empty_database_both_come_up() {
+    let pg = PgServer::start();
+    let url = pg.create_database("empty");
+    let keys = bff::sealing::TokenKeys::generate_line("together");
+    let (a, b) = tokio::join!(
+        server::startup::Application::build(settings_on(&url, None, &keys)),
+        server::startup::Application::build(settings_on(&url, None, &keys)),
+    );
+    let (a, b) = (a.expect("A starts"), b.expect("B starts"));
+    let versions = pg.psql("empty", "SELECT count(*) FROM schema_migrations");
+    assert_eq!(versions.trim(), "5", "each migration recorded once");
+    let a_base = format!("http://{}", a.addr());
+    let b_base = format!("http://{}", b.addr());
+    tokio::spawn(a.run_until_stopped());
+    tokio::spawn(b.run_until_stopped());
+    for base in [&a_base, &b_base] {
+        let r = browser().get(format!("{base}/healthz")).send().await.unwrap();
+        assert_eq!(r.status(), 200, "{base}");
+    }
+    // Each serves sign-ins on the shared tables (each with its own embedded provider here).
+    for base in [a_base, b_base] {
+        let app = TestApp { base, client: browser() };
+        sign_up(&app, "user@example.com").await;
+        assert_eq!(current_user(&app).await["display_name"], "Tester");
+    }
+}
