@@ -17,7 +17,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{location, onboard, provider_base, sign_in_as, spawn_app_with, TestApp};
+use common::{location, onboard, sign_in_as, spawn_app_with, TestApp};
 
 fn env_usize(name: &str, default: usize) -> usize {
     std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
@@ -58,16 +58,22 @@ async fn run() {
     let identities = env_usize("BENCH_IDENTITIES", 10_000);
     let samples = env_usize("BENCH_SAMPLES", 300);
     let dir = common::temp_dir("bench-admin");
-    let mut sqlite = common::test_settings();
+    let [sqlite_addr, pg_addr] =
+        std::array::from_fn(|_| std::net::SocketAddr::from(([127, 0, 0, 1], common::free_port())));
+    let issuer = common::bench_provider(idp::keys::SigningAlg::RS256, None, &[sqlite_addr, pg_addr]).await;
+    let provider = format!("{}/", issuer.trim_end_matches('/'));
+    let admin = |mut s: server::config::Settings| {
+        s.admin.emails = Some(vec!["admin@example.com".into()]);
+        s.admin.api = Some(common::admin_api_at(&provider));
+        s
+    };
+    let mut sqlite = admin(common::bench_app_settings(&issuer, sqlite_addr));
     sqlite.data_dir = Some(dir.clone());
     let app = spawn_app_with(sqlite).await;
     signed_in_admin(&app).await;
-    let provider = provider_base(&app).await;
     let pg = bff::testing::PgServer::start();
-    let mut on_pg = common::external_to(common::test_settings(), &provider);
+    let mut on_pg = admin(common::bench_app_settings(&issuer, pg_addr));
     on_pg.database_url = Some(pg.create_database("bench"));
-    on_pg.admin.emails = Some(vec!["admin@example.com".into()]);
-    on_pg.admin.api = Some(common::admin_api_at(&format!("{}/", provider.trim_end_matches('/'))));
     let pg_app = spawn_app_with(on_pg).await;
     signed_in_admin(&pg_app).await;
     let t0 = Instant::now();
