@@ -35,6 +35,21 @@ pub struct Database {
     engine: Engine,
     /// PostgreSQL's URL, for connections outside the pool (notifications).
     url: Option<std::sync::Arc<str>>,
+    /// The private file of [`Database::memory`], removed with the last handle.
+    temp: Option<std::sync::Arc<TempFile>>,
+}
+
+/// A database file (with its WAL and shared-memory files) removed on drop.
+struct TempFile(std::path::PathBuf);
+
+impl Drop for TempFile {
+    fn drop(&mut self) {
+        for suffix in ["", "-wal", "-shm"] {
+            let mut path = self.0.clone().into_os_string();
+            path.push(suffix);
+            let _ = std::fs::remove_file(path);
+        }
+    }
 }
 
 /// One schema change, in each engine's dialect (an empty text: nothing to do on that engine).
@@ -190,7 +205,7 @@ impl Database {
                 .connect(url)
                 .await
                 .map_err(|source| StoreError::Open { at: redacted(url), source })?;
-            return Ok(Self { pool, engine: Engine::Postgres, url: Some(url.into()) });
+            return Ok(Self { pool, engine: Engine::Postgres, url: Some(url.into()), temp: None });
         }
         let Some(path) = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:")) else {
             return Err(StoreError::Url(redacted(url)));
@@ -231,21 +246,20 @@ impl Database {
             .connect(&url)
             .await
             .map_err(|source| StoreError::Open { at: path.display().to_string(), source })?;
-        Ok(Self { pool, engine: Engine::Sqlite, url: None })
+        Ok(Self { pool, engine: Engine::Sqlite, url: None, temp: None })
     }
 
-    /// A private in-memory SQLite database (one connection), for tests and
-    /// for running without a data directory.
+    /// A private SQLite database for tests and for running without a data
+    /// directory: a file of this process's own in the temporary directory,
+    /// removed when the last handle goes. (An in-memory database would live
+    /// only as long as one pooled connection: a connection dropped in the
+    /// middle of a query would take every row with it.)
     pub async fn memory() -> Result<Self, StoreError> {
-        sqlx::any::install_default_drivers();
-        let pool = AnyPoolOptions::new()
-            .max_connections(1)
-            .idle_timeout(None)
-            .max_lifetime(None)
-            .connect("sqlite::memory:")
-            .await
-            .map_err(|source| StoreError::Open { at: ":memory:".into(), source })?;
-        Ok(Self { pool, engine: Engine::Sqlite, url: None })
+        let path =
+            std::env::temp_dir().join(format!("gatehouse-{}-{}.sqlite3", std::process::id(), crate::random_token()));
+        let mut db = Self::sqlite(&path, 4).await?;
+        db.temp = Some(std::sync::Arc::new(TempFile(path)));
+        Ok(db)
     }
 
     pub fn engine(&self) -> Engine {

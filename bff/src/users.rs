@@ -187,11 +187,13 @@ impl UserStore {
         .fetch_optional(self.db.pool())
         .await?;
         let user = row.as_ref().map(from_row);
-        // A user still onboarding is read afresh every time: the moment they
-        // finish, on whichever instance, every instance must let them in
-        // (the announcement of the change could arrive a moment after their
-        // next request). Everyone else is kept.
-        if user.as_ref().is_some_and(|u| !u.needs_onboarding()) {
+        // On PostgreSQL a user still onboarding is read afresh every time:
+        // the moment they finish, on whichever instance, every instance must
+        // let them in (the announcement of the change could arrive a moment
+        // after their next request). On SQLite every write goes through this
+        // store, which drops its entry at once.
+        let shared = self.db.postgres_url().is_some();
+        if !shared || user.as_ref().is_some_and(|u| !u.needs_onboarding()) {
             self.keep(sub, user.clone(), writes);
         }
         Ok(user)
