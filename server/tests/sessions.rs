@@ -174,11 +174,12 @@ async fn expired_sign_ins_are_cleaned_up() {
     let dir = temp_dir("cleanup");
     let mut settings = test_settings();
     settings.data_dir = Some(dir.clone());
-    settings.session_lifetime_secs = 1;
+    // Long enough for a sign-in on a busy machine, short enough to wait out.
+    settings.session_lifetime_secs = 3;
     let (app, running) = stoppable(settings.clone()).await;
     signed_in(&app, "user@example.com").await;
     assert_eq!(token_rows(&dir).await, 1);
-    tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
+    tokio::time::sleep(std::time::Duration::from_millis(3100)).await;
     running.abort();
     let _ = running.await;
 
