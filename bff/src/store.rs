@@ -63,6 +63,14 @@ pub struct Migration {
 
 /// `migration!(version, "name", "NNNN_name")`: the file `NNNN_name.sql` of each engine.
 macro_rules! migration {
+    (postgres only: $version:literal, $name:literal, $file:literal) => {
+        Migration {
+            version: $version,
+            name: $name,
+            sqlite: "",
+            postgres: include_str!(concat!("../migrations/postgres/", $file, ".sql")),
+        }
+    };
     ($version:literal, $name:literal, $file:literal) => {
         Migration {
             version: $version,
@@ -78,26 +86,16 @@ macro_rules! migration {
 pub const APP_MIGRATIONS: &[Migration] = &[
     migration!(1, "users", "0001_users"),
     migration!(2, "admin_audit", "0002_admin_audit"),
-    Migration {
-        version: 5,
-        name: "users_announced",
-        // One instance per SQLite file: nobody to tell.
-        sqlite: "",
-        postgres: include_str!("../migrations/postgres/0005_users_announced.sql"),
-    },
+    // One instance per SQLite file: nobody to tell.
+    migration!(postgres only: 5, "users_announced", "0005_users_announced"),
 ];
 
 /// The session database's migrations (token rows; on PostgreSQL also the
 /// session records). Append only.
 pub const SESSION_MIGRATIONS: &[Migration] = &[
     migration!(3, "tokens", "0003_tokens"),
-    Migration {
-        version: 4,
-        name: "sessions",
-        // SQLite: tower-sessions' store creates its own table in its own file.
-        sqlite: "",
-        postgres: include_str!("../migrations/postgres/0004_sessions.sql"),
-    },
+    // SQLite: tower-sessions' store creates its own table in its own file.
+    migration!(postgres only: 4, "sessions", "0004_sessions"),
 ];
 
 /// Failures of the database (logged; users see a generic message or a 503).
@@ -282,53 +280,46 @@ impl Database {
 
     /// Applies the migrations of `set` not yet recorded, each in its own
     /// transaction with its record; returns how many were applied here.
-    // Boxed as `Send`: the compiler cannot prove the plain `async fn`'s
-    // future `Send` for every lifetime of the transaction's connection.
-    pub fn migrate<'a>(
-        &'a self,
-        set: &'a [Migration],
-    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<usize, StoreError>> + Send + 'a>> {
-        Box::pin(async move {
-            self.create_migrations_table().await?;
-            let mut applied = 0;
-            for &m in set {
-                let (version, name) = (m.version, m.name);
-                let fail = move |source| StoreError::Migration { version, name, source };
-                let mut tx = self.pool.begin().await.map_err(fail)?;
-                // The record first: it takes the write lock, so a migrator that
-                // comes second waits here and then finds the version taken.
-                let claimed = sqlx::query(
-                    "INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)
+    pub async fn migrate(&self, set: &[Migration]) -> Result<usize, StoreError> {
+        self.create_migrations_table().await?;
+        let mut applied = 0;
+        for &m in set {
+            let (version, name) = (m.version, m.name);
+            let fail = move |source| StoreError::Migration { version, name, source };
+            let mut tx = self.pool.begin().await.map_err(fail)?;
+            // The record first: it takes the write lock, so a migrator that
+            // comes second waits here and then finds the version taken.
+            let claimed = sqlx::query(
+                "INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)
                  ON CONFLICT (version) DO NOTHING",
-                )
-                .bind(m.version)
-                .bind(m.name)
-                .bind(crate::unix_now())
-                .execute(&mut *tx)
-                .await
-                .map_err(fail)?
-                .rows_affected()
-                    == 1;
-                if !claimed {
-                    tx.rollback().await.map_err(fail)?;
-                    continue;
-                }
-                let sql = match self.engine {
-                    Engine::Sqlite => m.sqlite,
-                    Engine::Postgres => m.postgres,
-                };
-                if !sql.trim().is_empty() {
-                    // `Executor::execute` with a plain text (no parameters): several
-                    // statements in one (sqlx's `raw_sql(..).execute` is not `Send`
-                    // for every lifetime, launchbadge/sqlx#3150).
-                    (&mut *tx).execute(sql).await.map_err(fail)?;
-                }
-                tx.commit().await.map_err(fail)?;
-                tracing::info!(version = m.version, name = m.name, engine = ?self.engine, "database migrated");
-                applied += 1;
+            )
+            .bind(m.version)
+            .bind(m.name)
+            .bind(crate::unix_now())
+            .execute(&mut *tx)
+            .await
+            .map_err(fail)?
+            .rows_affected()
+                == 1;
+            if !claimed {
+                tx.rollback().await.map_err(fail)?;
+                continue;
             }
-            Ok(applied)
-        })
+            let sql = match self.engine {
+                Engine::Sqlite => m.sqlite,
+                Engine::Postgres => m.postgres,
+            };
+            if !sql.trim().is_empty() {
+                // `Executor::execute` with a plain text (no parameters): several
+                // statements in one (sqlx's `raw_sql(..).execute` is not `Send`
+                // for every lifetime, launchbadge/sqlx#3150).
+                (&mut *tx).execute(sql).await.map_err(fail)?;
+            }
+            tx.commit().await.map_err(fail)?;
+            tracing::info!(version = m.version, name = m.name, engine = ?self.engine, "database migrated");
+            applied += 1;
+        }
+        Ok(applied)
     }
 
     /// Whether migration `version` is recorded.

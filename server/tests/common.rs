@@ -613,3 +613,26 @@ pub fn bench_app_settings(issuer: &str, addr: std::net::SocketAddr) -> Settings 
         bff::rate_limit::Limits { sign_in: lifted, write: lifted, api: lifted, ..bff::rate_limit::Limits::default() };
     settings
 }
+
+/// How many refreshes the provider has answered for the app's client.
+pub async fn refreshes(provider: &str) -> u64 {
+    provider_stats(provider).await["refresh_token"][APP_CLIENT].as_u64().unwrap_or(0)
+}
+
+/// `n` parallel `/api/userinfo` calls of `client`'s session, alternating
+/// between the instances at `bases`; their statuses.
+pub async fn userinfo_in_parallel(client: &reqwest::Client, bases: [&str; 2], n: usize) -> Vec<u16> {
+    let calls: Vec<_> = (0..n)
+        .map(|i| {
+            let (client, url) = (client.clone(), format!("{}/api/userinfo", bases[i % 2]));
+            tokio::spawn(async move {
+                client.post(url).header("accept", "application/json").send().await.expect("userinfo").status().as_u16()
+            })
+        })
+        .collect();
+    let mut statuses = Vec::new();
+    for c in calls {
+        statuses.push(c.await.expect("userinfo task"));
+    }
+    statuses
+}

@@ -22,11 +22,6 @@ fn settings_with(redis: &RedisServer, keys: &str) -> server::config::Settings {
     s
 }
 
-async fn refreshes(provider: &str) -> u64 {
-    let stats: Value = provider_stats(provider).await;
-    stats["refresh_token"][APP_CLIENT].as_u64().unwrap_or(0)
-}
-
 #[tokio::test]
 async fn two_instances_share_sessions_refresh_once_and_hear_back_channel_logout() {
     let redis = RedisServer::start().await;
@@ -49,19 +44,7 @@ async fn two_instances_share_sessions_refresh_once_and_hear_back_channel_logout(
     assert!(current_user(&other_on_b).await.is_null(), "ended from A, signed out on B");
 
     tokio::time::sleep(Duration::from_secs(5)).await; // the access token is now due
-    let calls: Vec<_> = (0..20)
-        .map(|i| {
-            let app = if i % 2 == 0 { &a } else { &b };
-            let (client, url) = (app.client.clone(), format!("{}/api/userinfo", app.base));
-            tokio::spawn(async move {
-                client.post(url).header("accept", "application/json").send().await.unwrap().status().as_u16()
-            })
-        })
-        .collect();
-    let mut statuses = Vec::new();
-    for c in calls {
-        statuses.push(c.await.unwrap());
-    }
+    let statuses = userinfo_in_parallel(&a.client, [&a.base, &b.base], 20).await;
     assert!(statuses.iter().all(|s| *s == 200), "{statuses:?}");
     assert_eq!(refreshes(&provider).await, 1, "20 parallel calls over two instances, one refresh");
     assert_eq!(current_user(&a).await["email"], "user@example.com", "still signed in");

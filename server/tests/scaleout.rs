@@ -26,11 +26,6 @@ fn settings_on(database_url: &str, redis: Option<&RedisServer>, keys: &str) -> s
     s
 }
 
-async fn refreshes(provider: &str) -> u64 {
-    let stats: Value = provider_stats(provider).await;
-    stats["refresh_token"][APP_CLIENT].as_u64().unwrap_or(0)
-}
-
 /// `check` until it holds, for at most `within`.
 async fn eventually(within: Duration, what: &str, mut check: impl AsyncFnMut() -> bool) {
     let start = std::time::Instant::now();
@@ -83,19 +78,7 @@ async fn two_instances_behave_as_one(redis: Option<&RedisServer>) {
     // 20 parallel calls over both instances refresh once.
     tokio::time::sleep(Duration::from_secs(5)).await; // the access token is now due
     let before = refreshes(&provider).await;
-    let calls: Vec<_> = (0..20)
-        .map(|i| {
-            let app = if i % 2 == 0 { &a } else { &b };
-            let (client, url) = (user.client.clone(), format!("{}/api/userinfo", app.base));
-            tokio::spawn(async move {
-                client.post(url).header("accept", "application/json").send().await.unwrap().status().as_u16()
-            })
-        })
-        .collect();
-    let mut statuses = Vec::new();
-    for c in calls {
-        statuses.push(c.await.unwrap());
-    }
+    let statuses = userinfo_in_parallel(&user.client, [&a.base, &b.base], 20).await;
     assert!(statuses.iter().all(|s| *s == 200), "{statuses:?}");
     assert_eq!(refreshes(&provider).await - before, 1, "20 parallel calls over two instances, one refresh");
 
