@@ -1,7 +1,9 @@
 //! Requests/s and latency of the app's hot paths, measured with `wrk` (one
 //! thread, `BENCH_CONNECTIONS` kept-alive connections, `BENCH_SECONDS` per
 //! case), each against the ceiling of a bare axum route measured just before
-//! it (the ceiling's row shows the median of those runs):
+//! it, in `BENCH_SESSION_ROUNDS` rounds (default 3) over all the cases; each
+//! row is the round with the median ratio, and the ceiling's row the median
+//! of all the bare runs:
 //!
 //! - a bare axum 0.8 route answering `"Hello World"` JSON (the ceiling);
 //! - `GET /healthz`;
@@ -43,6 +45,9 @@ struct Case {
     p99_ms: f64,
     requests: u64,
     errors: u64,
+    /// The lowest and highest ratio over the rounds.
+    range: (f64, f64),
+    rounds: usize,
 }
 
 /// `12.5us`, `1.20ms`, `2.00s` in milliseconds.
@@ -93,6 +98,8 @@ fn wrk(name: &'static str, url: &str, lua: &str, secs: u64, connections: u64) ->
         p99_ms: field("99%").map(|v| millis(&v)).unwrap_or(f64::NAN),
         requests,
         errors: non_2xx + socket_errors,
+        range: (f64::NAN, f64::NAN),
+        rounds: 1,
     }
 }
 
@@ -100,6 +107,25 @@ impl Case {
     fn ratio(&self) -> f64 {
         self.rps / self.ceiling.max(f64::MIN_POSITIVE)
     }
+}
+
+/// One case's turns as one row: the turn with the median ratio, the range of
+/// all the ratios, and the errors of every turn (any error fails the run).
+fn median_turn(mut turns: Vec<Case>) -> Case {
+    turns.sort_by(|a, b| a.ratio().total_cmp(&b.ratio()));
+    let range = (turns[0].ratio(), turns[turns.len() - 1].ratio());
+    let errors = turns.iter().map(|t| t.errors).sum();
+    let rounds = turns.len();
+    // The lower middle for an even count: never the better of two.
+    let mut median = turns.swap_remove((rounds - 1) / 2);
+    median.range = range;
+    median.errors = errors;
+    median.rounds = rounds;
+    median
+}
+
+fn round3(v: f64) -> f64 {
+    (v * 1000.0).round() / 1000.0
 }
 
 fn lua(method: &str, headers: &[(&str, &str)]) -> String {
@@ -215,43 +241,54 @@ async fn main() {
     ];
     let only = std::env::var("BENCH_CASES").unwrap_or_default();
     let wanted = |name: &str| only.is_empty() || only.split(',').any(|w| !w.is_empty() && name.contains(w.trim()));
-    let mut measured = Vec::new();
+    let targets: Vec<_> = targets.into_iter().filter(|(name, _, _)| wanted(name)).collect();
+    assert!(!targets.is_empty(), "BENCH_CASES={only} matched no case");
+    // Rounds over all the cases, so a slow minute of the shared host touches
+    // one turn of each case, not all of one case's turns.
+    let rounds = common::env_u64("BENCH_SESSION_ROUNDS", 3).max(1) as usize;
+    let mut turns: Vec<Vec<Case>> = targets.iter().map(|_| Vec::new()).collect();
     let mut ceilings = Vec::new();
-    for (name, url, script) in targets.into_iter().filter(|(name, _, _)| wanted(name)) {
-        let bare = wrk("bare axum route (ceiling)", &bare_url, &get_json, secs, connections);
-        let mut case = wrk(name, &url, &script, secs, connections);
-        case.ceiling = bare.rps;
-        ceilings.push(bare);
-        measured.push(case);
+    for round in 1..=rounds {
+        eprintln!("round {round} of {rounds}");
+        for ((name, url, script), turns) in targets.iter().zip(&mut turns) {
+            let bare = wrk("bare axum route (ceiling)", &bare_url, &get_json, secs, connections);
+            let mut case = wrk(name, url, script, secs, connections);
+            case.ceiling = bare.rps;
+            ceilings.push(bare);
+            turns.push(case);
+        }
     }
+    let measured = turns.into_iter().map(median_turn);
     // The ceiling's row: its median run (its ratio is 1 by definition).
     ceilings.sort_by(|a, b| a.rps.total_cmp(&b.rps));
-    assert!(!ceilings.is_empty(), "BENCH_CASES={only} matched no case");
     let mut bare = ceilings.swap_remove(ceilings.len() / 2);
     bare.ceiling = bare.rps;
+    bare.rounds = rounds;
     let cases: Vec<Case> = std::iter::once(bare).chain(measured).collect();
     let _ = std::fs::remove_dir_all(&dir);
 
     println!(
-        "{:<42} {:>10} {:>8} {:>10} {:>9} {:>9} {:>8}",
-        "case", "requests", "errors", "req/s", "p50 ms", "p99 ms", "/ bare"
+        "{:<42} {:>10} {:>8} {:>10} {:>9} {:>9} {:>8} {:>15}",
+        "case", "requests", "errors", "req/s", "p50 ms", "p99 ms", "/ bare", "range"
     );
     for c in &cases {
         println!(
-            "{:<42} {:>10} {:>8} {:>10.0} {:>9.2} {:>9.2} {:>7.3}×",
+            "{:<42} {:>10} {:>8} {:>10.0} {:>9.2} {:>9.2} {:>7.3}× {:>15}",
             c.name,
             c.requests,
             c.errors,
             c.rps,
             c.p50_ms,
             c.p99_ms,
-            c.ratio()
+            c.ratio(),
+            if c.range.0.is_nan() { String::new() } else { format!("{:.3}–{:.3}×", c.range.0, c.range.1) }
         );
     }
     let summary: Value = json!(cases
         .iter()
         .map(|c| json!({ "case": c.name, "rps": c.rps.round(), "p50_ms": c.p50_ms, "p99_ms": c.p99_ms,
-            "errors": c.errors, "ceiling_rps": c.ceiling.round(), "ratio": (c.ratio() * 1000.0).round() / 1000.0 }))
+            "errors": c.errors, "ceiling_rps": c.ceiling.round(), "ratio": round3(c.ratio()),
+            "ratio_min": round3(c.range.0), "ratio_max": round3(c.range.1), "rounds": c.rounds }))
         .collect::<Vec<_>>());
     println!("json: {summary}");
     assert!(cases.iter().all(|c| c.errors == 0), "some requests failed: see the errors column");
