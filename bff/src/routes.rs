@@ -69,6 +69,11 @@ pub struct BffParts {
 }
 
 impl Bff {
+    /// Whether the provider answers (see [`RelyingParty::reachable`]), for readiness checks.
+    pub async fn provider_reachable(&self) -> bool {
+        self.rp.reachable().await
+    }
+
     pub fn new(p: BffParts) -> Self {
         Self {
             rp: p.rp,
@@ -217,6 +222,9 @@ fn store_failure(bff: &Bff, e: impl std::fmt::Display) -> Response {
     )
 }
 
+/// What `/login` says while the provider does not answer (503, `Retry-After: 5`).
+pub const PROVIDER_DOWN: &str = "The identity provider is not reachable right now — try again in a moment.";
+
 /// `GET /login`: starts sign-in, or finishes it when the provider comes back
 /// with `code` + `state` (or `error`). Logins in flight live in a sealed
 /// cookie: nothing is stored for a visitor who is not signed in, and a
@@ -326,6 +334,13 @@ async fn login(
         Ok(Some(_)) => return redirect(return_to.as_str()),
         Ok(None) => {}
         Err(e) => return store_failure(&bff, e),
+    }
+    // The browser is about to be sent to the provider: if it does not
+    // answer, say so here rather than leave the browser at a dead host.
+    if !bff.rp.reachable().await {
+        let mut r = failure(&bff, StatusCode::SERVICE_UNAVAILABLE, PROVIDER_DOWN, &return_to);
+        r.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+        return r;
     }
     let (url, state, pending) = bff.rp.start(return_to, now());
     let set = bff.pending.start(&headers, &state, pending, now());

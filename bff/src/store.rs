@@ -273,6 +273,11 @@ impl Database {
         self.url.as_deref()
     }
 
+    /// One trivial query: whether the database answers (readiness).
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1").execute(&self.pool).await.map(|_| ()).map_err(StoreError::Query)
+    }
+
     /// Closes every connection (after the in-flight queries).
     pub async fn close(&self) {
         self.pool.close().await;

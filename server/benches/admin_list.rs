@@ -73,7 +73,7 @@ async fn run() {
     signed_in_admin(&app).await;
     let pg = bff::testing::PgServer::start();
     let mut on_pg = admin(common::bench_app_settings(&issuer, pg_addr));
-    on_pg.database_url = Some(pg.create_database("bench"));
+    on_pg.database_url = Some(pg.create_database("bench").into());
     let pg_app = spawn_app_with(on_pg).await;
     signed_in_admin(&pg_app).await;
     let t0 = Instant::now();

@@ -223,7 +223,7 @@ async fn main() {
     let keys = bff::sealing::TokenKeys::parse(&bff::sealing::TokenKeys::generate_line("bench")).unwrap();
     let redis_settings = |addr, redis: &common::RedisServer, cache_ms: Option<u64>| {
         let mut s = common::bench_app_settings(&issuer, addr);
-        s.redis_url = Some(redis.url.clone());
+        s.redis_url = Some(redis.url.clone().into());
         s.token_keys = Some(keys.clone());
         if let Some(ms) = cache_ms {
             s.session_cache_ms = ms;

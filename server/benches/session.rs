@@ -188,14 +188,14 @@ async fn main() {
     // Redis sessions against a throwaway redis-server.
     let redis = common::RedisServer::start().await;
     let mut with_redis = bench_settings(&issuer, redis_addr);
-    with_redis.redis_url = Some(redis.url.clone());
+    with_redis.redis_url = Some(redis.url.clone().into());
     with_redis.token_keys =
         Some(bff::sealing::TokenKeys::parse(&bff::sealing::TokenKeys::generate_line("bench")).unwrap());
     let (redis_base, redis_cookie) = signed_in_app(with_redis, "user@example.com").await;
     // Users and sessions in a throwaway PostgreSQL.
     let pg = bff::testing::PgServer::start();
     let mut on_pg = bench_settings(&issuer, pg_addr);
-    on_pg.database_url = Some(pg.create_database("bench"));
+    on_pg.database_url = Some(pg.create_database("bench").into());
     let (pg_base, pg_cookie) = signed_in_app(on_pg, "user@example.com").await;
 
     let server_fn = |cookie: Option<&str>, base: &str| {

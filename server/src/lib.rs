@@ -6,6 +6,7 @@ pub mod api_v1;
 pub mod assets;
 pub mod config;
 pub mod edge;
+pub mod health;
 pub mod hot;
 pub mod security;
 pub mod sessions;

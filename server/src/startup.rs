@@ -7,8 +7,7 @@ use std::sync::Arc;
 use app::state::ServerContext;
 use app::{shell, App};
 use axum::extract::{FromRef, MatchedPath, Request};
-use axum::routing::get;
-use axum::{Json, Router};
+use axum::Router;
 use leptos::config::LeptosOptions;
 use leptos_axum::{generate_route_list_with_exclusions, LeptosRoutes};
 use tokio::net::TcpListener;
@@ -103,7 +102,7 @@ impl Application {
                 bff::oidc::RpConfig {
                     issuer: o.issuer.clone(),
                     client_id: o.client_id.clone(),
-                    client_secret: o.client_secret.clone(),
+                    client_secret: o.client_secret.as_ref().map(|s| s.expose().to_string()),
                     auth: o.auth,
                     redirect_url: join(&public_url, "login"),
                     scopes: o.scopes.clone(),
@@ -129,11 +128,12 @@ impl Application {
         // A session and its sign-in, once read, are reused for this long: the
         // bound within which an end on another instance is seen here.
         let cache_bound = std::time::Duration::from_millis(settings.session_cache_ms);
+        let session_backend = session_store.clone();
         let session_store = crate::sessions::Cached::new(session_store, cache_bound, 100_000);
         let secure = public_url.scheme() == "https";
         let sessions =
             session_layer(&settings, &public_url, bff::session_ids::HashedIds::new(session_store, &token_keys));
-        let users = bff::users::UserStore::new(app_db).await.map_err(|e| StartupError::Users(e.to_string()))?;
+        let users = bff::users::UserStore::new(app_db.clone()).await.map_err(|e| StartupError::Users(e.to_string()))?;
         let admin = build_admin(&settings, embedded_admin_api, &rp, &users)?;
         let pending = bff::pending::PendingCookie::new(token_keys.clone(), secure);
         let tokens = bff::tokens::Tokens::open(token_store, token_keys, rp.clone(), settings.refresh_skew_secs)
@@ -159,7 +159,7 @@ impl Application {
             .chain(rp.end_session_endpoint().cloned())
             .map(|u| u.origin().ascii_serialization())
             .collect();
-        let reload_port = std::env::var_os("LEPTOS_WATCH").map(|_| settings.leptos.reload_port);
+        let reload_port = settings.live_reload.then_some(settings.leptos.reload_port);
         let header_policy = Arc::new(crate::security::HeaderPolicy::new(&public_url, &provider_origins, reload_port));
         let origin_check = Arc::new(bff::csrf::OriginCheck::new(&public_url));
         let limiter = Arc::new(bff::rate_limit::RateLimiter::new(&settings.rate_limits));
@@ -174,6 +174,8 @@ impl Application {
             pending,
             stylesheet_href: stylesheet_href(&settings.leptos),
         }));
+        let readiness =
+            Arc::new(crate::health::Readiness { bff: bff.clone(), sessions: session_backend, database: app_db });
         let state = AppState::new(settings.leptos, Arc::new(ServerContext::new(bff.clone())));
         // The JSON API authenticates with Bearer tokens only: no session layer,
         // and no CSRF check unless it also reads a token from a cookie.
@@ -189,6 +191,7 @@ impl Application {
             .layer(crate::edge::layer(SessionStoreDown))
             .layer(crate::edge::layer(CrossSite(origin_check)))
             .merge(api)
+            .merge(crate::health::router(readiness).layer(crate::edge::layer(CachePolicy { immutable: false })))
             .layer(crate::edge::layer(limiter))
             .layer(crate::edge::layer(header_policy))
             .layer(compression())
@@ -253,7 +256,7 @@ fn build_admin(
             let client = bff::admin::machine::MachineClient {
                 token_url,
                 client_id: s.client_id.clone(),
-                client_secret: s.client_secret.clone(),
+                client_secret: s.client_secret.expose().to_string(),
                 auth: s.auth,
                 audience: s.audience.clone(),
                 scope: s.scope.clone(),
@@ -319,7 +322,7 @@ async fn start_embedded_idp(
     let admin = AdminApiSettings {
         url: admin_url,
         client_id: EMBEDDED_ADMIN_CLIENT_ID.into(),
-        client_secret: admin_secret,
+        client_secret: admin_secret.into(),
         auth: bff::oidc::ClientAuth::ClientSecretBasic,
         token_url: None,
         audience: vec![admin_audience],
@@ -502,7 +505,7 @@ async fn app_database(settings: &Settings) -> Result<bff::store::Database, Start
         private_file(&path).map_err(|e| StartupError::Users(format!("{}: {e}", path.display())))?;
         bff::store::Database::sqlite(&path, 4).await.map_err(users)
     };
-    match (&settings.database_url, &settings.data_dir) {
+    match (settings.database_url.as_ref().map(crate::config::Secret::expose), &settings.data_dir) {
         (Some(url), _) if url.starts_with("sqlite://") => {
             sqlite_file(std::path::PathBuf::from(url.trim_start_matches("sqlite://"))).await
         }
@@ -530,7 +533,7 @@ async fn session_stores(
     StartupError,
 > {
     use crate::sessions::SessionBackend;
-    if let Some(url) = &settings.redis_url {
+    if let Some(url) = settings.redis_url.as_ref().map(crate::config::Secret::expose) {
         let pool = crate::sessions::connect_redis(url, std::time::Duration::from_secs(10)).await.map_err(|e| {
             StartupError::Sessions(format!("{e}. Check GATEHOUSE_REDIS_URL and that Redis is running."))
         })?;
@@ -538,7 +541,9 @@ async fn session_stores(
         let store = tower_sessions_redis_store::RedisStore::new(pool.clone());
         return Ok((bff::tokens::TokenStore::Redis(pool), SessionBackend::Redis(store), None));
     }
-    if let (bff::store::Engine::Postgres, Some(url)) = (app_db.engine(), &settings.database_url) {
+    if let (bff::store::Engine::Postgres, Some(url)) =
+        (app_db.engine(), settings.database_url.as_ref().map(crate::config::Secret::expose))
+    {
         let pool = sqlx::postgres::PgPoolOptions::new()
             .max_connections(settings.database_max_connections)
             .acquire_timeout(std::time::Duration::from_secs(5))
@@ -634,7 +639,6 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .nest_service(&format!("/{pkg_dir}"), bundle)
         .route_service("/favicon.svg", tower_http::services::ServeFile::new(site_root.join("favicon.svg")))
-        .route("/healthz", get(healthz))
         .route(crate::hot::CURRENT_USER, axum::routing::post(crate::hot::current_user))
         .leptos_routes_with_context(&state, routes, move || leptos::context::provide_context((*server_ctx).clone()), {
             let options = state.leptos_options.clone();
@@ -819,10 +823,6 @@ impl crate::edge::Middleware for CachePolicy {
             headers.entry(header::CACHE_CONTROL).or_insert(HeaderValue::from_static("no-store"));
         }
     }
-}
-
-async fn healthz() -> Json<serde_json::Value> {
-    Json(serde_json::json!({ "status": "ok", "version": env!("CARGO_PKG_VERSION") }))
 }
 
 async fn shutdown_signal() {

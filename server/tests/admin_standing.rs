@@ -160,7 +160,7 @@ async fn older_check_answered_last(redis: Option<&RedisServer>) {
     let mut settings = external_to(settings_with_recheck(&["boss@example.com"]), &provider.issuer);
     settings.admin.recheck_secs = 5;
     if let Some(redis) = redis {
-        settings.redis_url = Some(redis.url.clone());
+        settings.redis_url = Some(redis.url.clone().into());
         settings.token_keys =
             Some(bff::sealing::TokenKeys::parse(&bff::sealing::TokenKeys::generate_line("k")).unwrap());
     }

@@ -16,7 +16,7 @@ const SKEW: i64 = 3600 - 4;
 
 fn settings_with(redis: &RedisServer, keys: &str) -> server::config::Settings {
     let mut s = test_settings();
-    s.redis_url = Some(redis.url.clone());
+    s.redis_url = Some(redis.url.clone().into());
     s.token_keys = Some(bff::sealing::TokenKeys::parse(keys).unwrap());
     s.refresh_skew_secs = SKEW;
     s
@@ -265,7 +265,7 @@ async fn a_missed_revocation_is_queued_in_redis_and_done_later() {
 async fn an_unreachable_redis_stops_startup_with_a_clear_message() {
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let mut settings = test_settings();
-    settings.redis_url = Some(format!("redis://127.0.0.1:{port}"));
+    settings.redis_url = Some(format!("redis://127.0.0.1:{port}").into());
     let err = server::startup::Application::build(settings).await.err().expect("startup fails").to_string();
     assert!(err.contains("GATEHOUSE_REDIS_URL") && err.contains("Redis"), "{err}");
 }

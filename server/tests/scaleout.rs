@@ -19,8 +19,8 @@ const SKEW: i64 = 3600 - 4;
 
 fn settings_on(database_url: &str, redis: Option<&RedisServer>, keys: &str) -> server::config::Settings {
     let mut s = test_settings();
-    s.database_url = Some(database_url.to_string());
-    s.redis_url = redis.map(|r| r.url.clone());
+    s.database_url = Some(database_url.to_string().into());
+    s.redis_url = redis.map(|r| r.url.clone().into());
     s.token_keys = Some(bff::sealing::TokenKeys::parse(keys).unwrap());
     s.refresh_skew_secs = SKEW;
     s

@@ -324,7 +324,7 @@ fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
 async fn a_dump_of_redis_holds_no_session_cookie() {
     let redis = RedisServer::start().await;
     let mut settings = test_settings();
-    settings.redis_url = Some(redis.url.clone());
+    settings.redis_url = Some(redis.url.clone().into());
     let app = spawn_app_with(settings).await;
     let (client, _, jar) = jar_clients();
     let bare = reqwest::Client::new();

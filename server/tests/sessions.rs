@@ -102,7 +102,7 @@ async fn a_tab_that_just_read_the_session_is_signed_out_with_the_other_at_once()
         let mut settings = test_settings();
         settings.session_cache_ms = 10_000; // far longer than the test: only invalidation can end it
         if let Some(r) = &redis {
-            settings.redis_url = Some(r.url.clone());
+            settings.redis_url = Some(r.url.clone().into());
             settings.token_keys =
                 Some(bff::sealing::TokenKeys::parse(&bff::sealing::TokenKeys::generate_line("tabs")).unwrap());
         }

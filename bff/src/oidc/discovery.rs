@@ -125,6 +125,7 @@ impl RelyingParty {
                             http,
                             endpoints,
                             iss_parameter_required,
+                            probe: tokio::sync::Mutex::new(Some((std::time::Instant::now(), true))),
                         }),
                     });
                 }

@@ -25,7 +25,44 @@ pub struct RevokeError {
     pub message: String,
 }
 
+/// How long an answer of [`RelyingParty::reachable`] stands: a provider that
+/// answered is asked again after 5 s, one that did not after 1 s (so its
+/// return is noticed at once).
+const REACHABLE_FOR: Duration = Duration::from_secs(5);
+const UNREACHABLE_FOR: Duration = Duration::from_secs(1);
+/// How long a probe waits for the provider.
+pub(crate) const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
+
 impl RelyingParty {
+    /// Whether the provider answers its discovery URL within [`PROBE_TIMEOUT`]
+    /// (any 2xx). Answers are reused briefly and one probe runs at a time, so
+    /// a crowd of sign-ins during an outage costs the provider one request a
+    /// second. A change either way is logged once.
+    pub async fn reachable(&self) -> bool {
+        let mut last = self.inner.probe.lock().await;
+        if let Some((at, ok)) = *last {
+            if at.elapsed() < if ok { REACHABLE_FOR } else { UNREACHABLE_FOR } {
+                return ok;
+            }
+        }
+        let url = discovery::discovery_url(self.issuer());
+        let outcome = match self.inner.http.get(&url).timeout(PROBE_TIMEOUT).send().await {
+            Ok(r) if r.status().is_success() => Ok(()),
+            Ok(r) => Err(format!("{url} answered {}", r.status())),
+            Err(e) => Err(error_chain(&e)),
+        };
+        let was = last.map(|(_, ok)| ok);
+        match (&outcome, was) {
+            (Err(e), Some(true) | None) => {
+                tracing::warn!(issuer = %self.issuer(), error = %e, "the OpenID provider is not reachable")
+            }
+            (Ok(()), Some(false)) => tracing::info!(issuer = %self.issuer(), "the OpenID provider is reachable again"),
+            _ => {}
+        }
+        *last = Some((std::time::Instant::now(), outcome.is_ok()));
+        outcome.is_ok()
+    }
+
     /// Revokes a refresh token at the provider's revocation endpoint (RFC 7009),
     /// authenticating as at the token endpoint. `Ok(false)`: the provider
     /// publishes no revocation endpoint.

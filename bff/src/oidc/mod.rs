@@ -162,6 +162,9 @@ struct Inner {
     /// Discovery advertises `authorization_response_iss_parameter_supported`
     /// (RFC 9207): every authorization response must then carry `iss`.
     iss_parameter_required: bool,
+    /// The last answer of [`RelyingParty::reachable`] and when it was taken;
+    /// held across a probe, so callers wait for the one probe in flight.
+    probe: tokio::sync::Mutex<Option<(std::time::Instant, bool)>>,
 }
 
 impl RelyingParty {

@@ -1,15 +1,56 @@
-//! Typed server configuration, read once at startup. Every bad value fails
-//! loudly with the name of the variable and how to fix it.
+//! Typed server configuration, read once at startup from the defaults, an
+//! optional TOML file (`GATEHOUSE_CONFIG`) and the environment ([`layers`]).
+//! Every bad value fails loudly with the name of the variable (and the file
+//! key it came from) and how to fix it; secrets are never repeated.
 //!
 //! Leptos settings come from the `LEPTOS_*` variables that `cargo leptos` sets
 //! (see the configuration reference in `docs/configuration.md`); when the
 //! binary runs on its own, the defaults below apply.
 
+pub mod layers;
+
 use std::net::SocketAddr;
 
 use leptos::config::{Env, LeptosOptions};
 
-/// Everything the server needs to start.
+pub use layers::Layers;
+
+/// A value that must never be printed or logged: its `Debug` shows
+/// `[redacted]`, and it has no `Display`. [`Secret::expose`] hands it to the
+/// one place that sends it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(value.into())
+    }
+
+    /// The value itself, for the connection or request that needs it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl From<String> for Secret {
+    fn from(value: String) -> Self {
+        Self(value)
+    }
+}
+
+impl From<&str> for Secret {
+    fn from(value: &str) -> Self {
+        Self(value.into())
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("[redacted]")
+    }
+}
+
+/// Everything the server needs to start. Its `Debug` shows no secret.
 #[derive(Debug, Clone)]
 pub struct Settings {
     pub leptos: LeptosOptions,
@@ -47,13 +88,13 @@ pub struct Settings {
     pub signing_keys: bff::jwt::KeyCacheConfig,
     /// `GATEHOUSE_REDIS_URL`: keep sessions and their tokens in Redis (several
     /// instances); `None` keeps them in the database below.
-    pub redis_url: Option<String>,
+    pub redis_url: Option<Secret>,
     /// `GATEHOUSE_DATABASE_URL`: `postgres://…` keeps the users, the admin
     /// audit trail and (without Redis) the sessions and token rows in
     /// PostgreSQL, shared by every instance; `sqlite://path` puts the users
     /// and audit trail in that SQLite file. `None`: SQLite files under
     /// `GATEHOUSE_DATA_DIR` (memory without one).
-    pub database_url: Option<String>,
+    pub database_url: Option<Secret>,
     /// `GATEHOUSE_DATABASE_MAX_CONNECTIONS`: the most connections to
     /// PostgreSQL in each of this instance's two pools (app data; sessions),
     /// besides one that listens for other instances' changes.
@@ -65,6 +106,8 @@ pub struct Settings {
     pub dev_provider: bool,
     /// `GATEHOUSE_RATE_LIMIT_*` and `GATEHOUSE_TRUSTED_PROXY_HOPS`.
     pub rate_limits: bff::rate_limit::Limits,
+    /// `LEPTOS_WATCH` (set by `cargo leptos watch`): serve the live-reload script.
+    pub live_reload: bool,
 }
 
 /// `GATEHOUSE_API_*`: how `/api/v1` checks Bearer tokens.
@@ -113,28 +156,16 @@ impl Default for AdminSettings {
 }
 
 /// `OIDC_ADMIN_*`: the Admin API and the machine client that calls it.
-#[derive(Clone)]
+#[derive(Debug, Clone)]
 pub struct AdminApiSettings {
     pub url: url::Url,
     pub client_id: String,
-    pub client_secret: String,
+    pub client_secret: Secret,
     pub auth: bff::oidc::ClientAuth,
     /// Defaults to the provider's discovered token endpoint.
     pub token_url: Option<url::Url>,
     pub audience: Vec<String>,
     pub scope: String,
-}
-
-impl std::fmt::Debug for AdminApiSettings {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("AdminApiSettings")
-            .field("url", &self.url.as_str())
-            .field("client_id", &self.client_id)
-            .field("auth", &self.auth)
-            .field("audience", &self.audience)
-            .field("scope", &self.scope)
-            .finish_non_exhaustive()
-    }
 }
 
 /// A comma- or space-separated list.
@@ -218,7 +249,7 @@ fn admin_settings(get: &dyn Fn(&str) -> Option<String>) -> Result<AdminSettings,
             Some(AdminApiSettings {
                 url,
                 client_id,
-                client_secret,
+                client_secret: client_secret.into(),
                 auth,
                 token_url,
                 audience: get("OIDC_ADMIN_AUDIENCE").map(|a| list(&a)).unwrap_or_default(),
@@ -227,7 +258,8 @@ fn admin_settings(get: &dyn Fn(&str) -> Option<String>) -> Result<AdminSettings,
         }
     };
     Ok(AdminSettings {
-        emails: get("GATEHOUSE_ADMIN_EMAILS").map(|e| list(&e)),
+        // `none`: nobody by email (an empty value is unset, so the default).
+        emails: get("GATEHOUSE_ADMIN_EMAILS").map(|e| if e.trim() == "none" { Vec::new() } else { list(&e) }),
         subjects: get("GATEHOUSE_ADMIN_SUBJECTS").map(|s| list(&s)).unwrap_or_default(),
         claim,
         api,
@@ -240,26 +272,15 @@ fn admin_settings(get: &dyn Fn(&str) -> Option<String>) -> Result<AdminSettings,
 pub const DEFAULT_ADMIN_RECHECK_SECS: i64 = 300;
 
 /// The external provider and this app's registration with it.
-#[derive(Clone)]
+#[derive(Debug, Clone)]
 pub struct OidcSettings {
     pub issuer: String,
     pub client_id: String,
-    pub client_secret: Option<String>,
+    pub client_secret: Option<Secret>,
     pub auth: bff::oidc::ClientAuth,
     pub scopes: Vec<String>,
     /// The provider's self-service account page, linked from `/profile`.
     pub account_url: Option<String>,
-}
-
-impl std::fmt::Debug for OidcSettings {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("OidcSettings")
-            .field("issuer", &self.issuer)
-            .field("client_id", &self.client_id)
-            .field("auth", &self.auth)
-            .field("scopes", &self.scopes)
-            .finish_non_exhaustive()
-    }
 }
 
 /// A configuration value that cannot be used.
@@ -273,6 +294,25 @@ pub enum ConfigError {
     /// A secret is invalid; its value is never repeated.
     #[error("{var} is not valid: {reason}")]
     Secret { var: &'static str, reason: String },
+    /// The configuration file (or a variable) cannot be read.
+    #[error("{what} cannot be read: {reason}")]
+    Unreadable { what: String, reason: String },
+    /// A bad value that came from the configuration file.
+    #[error("{error} (set as `{key}` in {file})")]
+    InFile { error: Box<ConfigError>, key: String, file: std::path::PathBuf },
+}
+
+impl ConfigError {
+    /// The variable the error is about.
+    pub fn var(&self) -> Option<&'static str> {
+        match self {
+            ConfigError::Invalid { var, .. } | ConfigError::Missing { var, .. } | ConfigError::Secret { var, .. } => {
+                Some(var)
+            }
+            ConfigError::InFile { error, .. } => error.var(),
+            ConfigError::Unreadable { .. } => None,
+        }
+    }
 }
 
 const DEFAULT_ADDR: &str = "127.0.0.1:3000";
@@ -293,15 +333,33 @@ fn scheme_of(url: &str) -> String {
 }
 
 impl Settings {
-    /// Reads the settings from the process environment.
+    /// Reads the settings from the process environment and the file its
+    /// `GATEHOUSE_CONFIG` names (unknown keys are ignored: see
+    /// [`Layers::warnings`]).
     pub fn from_env() -> Result<Self, ConfigError> {
-        Self::from_lookup(|name| std::env::var(name).ok())
+        Self::from_layers(&Layers::from_env()?)
     }
 
-    /// Reads the settings through `lookup` (the environment in production, a
-    /// map in tests).
+    /// Reads the settings from merged layers; an error about a value from
+    /// the file names its key there.
+    pub fn from_layers(layers: &Layers) -> Result<Self, ConfigError> {
+        Self::from_lookup(|name| layers.get(name)).map_err(|error| {
+            match error.var().and_then(|var| layers.origin(var)) {
+                Some(layers::Origin::File { path, key }) => {
+                    ConfigError::InFile { error: Box::new(error), key: key.clone(), file: path.clone() }
+                }
+                _ => error,
+            }
+        })
+    }
+
+    /// Reads the settings through `lookup` (the merged layers in production,
+    /// a map in tests). Every name it asks for is one of [`layers::KEYS`].
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
-        let get = |name: &str| lookup(name).filter(|v| !v.trim().is_empty());
+        let get = |name: &str| {
+            debug_assert!(layers::find(name).is_some(), "{name} is read but not listed in config::layers::KEYS");
+            lookup(name).filter(|v| !v.trim().is_empty())
+        };
 
         let addr_raw = get("LEPTOS_SITE_ADDR").unwrap_or_else(|| DEFAULT_ADDR.to_string());
         let site_addr: SocketAddr = addr_raw.trim().parse().map_err(|_| ConfigError::Invalid {
@@ -388,7 +446,7 @@ impl Settings {
                         })
                     }
                 };
-                let client_secret = get("OIDC_CLIENT_SECRET");
+                let client_secret = get("OIDC_CLIENT_SECRET").map(Secret::from);
                 if auth != bff::oidc::ClientAuth::None && client_secret.is_none() {
                     return Err(ConfigError::Invalid {
                         var: "OIDC_CLIENT_SECRET",
@@ -396,11 +454,7 @@ impl Settings {
                         hint: "set the client secret (or OIDC_CLIENT_AUTH=none for a public client)",
                     });
                 }
-                let scopes = get("OIDC_SCOPES")
-                    .unwrap_or_else(|| "openid email profile offline_access".into())
-                    .split_whitespace()
-                    .map(String::from)
-                    .collect::<Vec<_>>();
+                let scopes = list(&get("OIDC_SCOPES").unwrap_or_else(|| "openid email profile offline_access".into()));
                 if !scopes.iter().any(|s| s == "openid") {
                     return Err(ConfigError::Invalid {
                         var: "OIDC_SCOPES",
@@ -566,7 +620,7 @@ starts only with LEPTOS_ENV=DEV on loopback addresses, or when GATEHOUSE_DEV_PRO
             admin,
             redis_url: match get("GATEHOUSE_REDIS_URL") {
                 None => None,
-                Some(raw) if raw.trim().starts_with("redis://") => Some(raw.trim().to_string()),
+                Some(raw) if raw.trim().starts_with("redis://") => Some(Secret::new(raw.trim())),
                 Some(raw) => {
                     return Err(ConfigError::Secret {
                         var: "GATEHOUSE_REDIS_URL",
@@ -602,7 +656,7 @@ starts only with LEPTOS_ENV=DEV on loopback addresses, or when GATEHOUSE_DEV_PRO
                             ),
                         });
                     }
-                    Some(url.to_string())
+                    Some(Secret::new(url))
                 }
             },
             signing_keys: bff::jwt::KeyCacheConfig::default(),
@@ -634,6 +688,7 @@ starts only with LEPTOS_ENV=DEV on loopback addresses, or when GATEHOUSE_DEV_PRO
                     }
                 },
             },
+            live_reload: get("LEPTOS_WATCH").is_some(),
             token_keys: match get("GATEHOUSE_TOKEN_KEYS") {
                 None => None,
                 Some(raw) => Some(
@@ -669,6 +724,134 @@ mod tests {
         Settings::from_lookup(|k| map.get(k).cloned())
     }
 
+    /// The setting names written as string literals in `src` before its tests.
+    fn names_in(src: &str) -> std::collections::BTreeSet<String> {
+        let code = src.split("#[cfg(test)]").next().unwrap_or_default();
+        code.split('"')
+            .filter(|t| {
+                ["GATEHOUSE_", "OIDC_", "LEPTOS_"].iter().any(|p| t.starts_with(p))
+                    && t.bytes().all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_')
+            })
+            .map(String::from)
+            .collect()
+    }
+
+    #[test]
+    fn the_reference_lists_exactly_the_settings_the_code_reads() {
+        let listed: std::collections::BTreeSet<String> = layers::KEYS.iter().map(|k| k.name.to_string()).collect();
+        // Read here: every listed key and nothing else.
+        assert_eq!(names_in(include_str!("mod.rs")), listed, "config/mod.rs reads exactly layers::KEYS");
+        // Documented: the same keys and the file variable, each in a table's first column.
+        let doc = include_str!("../../../docs/configuration.md");
+        let documented: std::collections::BTreeSet<String> = doc
+            .lines()
+            .filter_map(|l| l.strip_prefix("| `"))
+            .filter_map(|l| l.split('`').next())
+            .filter(|n| ["GATEHOUSE_", "OIDC_", "LEPTOS_"].iter().any(|p| n.starts_with(p)))
+            .map(String::from)
+            .collect();
+        let mut expected = listed.clone();
+        expected.insert(layers::CONFIG_VAR.to_string());
+        let missing: Vec<_> = expected.difference(&documented).collect();
+        let extra: Vec<_> = documented.difference(&expected).collect();
+        assert!(
+            missing.is_empty() && extra.is_empty(),
+            "docs/configuration.md: undocumented {missing:?}; documented but not read {extra:?}"
+        );
+    }
+
+    #[test]
+    fn each_listed_default_is_the_one_the_code_uses() {
+        let base = [
+            ("OIDC_ISSUER", "https://login.example.com/"),
+            ("OIDC_CLIENT_ID", "app"),
+            ("OIDC_CLIENT_SECRET", "s"),
+            ("OIDC_ADMIN_API_URL", "https://login.example.com/admin"),
+            ("OIDC_ADMIN_CLIENT_ID", "m"),
+            ("OIDC_ADMIN_CLIENT_SECRET", "s"),
+        ];
+        let unset = format!("{:?}", from(&base).unwrap());
+        for k in layers::KEYS {
+            let Some(default) = k.default else { continue };
+            let mut pairs = base.to_vec();
+            pairs.push((k.name, default));
+            let set = format!("{:?}", from(&pairs).unwrap());
+            assert_eq!(set, unset, "{}={default:?} is not what the code uses when it is unset", k.name);
+        }
+    }
+
+    #[test]
+    fn settings_and_their_errors_never_show_a_secret() {
+        let s = from(&[
+            ("OIDC_ISSUER", "https://login.example.com/"),
+            ("OIDC_CLIENT_ID", "app"),
+            ("OIDC_CLIENT_SECRET", "hunter2-client"),
+            ("OIDC_ADMIN_API_URL", "https://login.example.com/admin"),
+            ("OIDC_ADMIN_CLIENT_ID", "m"),
+            ("OIDC_ADMIN_CLIENT_SECRET", "hunter2-admin"),
+            ("GATEHOUSE_DATABASE_URL", "postgres://app:hunter2-db@db/app"),
+            ("GATEHOUSE_REDIS_URL", "redis://:hunter2-redis@cache:6379"),
+        ])
+        .unwrap();
+        let shown = format!("{s:?} {s:#?}");
+        assert!(!shown.contains("hunter2"), "{shown}");
+        assert_eq!(s.oidc.unwrap().client_secret.unwrap().expose(), "hunter2-client");
+    }
+
+    /// Bad configurations and what they say: each names the setting, its value
+    /// unless secret, and the fix.
+    #[test]
+    fn bad_configurations_say_what_to_fix() {
+        let cases: &[(&[(&str, &str)], &str)] = &[
+            (&[("LEPTOS_SITE_ADDR", "localhost:3000")], "LEPTOS_SITE_ADDR=\"localhost:3000\" is not valid: use host:port with an IP address"),
+            (&[("LEPTOS_ENV", "staging")], "LEPTOS_ENV=\"staging\" is not valid: use DEV or PROD"),
+            (&[("OIDC_ISSUER", "not a url")], "OIDC_ISSUER=\"not a url\" is not valid: use the provider's issuer URL"),
+            (&[("OIDC_ISSUER", "https://x/")], "OIDC_CLIENT_ID=\"\" is not valid: set the client id registered at the provider"),
+            (&[("OIDC_ISSUER", "https://x/"), ("OIDC_CLIENT_ID", "c")], "OIDC_CLIENT_SECRET=\"\" is not valid: set the client secret (or OIDC_CLIENT_AUTH=none"),
+            (&[("OIDC_ISSUER", "https://x/"), ("OIDC_CLIENT_ID", "c"), ("OIDC_CLIENT_AUTH", "none"), ("OIDC_SCOPES", "email profile")], "OIDC_SCOPES=\"email profile\" is not valid: must include openid"),
+            (&[("GATEHOUSE_SESSION_IDLE_MINUTES", "0")], "GATEHOUSE_SESSION_IDLE_MINUTES=\"0\" is not valid: use a positive number of minutes"),
+            (&[("GATEHOUSE_RATE_LIMIT_SIGNIN", "lots")], "GATEHOUSE_RATE_LIMIT_SIGNIN=\"lots\" is not valid: use requests per period as N/s, N/min or N/h"),
+            (&[("GATEHOUSE_ADMIN_CLAIM", "roles")], "GATEHOUSE_ADMIN_CLAIM=\"roles\" is not valid: use claim=value"),
+            (&[("LEPTOS_ENV", "PROD")], "OIDC_ISSUER is not set: set OIDC_ISSUER, OIDC_CLIENT_ID and OIDC_CLIENT_SECRET"),
+            (&[("LEPTOS_ENV", "PROD"), ("GATEHOUSE_DEV_PROVIDER", "1"), ("GATEHOUSE_PUBLIC_URL", "http://app.example.com/")], "GATEHOUSE_PUBLIC_URL=\"http://app.example.com/\" is not valid: in production the app must be served over https"),
+            (&[("GATEHOUSE_TOKEN_KEYS", "k1:c2hvcnQ=")], "GATEHOUSE_TOKEN_KEYS is not valid:"),
+            (&[("GATEHOUSE_REDIS_URL", "rediss://u:hunter2@h")], "GATEHOUSE_REDIS_URL is not valid: use redis://[user:password@]host:port[/db]"),
+        ];
+        for (pairs, expected) in cases {
+            let err = from(pairs).unwrap_err().to_string();
+            assert!(err.starts_with(expected), "{pairs:?}:\n  got      {err}\n  expected {expected}…");
+            assert!(!err.contains("hunter2") && !err.contains("c2hvcnQ"), "a secret is not repeated: {err}");
+        }
+    }
+
+    #[test]
+    fn a_bad_value_from_the_file_names_its_key_there() {
+        let dir = std::env::temp_dir().join(format!("gatehouse-config-file-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("gatehouse.toml");
+        std::fs::write(&path, "session_lifetime_minutes = 0\n[oidc]\nclient_auth = \"mtls\"\n").unwrap();
+        let env = |extra: &[(&str, &str)]| {
+            let mut v = vec![(layers::CONFIG_VAR.to_string(), path.display().to_string())];
+            v.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+            Settings::from_layers(&Layers::read(v).unwrap()).unwrap_err().to_string()
+        };
+        let err = env(&[]);
+        assert!(
+            err.starts_with("GATEHOUSE_SESSION_LIFETIME_MINUTES=\"0\" is not valid")
+                && err.ends_with(&format!("(set as `session_lifetime_minutes` in {})", path.display())),
+            "{err}"
+        );
+        // The environment wins, so the next bad value is the file's [oidc] one.
+        let err = env(&[
+            ("GATEHOUSE_SESSION_LIFETIME_MINUTES", "60"),
+            ("OIDC_ISSUER", "https://x/"),
+            ("OIDC_CLIENT_ID", "c"),
+            ("OIDC_CLIENT_SECRET", "s"),
+        ]);
+        assert!(err.contains("OIDC_CLIENT_AUTH=\"mtls\"") && err.contains("(set as `oidc.client_auth` in"), "{err}");
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
     #[test]
     fn api_settings_default_to_the_embedded_audience_and_no_cookie() {
         let s = from(&[]).unwrap();
@@ -696,7 +879,8 @@ mod tests {
 
     #[test]
     fn database_urls_are_checked_without_echoing_them() {
-        let ok = |url: &str| from(&[("GATEHOUSE_DATABASE_URL", url)]).unwrap().database_url;
+        let ok =
+            |url: &str| from(&[("GATEHOUSE_DATABASE_URL", url)]).unwrap().database_url.map(|u| u.expose().to_string());
         assert_eq!(
             ok(" postgres://app:pw@127.0.0.1:5432/app ").as_deref(),
             Some("postgres://app:pw@127.0.0.1:5432/app")
@@ -729,7 +913,11 @@ mod tests {
     #[test]
     fn redis_urls_are_checked_without_echoing_them() {
         assert_eq!(
-            from(&[("GATEHOUSE_REDIS_URL", " redis://127.0.0.1:6379/0 ")]).unwrap().redis_url.as_deref(),
+            from(&[("GATEHOUSE_REDIS_URL", " redis://127.0.0.1:6379/0 ")])
+                .unwrap()
+                .redis_url
+                .as_ref()
+                .map(Secret::expose),
             Some("redis://127.0.0.1:6379/0")
         );
         assert!(from(&[]).unwrap().redis_url.is_none());
@@ -800,6 +988,8 @@ mod tests {
         ])
         .unwrap();
         assert_eq!(s.admin.emails.as_deref(), Some(&["a@example.com".to_string(), "b@example.com".to_string()][..]));
+        assert_eq!(from(&[("GATEHOUSE_ADMIN_EMAILS", "none")]).unwrap().admin.emails, Some(Vec::new()));
+        assert_eq!(from(&[("GATEHOUSE_ADMIN_EMAILS", " ")]).unwrap().admin.emails, None, "empty is unset");
         assert_eq!(s.admin.subjects, ["s1", "s2"]);
         assert_eq!(s.admin.claim, Some(("roles".into(), "admin".into())));
         let api = s.admin.api.unwrap();
