@@ -17,6 +17,8 @@ const interop = {
 };
 const appEnv = (sitePort: number) => ({
   LEPTOS_SITE_ADDR: `127.0.0.1:${sitePort}`,
+  // Each server's Prometheus listener on a port of its own.
+  GATEHOUSE_METRICS_ADDR: `127.0.0.1:${sitePort + 50}`,
   LEPTOS_SITE_ROOT: 'target/site',
   LEPTOS_OUTPUT_NAME: 'gatehouse',
   LEPTOS_ENV: 'PROD',

@@ -90,6 +90,7 @@ pub fn refuse(check: &OriginCheck, req: &Request) -> Option<Response> {
     }
     let why = check.check(req.headers()).err()?;
     tracing::warn!(method = %req.method(), path = ?req.uri().path(), reason = %why, "cross-site request refused");
+    crate::metrics::metrics().refused(crate::metrics::Refusal::Csrf);
     Some(refusal(wants_json(req.headers(), req.uri().path())))
 }
 
@@ -102,6 +103,7 @@ pub fn refuse_api_cookie(check: &OriginCheck, req: &Request) -> Option<Response>
     }
     let why = check.check(req.headers()).err()?;
     tracing::warn!(method = %req.method(), path = ?req.uri().path(), reason = %why, "cross-site API request refused");
+    crate::metrics::metrics().refused(crate::metrics::Refusal::Csrf);
     Some(refusal(true))
 }
 

@@ -8,6 +8,7 @@ pub mod backchannel;
 pub mod bearer;
 pub mod csrf;
 pub mod jwt;
+pub mod metrics;
 pub mod oidc;
 pub mod pending;
 pub mod rate_limit;

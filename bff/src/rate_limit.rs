@@ -245,6 +245,7 @@ pub fn refuse(limiter: &RateLimiter, req: &Request) -> Option<Response> {
     let client = limiter.client(req.headers(), peer);
     let wait = limiter.check(class, client).err()?;
     tracing::warn!(client = %client, class = ?class, path = ?req.uri().path(), "rate limit reached");
+    crate::metrics::metrics().refused(crate::metrics::Refusal::RateLimit);
     let json =
         class == Class::Api || class == Class::Backchannel || crate::csrf::wants_json(req.headers(), req.uri().path());
     Some(too_many(wait, json))

@@ -15,6 +15,7 @@ use axum::Router;
 use tower_sessions::Session;
 use url::Url;
 
+use crate::metrics::{metrics, SignInFailure};
 use crate::oidc::RelyingParty;
 use crate::session::AuthSession;
 use crate::users::{Profile, UserStore};
@@ -69,6 +70,11 @@ pub struct BffParts {
 }
 
 impl Bff {
+    /// How many sign-ins the token store holds (`None`: it cannot tell cheaply).
+    pub async fn active_sessions(&self) -> Result<Option<i64>, crate::tokens::TokenError> {
+        self.tokens.count_active(now()).await
+    }
+
     /// Whether the provider answers (see [`RelyingParty::reachable`]), for readiness checks.
     pub async fn provider_reachable(&self) -> bool {
         self.rp.reachable().await
@@ -149,6 +155,7 @@ async fn backchannel_logout(State(bff): State<Arc<Bff>>, Form(f): Form<HashMap<S
     };
     let refuse = |why: String| {
         tracing::warn!(reason = ?why, "back-channel logout refused");
+        metrics().backchannel_logout("refused");
         json(StatusCode::BAD_REQUEST, serde_json::json!({"error": "invalid_request", "error_description": why}))
     };
     let Some(token) = f.get("logout_token") else { return refuse("logout_token is missing".into()) };
@@ -161,6 +168,7 @@ async fn backchannel_logout(State(bff): State<Arc<Bff>>, Form(f): Form<HashMap<S
         tracing::error!(error = %e, "back-channel logout: token store failure");
         // The provider retries a logout it could not deliver: 503 says "later".
         let status = if e.is_outage() { StatusCode::SERVICE_UNAVAILABLE } else { StatusCode::INTERNAL_SERVER_ERROR };
+        metrics().backchannel_logout("error");
         json(status, serde_json::json!({"error": "server_error"}))
     };
     match bff.tokens.remember_logout_jti(&claims.jti, claims.remember_until).await {
@@ -171,6 +179,7 @@ async fn backchannel_logout(State(bff): State<Arc<Bff>>, Form(f): Form<HashMap<S
     match bff.tokens.end_sign_ins(claims.sub.as_deref(), claims.sid.as_deref()).await {
         Ok(n) => {
             tracing::info!(sub = ?claims.sub, sid = ?claims.sid, sessions = n, "back-channel logout");
+            metrics().backchannel_logout("ok");
             json(StatusCode::OK, serde_json::json!({}))
         }
         Err(e) => {
@@ -257,6 +266,7 @@ async fn login(
         } else {
             "The identity provider could not sign you in."
         };
+        metrics().sign_in_failed(SignInFailure::ProviderError);
         let back = pending.map(|p| p.return_to).unwrap_or(return_to);
         return with_cookies(failure(&bff, StatusCode::BAD_REQUEST, message, &back), delete.into_iter().collect());
     }
@@ -268,6 +278,7 @@ async fn login(
             Ok(p) => p,
             Err(e) => {
                 tracing::warn!(error = %e, "sign-in callback with an unknown or replayed state");
+                metrics().sign_in_failed(SignInFailure::UnknownState);
                 let r = failure(
                     &bff,
                     StatusCode::BAD_REQUEST,
@@ -280,6 +291,7 @@ async fn login(
         // RFC 9207: the response must come from this app's provider (mix-up defence).
         if let Err(e) = bff.rp.check_authorization_response_iss(q.get("iss").map(String::as_str)) {
             tracing::warn!(error = ?e.to_string(), "sign-in refused: the authorization response's issuer");
+            metrics().sign_in_failed(SignInFailure::IssuerMismatch);
             let r = failure(
                 &bff,
                 StatusCode::BAD_GATEWAY,
@@ -292,6 +304,7 @@ async fn login(
             Ok(x) => x,
             Err(e) => {
                 tracing::warn!(error = ?e.to_string(), "sign-in failed at the code exchange or ID-token validation");
+                metrics().sign_in_failed(SignInFailure::Exchange);
                 let r = failure(
                     &bff,
                     StatusCode::BAD_GATEWAY,
@@ -309,7 +322,10 @@ async fn login(
         };
         let local = match bff.users.upsert(&profile, now()).await {
             Ok(u) => u,
-            Err(e) => return store_failure(&bff, e),
+            Err(e) => {
+                metrics().sign_in_failed(SignInFailure::Store);
+                return store_failure(&bff, e);
+            }
         };
         if let Err(e) = auth
             .login(
@@ -321,8 +337,10 @@ async fn login(
             )
             .await
         {
+            metrics().sign_in_failed(SignInFailure::Store);
             return store_failure(&bff, e);
         }
+        metrics().sign_in_completed();
         tracing::info!(sub = %user.sub, new = local.needs_onboarding(), "signed in");
         if local.needs_onboarding() {
             return with_cookies(redirect(&onboarding_href(&pending.return_to)), delete);
@@ -338,12 +356,14 @@ async fn login(
     // The browser is about to be sent to the provider: if it does not
     // answer, say so here rather than leave the browser at a dead host.
     if !bff.rp.reachable().await {
+        metrics().sign_in_failed(SignInFailure::ProviderUnreachable);
         let mut r = failure(&bff, StatusCode::SERVICE_UNAVAILABLE, PROVIDER_DOWN, &return_to);
         r.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
         return r;
     }
     let (url, state, pending) = bff.rp.start(return_to, now());
     let set = bff.pending.start(&headers, &state, pending, now());
+    metrics().sign_in_started();
     with_cookies(redirect(url.as_str()), set)
 }
 

@@ -59,6 +59,8 @@ pub(crate) trait TokenRows: Send + Sync {
     async fn read(&self, id: &str) -> Result<Option<(String, String)>, StoreError>;
     /// Deletes row `id`; whether this call deleted it.
     async fn delete(&self, id: &str) -> Result<bool, StoreError>;
+    /// How many sign-ins are stored (`None`: the store cannot tell cheaply).
+    async fn count(&self, now: i64) -> Result<Option<i64>, StoreError>;
     /// Stores rotated tokens in row `id`; `false` when the row is gone.
     async fn replace_sealed(&self, id: &str, sealed: &str) -> Result<bool, StoreError>;
     async fn queue_revocation(&self, r: &Revocation, give_up_at: i64) -> Result<(), StoreError>;
@@ -233,6 +235,14 @@ impl TokenRows for SqlRows {
             .bind(id)
             .fetch_optional(self.db.pool())
             .await?)
+    }
+
+    async fn count(&self, now: i64) -> Result<Option<i64>, StoreError> {
+        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM gatehouse_tokens WHERE expires_at > $1")
+            .bind(now)
+            .fetch_one(self.db.pool())
+            .await?;
+        Ok(Some(n))
     }
 
     async fn delete(&self, id: &str) -> Result<bool, StoreError> {
@@ -414,6 +424,11 @@ impl TokenRows for RedisRows {
 
     async fn read(&self, id: &str) -> Result<Option<(String, String)>, StoreError> {
         Ok(crate::redis_store::read(&self.pool, id).await?.map(|r| (r.sub, r.sealed)))
+    }
+
+    async fn count(&self, _now: i64) -> Result<Option<i64>, StoreError> {
+        // Counting would scan the keyspace.
+        Ok(None)
     }
 
     async fn delete(&self, id: &str) -> Result<bool, StoreError> {

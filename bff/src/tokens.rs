@@ -483,6 +483,12 @@ impl Tokens {
         }
     }
 
+    /// How many sign-ins are stored and not past their absolute end (`None`:
+    /// the store cannot tell cheaply, as with Redis).
+    pub async fn count_active(&self, now: i64) -> Result<Option<i64>, TokenError> {
+        Ok(self.inner.rows.count(now).await?)
+    }
+
     /// Records a logout token's `jti`; `false` if it was seen before (a replay).
     pub async fn remember_logout_jti(&self, jti: &str, until: i64) -> Result<bool, TokenError> {
         Ok(self.inner.rows.remember_jti(jti, until).await?)
@@ -575,6 +581,7 @@ impl Tokens {
         };
         let result = self.inner.rp.refresh(&tokens, sub).await;
         renew.abort();
+        crate::metrics::metrics().refresh(result.is_ok());
         match result {
             Ok(new) => {
                 let access = new.access_token.clone();

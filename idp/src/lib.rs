@@ -146,10 +146,19 @@ impl Idp {
         self.provider.clone()
     }
 
-    /// Serves until the future completes or the process is stopped.
+    /// Serves until the process is stopped.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        self.run_until(std::future::pending()).await
+    }
+
+    /// Serves until `shutdown` completes, then stops accepting, lets the
+    /// requests in flight finish and stops its background work.
+    pub async fn run_until(
+        self,
+        shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
         let provider = self.provider.clone();
-        tokio::spawn(async move {
+        let housekeeping = tokio::spawn(async move {
             let mut tick = tokio::time::interval(std::time::Duration::from_secs(60));
             loop {
                 tick.tick().await;
@@ -171,7 +180,13 @@ impl Idp {
                 tracing::debug!(error = %e, "cannot set TCP_NODELAY on an accepted connection");
             }
         });
-        axum::serve(listener, router(self.provider).into_make_service_with_connect_info::<SocketAddr>()).await
+        let db = self.provider.db.clone();
+        let served = axum::serve(listener, router(self.provider).into_make_service_with_connect_info::<SocketAddr>())
+            .with_graceful_shutdown(shutdown)
+            .await;
+        housekeeping.abort();
+        db.close().await;
+        served
     }
 }
 

@@ -8,6 +8,7 @@ pub mod config;
 pub mod edge;
 pub mod health;
 pub mod hot;
+pub mod metrics;
 pub mod security;
 pub mod sessions;
 pub mod startup;

@@ -49,6 +49,8 @@ impl FromRef<AppState> for LeptosOptions {
 pub enum StartupError {
     #[error("cannot listen on {addr}: {source}. Is another process using it? Set LEPTOS_SITE_ADDR to a free address.")]
     Bind { addr: SocketAddr, source: std::io::Error },
+    #[error("cannot listen for metrics on {addr}: {source}. Set GATEHOUSE_METRICS_ADDR to a free address, or off.")]
+    MetricsBind { addr: SocketAddr, source: std::io::Error },
     #[error("cannot read the bound address: {0}")]
     LocalAddr(std::io::Error),
     #[error("the embedded identity provider cannot start: {0}")]
@@ -76,6 +78,80 @@ pub struct Application {
     listener: TcpListener,
     addr: SocketAddr,
     router: Router,
+    background: Background,
+    /// Closed once the last request has finished.
+    databases: Vec<bff::store::Database>,
+    /// How long requests in flight may take once shutdown begins.
+    grace: std::time::Duration,
+    /// The metrics listener and its router (`GATEHOUSE_METRICS_ADDR`).
+    metrics: Option<(TcpListener, Router)>,
+}
+
+/// The provider this app signs in with, discovered.
+struct Provider {
+    rp: bff::oidc::RelyingParty,
+    issuer: String,
+    /// The embedded provider's Admin API client (`None` with an external provider).
+    embedded_admin_api: Option<AdminApiSettings>,
+    account_url: Option<String>,
+}
+
+/// Where sessions, their tokens and the app's data are kept.
+struct Stores {
+    token_keys: bff::sealing::TokenKeys,
+    app_db: bff::store::Database,
+    token_store: bff::tokens::TokenStore,
+    sessions: crate::sessions::SessionBackend,
+    /// The store whose expired sessions the cleanup deletes (Redis expires its own).
+    expiring: Option<crate::sessions::SessionBackend>,
+}
+
+/// Work that runs beside the server (the embedded provider, the session
+/// cleanup), told to stop when the server stops.
+struct Background {
+    stop: tokio::sync::watch::Sender<bool>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Background {
+    fn new() -> Self {
+        Self { stop: tokio::sync::watch::channel(false).0, tasks: Vec::new() }
+    }
+
+    /// Completes when the server stops.
+    fn stopped(&self) -> impl std::future::Future<Output = ()> + Send + 'static {
+        let mut rx = self.stop.subscribe();
+        async move {
+            let _ = rx.wait_for(|stop| *stop).await;
+        }
+    }
+
+    /// Runs `work` until the server stops (it is dropped then, between awaits).
+    fn spawn(&mut self, work: impl std::future::Future<Output = ()> + Send + 'static) {
+        let stopped = self.stopped();
+        self.tasks.push(tokio::spawn(async move {
+            tokio::select! {
+                () = work => {}
+                () = stopped => {}
+            }
+        }));
+    }
+
+    /// Runs `work`, which watches [`Self::stopped`] itself to stop gracefully.
+    fn spawn_graceful(&mut self, work: impl std::future::Future<Output = ()> + Send + 'static) {
+        self.tasks.push(tokio::spawn(work));
+    }
+
+    async fn stop(self, within: std::time::Duration) {
+        let _ = self.stop.send(true);
+        for task in self.tasks {
+            let abort = task.abort_handle();
+            if tokio::time::timeout(within, task).await.is_err() {
+                tracing::warn!("a background task did not stop in time; aborted");
+                abort.abort();
+            }
+        }
+    }
 }
 
 impl Application {
@@ -93,110 +169,29 @@ impl Application {
             Some(u) => u.clone(),
             None => url::Url::parse(&format!("http://{addr}/")).map_err(|e| StartupError::Idp(e.to_string()))?,
         };
-        let account_url = match &settings.oidc {
-            Some(o) => o.account_url.clone(),
-            None => None,
+        let mut background = Background::new();
+        let provider = connect_provider(&settings, &public_url, &mut background).await?;
+        let stores = open_stores(&settings).await?;
+        let databases = match &stores.token_store {
+            bff::tokens::TokenStore::Sql(db) => vec![stores.app_db.clone(), db.clone()],
+            bff::tokens::TokenStore::Redis(_) => vec![stores.app_db.clone()],
         };
-        let (rp_config, embedded_admin_api) = match &settings.oidc {
-            Some(o) => (
-                bff::oidc::RpConfig {
-                    issuer: o.issuer.clone(),
-                    client_id: o.client_id.clone(),
-                    client_secret: o.client_secret.as_ref().map(|s| s.expose().to_string()),
-                    auth: o.auth,
-                    redirect_url: join(&public_url, "login"),
-                    scopes: o.scopes.clone(),
-                },
-                None,
-            ),
-            None => {
-                tracing::warn!("signing in with the embedded DEVELOPMENT provider: every passcode is readable at its /mailbox; set OIDC_ISSUER for real use");
-                let (rp, admin) = start_embedded_idp(&settings, &public_url).await?;
-                (rp, Some(admin))
-            }
-        };
-        let rp = bff::oidc::RelyingParty::discover_with(&rp_config, 8, settings.signing_keys.clone()).await?;
-        refuse_cleartext(&settings, &rp)?;
-        // The embedded provider has Hanko's self-service page.
-        let account_url =
-            account_url.or_else(|| settings.oidc.is_none().then(|| join_str(&rp_config.issuer, "profile")));
-        tracing::info!(issuer = %rp_config.issuer, client_id = %rp_config.client_id, "OpenID provider discovered");
-        let token_keys = token_keys(&settings)?;
-        tracing::info!(key = %token_keys.current_id(), "session tokens are sealed");
-        let app_db = app_database(&settings).await?;
-        let (token_store, session_store, expiring) = session_stores(&settings, &app_db).await?;
-        // A session and its sign-in, once read, are reused for this long: the
-        // bound within which an end on another instance is seen here.
-        let cache_bound = std::time::Duration::from_millis(settings.session_cache_ms);
-        let session_backend = session_store.clone();
-        let session_store = crate::sessions::Cached::new(session_store, cache_bound, 100_000);
-        let secure = public_url.scheme() == "https";
-        let sessions =
-            session_layer(&settings, &public_url, bff::session_ids::HashedIds::new(session_store, &token_keys));
-        let users = bff::users::UserStore::new(app_db.clone()).await.map_err(|e| StartupError::Users(e.to_string()))?;
-        let admin = build_admin(&settings, embedded_admin_api, &rp, &users)?;
-        let pending = bff::pending::PendingCookie::new(token_keys.clone(), secure);
-        let tokens = bff::tokens::Tokens::open(token_store, token_keys, rp.clone(), settings.refresh_skew_secs)
-            .await
-            .map_err(|e| StartupError::Sessions(e.to_string()))?
-            .with_idle_timeout(settings.session_idle_secs)
-            .with_cache(cache_bound, 100_000);
-        spawn_cleanup(expiring, tokens.clone());
         if settings.leptos.env == leptos::config::Env::PROD {
             let options = &settings.leptos;
             crate::assets::precompress_in_background(
                 std::path::Path::new(&*options.site_root).join(&*options.site_pkg_dir),
             );
         }
-        let api = crate::api_v1::ApiState {
-            verifier: crate::api_v1::verifier(&rp, &settings.api).map_err(StartupError::Api)?,
-            users: users.clone(),
+        let grace = std::time::Duration::from_secs(settings.shutdown_secs);
+        let metrics_listener = match settings.metrics_addr {
+            Some(at) => {
+                Some(TcpListener::bind(at).await.map_err(|source| StartupError::MetricsBind { addr: at, source })?)
+            }
+            None => None,
         };
-        // Sign-out posts to the app, which redirects to the provider's end-session endpoint.
-        let provider_origins: Vec<String> = url::Url::parse(&rp_config.issuer)
-            .ok()
-            .into_iter()
-            .chain(rp.end_session_endpoint().cloned())
-            .map(|u| u.origin().ascii_serialization())
-            .collect();
-        let reload_port = settings.live_reload.then_some(settings.leptos.reload_port);
-        let header_policy = Arc::new(crate::security::HeaderPolicy::new(&public_url, &provider_origins, reload_port));
-        let origin_check = Arc::new(bff::csrf::OriginCheck::new(&public_url));
-        let limiter = Arc::new(bff::rate_limit::RateLimiter::new(&settings.rate_limits));
-        let bff = Arc::new(bff::routes::Bff::new(bff::routes::BffParts {
-            rp,
-            public_url,
-            users,
-            session_lifetime_secs: settings.session_lifetime_secs,
-            account_url,
-            admin,
-            tokens,
-            pending,
-            stylesheet_href: stylesheet_href(&settings.leptos),
-        }));
-        let readiness =
-            Arc::new(crate::health::Readiness { bff: bff.clone(), sessions: session_backend, database: app_db });
-        let state = AppState::new(settings.leptos, Arc::new(ServerContext::new(bff.clone())));
-        // The JSON API authenticates with Bearer tokens only: no session layer,
-        // and no CSRF check unless it also reads a token from a cookie.
-        let mut api = crate::api_v1::router(api)
-            .layer(crate::edge::layer(CachePolicy { immutable: false }))
-            .layer(TraceLayer::new_for_http().make_span_with(request_span));
-        if settings.api.cookie.is_some() {
-            api = api.layer(crate::edge::layer(ApiCookieCrossSite(origin_check.clone())));
-        }
-        let router = router(state)
-            .merge(bff::routes::router(bff))
-            .layer(sessions)
-            .layer(crate::edge::layer(SessionStoreDown))
-            .layer(crate::edge::layer(CrossSite(origin_check)))
-            .merge(api)
-            .merge(crate::health::router(readiness).layer(crate::edge::layer(CachePolicy { immutable: false })))
-            .layer(crate::edge::layer(limiter))
-            .layer(crate::edge::layer(header_policy))
-            .layer(compression())
-            .layer(crate::edge::layer(NoCompressionWithASession));
-        Ok(Self { listener, addr, router })
+        let (router, metrics_router) = assemble(settings, provider, stores, public_url, &mut background).await?;
+        let metrics = metrics_listener.map(|l| (l, metrics_router));
+        Ok(Self { listener, addr, router, background, databases, grace, metrics })
     }
 
     pub fn addr(&self) -> SocketAddr {
@@ -207,21 +202,200 @@ impl Application {
         self.addr.port()
     }
 
-    /// Serves until Ctrl-C or SIGTERM, then finishes in-flight requests.
+    /// Where `/metrics` is served (`None`: `GATEHOUSE_METRICS_ADDR=off`).
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics.as_ref().and_then(|(l, _)| l.local_addr().ok())
+    }
+
+    /// Serves until Ctrl-C or SIGTERM, then shuts down gracefully ([`Self::run_until`]).
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        self.run_until(shutdown_signal()).await
+    }
+
+    /// Serves until `shutdown` completes; then stops accepting connections,
+    /// lets the requests in flight finish (for up to `GATEHOUSE_SHUTDOWN_SECONDS`),
+    /// stops the background work and the embedded provider, and closes the
+    /// databases.
+    pub async fn run_until(
+        self,
+        shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
         use axum::serve::ListenerExt as _;
+        use std::future::IntoFuture as _;
+        let Application { listener, router, mut background, databases, grace, metrics, .. } = self;
+        if let Some((metrics_listener, metrics_router)) = metrics {
+            let stopped = background.stopped();
+            background.spawn_graceful(async move {
+                if let Err(e) = axum::serve(metrics_listener, metrics_router).with_graceful_shutdown(stopped).await {
+                    tracing::error!(error = %e, "the metrics listener stopped");
+                }
+            });
+        }
         // Streamed pages go out in several writes: without TCP_NODELAY,
         // Nagle's algorithm holds the later ones until the client's delayed
         // ACK (~40 ms per page on a kept-alive connection).
-        let listener = self.listener.tap_io(|tcp| {
+        let listener = listener.tap_io(|tcp| {
             if let Err(e) = tcp.set_nodelay(true) {
                 tracing::debug!(error = %e, "cannot set TCP_NODELAY on an accepted connection");
             }
         });
-        axum::serve(listener, self.router.into_make_service_with_connect_info::<SocketAddr>())
-            .with_graceful_shutdown(shutdown_signal())
-            .await
+        let (begun, mut has_begun) = tokio::sync::watch::channel(false);
+        let signal = async move {
+            shutdown.await;
+            tracing::info!(
+                grace_secs = grace.as_secs(),
+                "shutting down: no new connections; finishing the requests in flight"
+            );
+            let _ = begun.send(true);
+        };
+        let deadline = async move {
+            if has_begun.wait_for(|b| *b).await.is_ok() {
+                tokio::time::sleep(grace).await;
+            } else {
+                std::future::pending::<()>().await;
+            }
+        };
+        let serve = axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>())
+            .with_graceful_shutdown(signal)
+            .into_future();
+        let served = tokio::select! {
+            served = serve => served,
+            () = deadline => {
+                tracing::warn!(grace_secs = grace.as_secs(), "requests still in flight at the end of the grace period; stopping anyway");
+                Ok(())
+            }
+        };
+        background.stop(std::time::Duration::from_secs(5)).await;
+        for db in databases {
+            db.close().await;
+        }
+        tracing::info!("stopped");
+        served
     }
+}
+
+/// The provider: the embedded one (started here, stopped with the server)
+/// or the configured one, discovered with retries.
+async fn connect_provider(
+    settings: &Settings,
+    public_url: &url::Url,
+    background: &mut Background,
+) -> Result<Provider, StartupError> {
+    let (rp_config, embedded_admin_api) = match &settings.oidc {
+        Some(o) => (
+            bff::oidc::RpConfig {
+                issuer: o.issuer.clone(),
+                client_id: o.client_id.clone(),
+                client_secret: o.client_secret.as_ref().map(|s| s.expose().to_string()),
+                auth: o.auth,
+                redirect_url: join(public_url, "login"),
+                scopes: o.scopes.clone(),
+            },
+            None,
+        ),
+        None => {
+            tracing::warn!("signing in with the embedded DEVELOPMENT provider: every passcode is readable at its /mailbox; set OIDC_ISSUER for real use");
+            let (rp, admin) = start_embedded_idp(settings, public_url, background).await?;
+            (rp, Some(admin))
+        }
+    };
+    let rp = bff::oidc::RelyingParty::discover_with(&rp_config, 8, settings.signing_keys.clone()).await?;
+    refuse_cleartext(settings, &rp)?;
+    tracing::info!(issuer = %rp_config.issuer, client_id = %rp_config.client_id, "OpenID provider discovered");
+    // The embedded provider has Hanko's self-service page.
+    let account_url = match &settings.oidc {
+        Some(o) => o.account_url.clone(),
+        None => Some(join_str(&rp_config.issuer, "profile")),
+    };
+    Ok(Provider { rp, issuer: rp_config.issuer, embedded_admin_api, account_url })
+}
+
+/// The token keys, the app database and the session stores.
+async fn open_stores(settings: &Settings) -> Result<Stores, StartupError> {
+    let token_keys = token_keys(settings)?;
+    tracing::info!(key = %token_keys.current_id(), "session tokens are sealed");
+    let app_db = app_database(settings).await?;
+    let (token_store, sessions, expiring) = session_stores(settings, &app_db).await?;
+    Ok(Stores { token_keys, app_db, token_store, sessions, expiring })
+}
+
+/// The services (sessions, tokens, users, admin, the JSON API, readiness)
+/// and the router with its layers.
+async fn assemble(
+    settings: Settings,
+    provider: Provider,
+    stores: Stores,
+    public_url: url::Url,
+    background: &mut Background,
+) -> Result<(Router, Router), StartupError> {
+    let Provider { rp, issuer, embedded_admin_api, account_url } = provider;
+    let Stores { token_keys, app_db, token_store, sessions: session_backend, expiring } = stores;
+    // A session and its sign-in, once read, are reused for this long: the
+    // bound within which an end on another instance is seen here.
+    let cache_bound = std::time::Duration::from_millis(settings.session_cache_ms);
+    let session_store = crate::sessions::Cached::new(session_backend.clone(), cache_bound, 100_000);
+    let secure = public_url.scheme() == "https";
+    let sessions = session_layer(&settings, &public_url, bff::session_ids::HashedIds::new(session_store, &token_keys));
+    let users = bff::users::UserStore::new(app_db.clone()).await.map_err(|e| StartupError::Users(e.to_string()))?;
+    let admin = build_admin(&settings, embedded_admin_api, &rp, &users)?;
+    let pending = bff::pending::PendingCookie::new(token_keys.clone(), secure);
+    let tokens = bff::tokens::Tokens::open(token_store, token_keys, rp.clone(), settings.refresh_skew_secs)
+        .await
+        .map_err(|e| StartupError::Sessions(e.to_string()))?
+        .with_idle_timeout(settings.session_idle_secs)
+        .with_cache(cache_bound, 100_000);
+    background.spawn(cleanup(expiring, tokens.clone()));
+    let api = crate::api_v1::ApiState {
+        verifier: crate::api_v1::verifier(&rp, &settings.api).map_err(StartupError::Api)?,
+        users: users.clone(),
+    };
+    // Sign-out posts to the app, which redirects to the provider's end-session endpoint.
+    let provider_origins: Vec<String> = url::Url::parse(&issuer)
+        .ok()
+        .into_iter()
+        .chain(rp.end_session_endpoint().cloned())
+        .map(|u| u.origin().ascii_serialization())
+        .collect();
+    let reload_port = settings.live_reload.then_some(settings.leptos.reload_port);
+    let header_policy = Arc::new(crate::security::HeaderPolicy::new(&public_url, &provider_origins, reload_port));
+    let origin_check = Arc::new(bff::csrf::OriginCheck::new(&public_url));
+    let limiter = Arc::new(bff::rate_limit::RateLimiter::new(&settings.rate_limits));
+    let bff = Arc::new(bff::routes::Bff::new(bff::routes::BffParts {
+        rp,
+        public_url,
+        users,
+        session_lifetime_secs: settings.session_lifetime_secs,
+        account_url,
+        admin,
+        tokens,
+        pending,
+        stylesheet_href: stylesheet_href(&settings.leptos),
+    }));
+    let readiness =
+        Arc::new(crate::health::Readiness { bff: bff.clone(), sessions: session_backend, database: app_db });
+    let metrics = crate::metrics::router(bff.clone());
+    let state = AppState::new(settings.leptos, Arc::new(ServerContext::new(bff.clone())));
+    // The JSON API authenticates with Bearer tokens only: no session layer,
+    // and no CSRF check unless it also reads a token from a cookie.
+    let mut api = crate::api_v1::router(api)
+        .layer(crate::edge::layer(CachePolicy { immutable: false }))
+        .layer(TraceLayer::new_for_http().make_span_with(request_span));
+    if settings.api.cookie.is_some() {
+        api = api.layer(crate::edge::layer(ApiCookieCrossSite(origin_check.clone())));
+    }
+    let app = router(state)
+        .merge(bff::routes::router(bff))
+        .layer(sessions)
+        .layer(crate::edge::layer(SessionStoreDown))
+        .layer(crate::edge::layer(CrossSite(origin_check)))
+        .merge(api)
+        .merge(crate::health::router(readiness).layer(crate::edge::layer(CachePolicy { immutable: false })))
+        .layer(crate::edge::layer(limiter))
+        .layer(crate::edge::layer(header_policy))
+        .layer(compression())
+        .layer(crate::edge::layer(NoCompressionWithASession))
+        .layer(crate::edge::layer(crate::metrics::RequestMetrics));
+    Ok((app, metrics))
 }
 
 fn join_str(base: &str, path: &str) -> String {
@@ -286,6 +460,7 @@ const EMBEDDED_ADMIN_CLIENT_ID: &str = "gatehouse-admin";
 async fn start_embedded_idp(
     settings: &Settings,
     public_url: &url::Url,
+    background: &mut Background,
 ) -> Result<(bff::oidc::RpConfig, AdminApiSettings), StartupError> {
     let mut cfg = idp::Config::from_toml(idp::config::DEV_CONFIG, "built-in idp/dev.toml")
         .map_err(|e| StartupError::Idp(e.to_string()))?;
@@ -313,8 +488,9 @@ async fn start_embedded_idp(
     let idp = idp::Idp::build(cfg).await.map_err(|e| StartupError::Idp(e.to_string()))?;
     let issuer = idp.issuer().to_string();
     tracing::info!(issuer = %issuer, mailbox = %format!("{issuer}mailbox"), "embedded identity provider started");
-    tokio::spawn(async move {
-        if let Err(e) = idp.run_until_stopped().await {
+    let stopped = background.stopped();
+    background.spawn_graceful(async move {
+        if let Err(e) = idp.run_until(stopped).await {
             tracing::error!(error = %e, "embedded identity provider stopped");
         }
     });
@@ -470,30 +646,28 @@ fn refuse_cleartext(settings: &Settings, rp: &bff::oidc::RelyingParty) -> Result
 /// or idle timeout (their refresh tokens revoked at the provider, their token
 /// rows deleted) in either store, and tries again the revocations the provider
 /// did not answer (with back-off, for up to three days).
-fn spawn_cleanup(expiring: Option<crate::sessions::SessionBackend>, tokens: bff::tokens::Tokens) {
+async fn cleanup(expiring: Option<crate::sessions::SessionBackend>, tokens: bff::tokens::Tokens) {
     use crate::sessions::SessionBackend;
     use tower_sessions::ExpiredDeletion as _;
-    tokio::spawn(async move {
-        let mut every = tokio::time::interval(std::time::Duration::from_secs(600));
-        loop {
-            every.tick().await;
-            if let Some(Err(e)) = match &expiring {
-                Some(SessionBackend::Sqlite(store)) => Some(store.delete_expired().await),
-                Some(SessionBackend::Postgres(store)) => Some(store.delete_expired().await),
-                Some(SessionBackend::Redis(_)) | None => None,
-            } {
-                tracing::warn!(error = %e, "expired session cleanup failed");
-            }
-            match tokens.end_expired(bff::unix_now()).await {
-                Ok(n) if n > 0 => tracing::info!(rows = n, "expired sign-ins ended"),
-                Ok(_) => {}
-                Err(e) => tracing::warn!(error = %e, "expired token cleanup failed"),
-            }
-            if let Err(e) = tokens.retry_revocations(bff::unix_now()).await {
-                tracing::warn!(error = %e, "retrying failed refresh-token revocations failed");
-            }
+    let mut every = tokio::time::interval(std::time::Duration::from_secs(600));
+    loop {
+        every.tick().await;
+        if let Some(Err(e)) = match &expiring {
+            Some(SessionBackend::Sqlite(store)) => Some(store.delete_expired().await),
+            Some(SessionBackend::Postgres(store)) => Some(store.delete_expired().await),
+            Some(SessionBackend::Redis(_)) | None => None,
+        } {
+            tracing::warn!(error = %e, "expired session cleanup failed");
         }
-    });
+        match tokens.end_expired(bff::unix_now()).await {
+            Ok(n) if n > 0 => tracing::info!(rows = n, "expired sign-ins ended"),
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "expired token cleanup failed"),
+        }
+        if let Err(e) = tokens.retry_revocations(bff::unix_now()).await {
+            tracing::warn!(error = %e, "retrying failed refresh-token revocations failed");
+        }
+    }
 }
 
 /// The app database (users, admin audit; without Redis on PostgreSQL also

@@ -109,9 +109,21 @@ impl AdminApi {
         u
     }
 
-    /// Sends one request with the machine token: renews the token once on
-    /// 401; retries a read once after a transport failure or a 5xx.
+    /// Sends one request with the machine token (counted in the metrics by outcome).
     async fn send(
+        &self,
+        method: Method,
+        url: Url,
+        body: Option<&serde_json::Value>,
+    ) -> Result<reqwest::Response, AdminError> {
+        let result = self.send_with_retries(method, url, body).await;
+        crate::metrics::metrics().admin_api_call(result.is_ok());
+        result
+    }
+
+    /// Renews the token once on 401; retries a read once after a transport
+    /// failure or a 5xx.
+    async fn send_with_retries(
         &self,
         method: Method,
         url: Url,

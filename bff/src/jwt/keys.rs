@@ -133,6 +133,7 @@ impl KeyCache {
     async fn fetch(&self) -> Result<(), String> {
         self.fetches.fetch_add(1, Ordering::Relaxed);
         let result = self.download().await;
+        crate::metrics::metrics().jwks_fetch(result.is_ok());
         let mut guard = self.cache.write().unwrap_or_else(|p| p.into_inner());
         match result {
             Ok((keys, json, ttl)) => {

@@ -102,6 +102,8 @@ pub const KEYS: &[Key] = &[
     key("OIDC_ADMIN_TIMEOUT_SECONDS", Some("10")),
     key("GATEHOUSE_API_AUDIENCE", Some(super::DEFAULT_API_AUDIENCE)),
     key("GATEHOUSE_API_TOKEN_COOKIE", None),
+    key("GATEHOUSE_SHUTDOWN_SECONDS", Some("30")),
+    key("GATEHOUSE_METRICS_ADDR", Some("127.0.0.1:9464")),
 ];
 
 /// The variable that names the configuration file (read from the environment only).

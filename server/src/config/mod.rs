@@ -108,6 +108,12 @@ pub struct Settings {
     pub rate_limits: bff::rate_limit::Limits,
     /// `LEPTOS_WATCH` (set by `cargo leptos watch`): serve the live-reload script.
     pub live_reload: bool,
+    /// `GATEHOUSE_SHUTDOWN_SECONDS`: how long requests in flight may take to
+    /// finish once shutdown begins (SIGTERM, Ctrl-C).
+    pub shutdown_secs: u64,
+    /// `GATEHOUSE_METRICS_ADDR`: where Prometheus metrics are served
+    /// (`/metrics`, a listener of its own); `None`: nowhere.
+    pub metrics_addr: Option<SocketAddr>,
 }
 
 /// `GATEHOUSE_API_*`: how `/api/v1` checks Bearer tokens.
@@ -689,6 +695,23 @@ starts only with LEPTOS_ENV=DEV on loopback addresses, or when GATEHOUSE_DEV_PRO
                 },
             },
             live_reload: get("LEPTOS_WATCH").is_some(),
+            metrics_addr: match get("GATEHOUSE_METRICS_ADDR").as_deref().map(str::trim) {
+                None => Some(SocketAddr::from(([127, 0, 0, 1], 9464))),
+                Some("off") => None,
+                Some(raw) => Some(raw.parse().map_err(|_| ConfigError::Invalid {
+                    var: "GATEHOUSE_METRICS_ADDR",
+                    value: raw.to_string(),
+                    hint: "use IP:port, e.g. 127.0.0.1:9464 (metrics are not authenticated: keep them off public addresses), or off",
+                })?),
+            },
+            shutdown_secs: match get("GATEHOUSE_SHUTDOWN_SECONDS") {
+                None => 30,
+                Some(raw) => raw.trim().parse::<u64>().ok().filter(|s| *s <= 3600).ok_or(ConfigError::Invalid {
+                    var: "GATEHOUSE_SHUTDOWN_SECONDS",
+                    value: raw.clone(),
+                    hint: "use whole seconds from 0 (stop at once) to 3600; 30 is the default",
+                })?,
+            },
             token_keys: match get("GATEHOUSE_TOKEN_KEYS") {
                 None => None,
                 Some(raw) => Some(
@@ -708,6 +731,7 @@ starts only with LEPTOS_ENV=DEV on loopback addresses, or when GATEHOUSE_DEV_PRO
         settings.leptos.site_addr = addr;
         settings.idp_addr = std::net::SocketAddr::from(([127, 0, 0, 1], 0));
         settings.data_dir = None;
+        settings.metrics_addr = Some(std::net::SocketAddr::from(([127, 0, 0, 1], 0)));
         settings
     }
 }
@@ -812,6 +836,8 @@ mod tests {
             (&[("GATEHOUSE_SESSION_IDLE_MINUTES", "0")], "GATEHOUSE_SESSION_IDLE_MINUTES=\"0\" is not valid: use a positive number of minutes"),
             (&[("GATEHOUSE_RATE_LIMIT_SIGNIN", "lots")], "GATEHOUSE_RATE_LIMIT_SIGNIN=\"lots\" is not valid: use requests per period as N/s, N/min or N/h"),
             (&[("GATEHOUSE_ADMIN_CLAIM", "roles")], "GATEHOUSE_ADMIN_CLAIM=\"roles\" is not valid: use claim=value"),
+            (&[("GATEHOUSE_METRICS_ADDR", "localhost")], "GATEHOUSE_METRICS_ADDR=\"localhost\" is not valid: use IP:port"),
+            (&[("GATEHOUSE_SHUTDOWN_SECONDS", "1m")], "GATEHOUSE_SHUTDOWN_SECONDS=\"1m\" is not valid: use whole seconds from 0"),
             (&[("LEPTOS_ENV", "PROD")], "OIDC_ISSUER is not set: set OIDC_ISSUER, OIDC_CLIENT_ID and OIDC_CLIENT_SECRET"),
             (&[("LEPTOS_ENV", "PROD"), ("GATEHOUSE_DEV_PROVIDER", "1"), ("GATEHOUSE_PUBLIC_URL", "http://app.example.com/")], "GATEHOUSE_PUBLIC_URL=\"http://app.example.com/\" is not valid: in production the app must be served over https"),
             (&[("GATEHOUSE_TOKEN_KEYS", "k1:c2hvcnQ=")], "GATEHOUSE_TOKEN_KEYS is not valid:"),
