@@ -13,6 +13,7 @@ pub mod oidc;
 pub mod pending;
 pub mod rate_limit;
 pub(crate) mod redis_store;
+pub mod request_id;
 pub mod return_to;
 pub mod routes;
 pub mod sealing;

@@ -138,21 +138,63 @@ fn ok(ok: bool) -> &'static str {
     }
 }
 
+/// The counter and histogram of one (method, route, status), kept per
+/// thread so that counting a request takes no lock, allocation or hashing
+/// of text: the route is looked up by the address of its pattern (an
+/// `Arc<str>` the router keeps), and the pattern compared to be sure.
+type RequestHandles = (Box<str>, Counter, Histogram);
+
+thread_local! {
+    static REQUEST_HANDLES: std::cell::RefCell<std::collections::HashMap<(usize, u8, u16), RequestHandles>> =
+        std::cell::RefCell::new(std::collections::HashMap::new());
+}
+
+fn method_index(method: &str) -> (u8, &'static str) {
+    match method {
+        "GET" => (1, "GET"),
+        "POST" => (2, "POST"),
+        "HEAD" => (3, "HEAD"),
+        "PUT" => (4, "PUT"),
+        "PATCH" => (5, "PATCH"),
+        "DELETE" => (6, "DELETE"),
+        "OPTIONS" => (7, "OPTIONS"),
+        _ => (0, "other"),
+    }
+}
+
 impl Metrics {
     /// One answered request (`route`: the matched pattern, or `unmatched`).
     pub fn request(&self, method: &str, route: &str, status: u16, seconds: f64) {
-        let method = match method {
-            "GET" | "POST" | "HEAD" | "PUT" | "PATCH" | "DELETE" | "OPTIONS" => method,
-            _ => "other",
+        let (m, method) = method_index(method);
+        let key = (route.as_ptr() as usize, m, status);
+        let cached = REQUEST_HANDLES.with(|h| {
+            h.borrow().get(&key).filter(|(text, _, _)| &**text == route).map(|(_, c, h)| (c.clone(), h.clone()))
+        });
+        let (counter, histogram) = match cached {
+            Some(handles) => handles,
+            None => {
+                let counter = self
+                    .requests
+                    .get_or_create(&[
+                        ("method", method.to_string()),
+                        ("route", route.to_string()),
+                        ("status", status.to_string()),
+                    ])
+                    .clone();
+                let histogram = self.latency.get_or_create(&[("route", route.to_string())]).clone();
+                REQUEST_HANDLES.with(|h| {
+                    let mut h = h.borrow_mut();
+                    // Bounded by routes × methods × statuses; a guard all the same.
+                    if h.len() > 4096 {
+                        h.clear();
+                    }
+                    h.insert(key, (Box::from(route), counter.clone(), histogram.clone()));
+                });
+                (counter, histogram)
+            }
         };
-        self.requests
-            .get_or_create(&[
-                ("method", method.to_string()),
-                ("route", route.to_string()),
-                ("status", status.to_string()),
-            ])
-            .inc();
-        self.latency.get_or_create(&[("route", route.to_string())]).observe(seconds);
+        counter.inc();
+        histogram.observe(seconds);
     }
 
     pub fn sign_in_started(&self) {

@@ -462,6 +462,7 @@ impl Tokens {
     /// Also forgets logout-token ids no longer worth remembering (Redis
     /// expires those itself). Returns the rows ended. Several instances may
     /// run it at once: each row is ended, and its token revoked, once.
+    #[tracing::instrument(skip_all)]
     pub async fn end_expired(&self, now: i64) -> Result<u64, TokenError> {
         // `last_seen` lags a request by up to `touch_every`; rows from before it was kept have 0.
         let unseen_since = now.saturating_sub(self.inner.idle_secs).saturating_sub(self.touch_every() + 1);
@@ -504,6 +505,7 @@ impl Tokens {
     /// are given) or, with only `sub`, every sign-in of that user: rows
     /// deleted, refresh tokens revoked. Their sessions end at their next
     /// request, on any instance.
+    #[tracing::instrument(skip_all, fields(sub = ?sub, sid = ?sid))]
     pub async fn end_sign_ins(&self, sub: Option<&str>, sid: Option<&str>) -> Result<u64, TokenError> {
         let mut n = 0;
         for id in self.inner.rows.ids_for(sub, sid).await? {

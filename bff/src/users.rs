@@ -128,6 +128,7 @@ impl UserStore {
 
     /// Records a sign-in: creates the user or refreshes what the provider
     /// says about them. Returns the stored user.
+    #[tracing::instrument(skip_all, fields(sub = %p.sub))]
     pub async fn upsert(&self, p: &Profile, now: i64) -> Result<LocalUser, UserStoreError> {
         let row = sqlx::query(
             "INSERT INTO users (sub, email, first_name, last_name, first_seen_at, last_seen_at)

@@ -222,8 +222,18 @@ pub fn router(provider: Provider) -> Router {
     router
         .layer(axum::middleware::from_fn_with_state(provider.clone(), ratelimit::per_ip))
         .layer(axum::middleware::from_fn_with_state(provider.clone(), html::security_headers))
-        .layer(TraceLayer::new_for_http())
+        .layer(TraceLayer::new_for_http().make_span_with(request_span))
         .with_state(provider)
+}
+
+/// One span per request: the method, the path without its query (which can
+/// carry an `id_token_hint`, a `code` or a `state`), and the caller's
+/// `X-Request-Id` (the app sends the id of the request it is serving).
+fn request_span<B>(req: &axum::http::Request<B>) -> tracing::Span {
+    let id = req.headers().get("x-request-id").and_then(|v| v.to_str().ok()).filter(|id| {
+        (1..=64).contains(&id.len()) && id.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.:".contains(&b))
+    });
+    tracing::debug_span!("request", method = %req.method(), path = %req.uri().path(), request_id = id.unwrap_or("-"))
 }
 
 /// Parses an issuer URL for display in errors.

@@ -37,10 +37,11 @@ pub async fn send(
         .bind(db::now())
         .execute(&p.db)
         .await?;
-    // In dev_mode the passcode is logged on purpose: the log is the quickest way
-    // to sign in from a terminal. Otherwise it is never logged, at any level.
+    // A passcode is never logged, at any level, in any mode: logs travel
+    // further than the mailbox (collectors, support tickets). Developers read
+    // it at /mailbox (or /mailbox/messages from a terminal).
     if p.config.dev_mode {
-        tracing::info!(to = ?to, subject = ?subject, passcode = ?passcode.unwrap_or_default(), "mail delivered to the local mailbox (see /mailbox)");
+        tracing::info!(to = ?to, subject = ?subject, "mail delivered to the local mailbox (read it at /mailbox)");
     } else {
         tracing::info!(to = ?to, subject = ?subject, "mail stored in the local mailbox");
     }

@@ -9,6 +9,7 @@ pub mod edge;
 pub mod health;
 pub mod hot;
 pub mod metrics;
+pub mod request_ids;
 pub mod security;
 pub mod sessions;
 pub mod startup;

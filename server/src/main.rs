@@ -34,7 +34,6 @@ async fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     }
-    server::telemetry::init();
     match run(args).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
@@ -73,10 +72,8 @@ fn check_config() -> ExitCode {
 
 async fn run(args: Vec<String>) -> Result<(), Box<dyn std::error::Error>> {
     let layers = Layers::from_env()?;
-    for warning in layers.warnings() {
-        tracing::warn!("{warning}");
-    }
     if args.first().map(String::as_str) == Some("precompress") {
+        server::telemetry::init(server::telemetry::LogFormat::Text);
         let dir = args.get(1).map(std::path::PathBuf::from).unwrap_or_else(|| {
             let root = layers.get("LEPTOS_SITE_ROOT").unwrap_or_else(|| "target/site".into());
             let pkg = layers.get("LEPTOS_SITE_PKG_DIR").unwrap_or_else(|| "pkg".into());
@@ -97,7 +94,19 @@ async fn run(args: Vec<String>) -> Result<(), Box<dyn std::error::Error>> {
         )?;
         return Ok(());
     }
-    let settings = Settings::from_layers(&layers)?;
+    let settings = match Settings::from_layers(&layers) {
+        Ok(settings) => settings,
+        Err(err) => {
+            for warning in layers.warnings() {
+                let _ = writeln!(std::io::stderr(), "warning: {warning}");
+            }
+            return Err(err.into());
+        }
+    };
+    server::telemetry::init(settings.log_format);
+    for warning in layers.warnings() {
+        tracing::warn!("{warning}");
+    }
     let app = server::startup::Application::build(settings).await?;
     tracing::info!(address = %app.addr(), "listening on http://{}", app.addr());
     app.run_until_stopped().await?;

@@ -26,7 +26,8 @@ impl crate::edge::Middleware for RequestMetrics {
     }
 
     fn after(&self, (started, method, route): Self::Memo, res: &mut Response) {
-        let route = route.as_ref().map_or("unmatched", |r| r.as_str());
+        const UNMATCHED: &str = "unmatched";
+        let route = route.as_ref().map_or(UNMATCHED, |r| r.as_str());
         bff::metrics::metrics().request(method.as_str(), route, res.status().as_u16(), started.elapsed().as_secs_f64());
     }
 }

@@ -385,6 +385,7 @@ async fn assemble(
     }
     let app = router(state)
         .merge(bff::routes::router(bff))
+        .layer(TraceLayer::new_for_http().make_span_with(request_span))
         .layer(sessions)
         .layer(crate::edge::layer(SessionStoreDown))
         .layer(crate::edge::layer(CrossSite(origin_check)))
@@ -394,7 +395,8 @@ async fn assemble(
         .layer(crate::edge::layer(header_policy))
         .layer(compression())
         .layer(crate::edge::layer(NoCompressionWithASession))
-        .layer(crate::edge::layer(crate::metrics::RequestMetrics));
+        .layer(crate::edge::layer(crate::metrics::RequestMetrics))
+        .layer(crate::request_ids::RequestIds);
     Ok((app, metrics))
 }
 
@@ -794,8 +796,9 @@ fn stylesheet_href_from(options: &LeptosOptions, hashes: Option<&str>) -> String
     }
 }
 
-/// The full router: health check, the Leptos app and its server functions,
-/// static files, and request tracing.
+/// The app's router: the Leptos app and its server functions, `current_user`
+/// and static files (sign-in routes, request spans and the defences are
+/// added around it in `assemble`).
 pub fn router(state: AppState) -> Router {
     // `current_user` is answered by `hot::current_user` (the server function
     // stays for rendering; its route is left to the handler).
@@ -823,14 +826,16 @@ pub fn router(state: AppState) -> Router {
             shell,
         ))
         .layer(crate::edge::layer(CachePolicy { immutable }))
-        .layer(TraceLayer::new_for_http().make_span_with(request_span))
         .with_state(state)
 }
 
-/// One span per request, named by the matched route (never the raw path).
+/// One span per request, named by the matched route (never the raw path,
+/// whose query may carry a code or a state), with the request's id
+/// (`crate::request_ids`): every log line of the request shows both.
 fn request_span(req: &Request) -> tracing::Span {
     let route = req.extensions().get::<MatchedPath>().map_or("unmatched", |p| p.as_str());
-    tracing::info_span!("request", method = %req.method(), route = %route)
+    let id = req.headers().get(bff::request_id::HEADER).and_then(|v| v.to_str().ok()).unwrap_or("-");
+    tracing::info_span!("request", id = %id, method = %req.method(), route = %route)
 }
 
 /// The session layer answers an empty `500` when the session store refuses

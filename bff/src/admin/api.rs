@@ -141,7 +141,7 @@ impl AdminApi {
             if let Some(b) = body {
                 req = req.json(b);
             }
-            match req.send().await {
+            match crate::request_id::tag(req).send().await {
                 Err(e) if idempotent && !retried && (e.is_timeout() || e.is_connect() || e.is_request()) => {
                     tracing::warn!(error = %e, "Admin API read failed; retrying once");
                     retried = true;
@@ -192,21 +192,25 @@ impl AdminApi {
         })
     }
 
+    #[tracing::instrument(skip_all, fields(identity = %id))]
     pub(crate) async fn get(&self, id: &str) -> Result<Identity, AdminError> {
         json(self.send(Method::GET, self.identity_url(id), None).await?).await
     }
 
+    #[tracing::instrument(skip_all)]
     pub(crate) async fn create(&self, traits: &Traits, state: IdentityState) -> Result<Identity, AdminError> {
         let body = body(traits, state)?;
         json(self.send(Method::POST, self.identities.clone(), Some(&body)).await?).await
     }
 
     /// Full replace of traits and state.
+    #[tracing::instrument(skip_all, fields(identity = %id))]
     pub(crate) async fn update(&self, id: &str, traits: &Traits, state: IdentityState) -> Result<Identity, AdminError> {
         let body = body(traits, state)?;
         json(self.send(Method::PUT, self.identity_url(id), Some(&body)).await?).await
     }
 
+    #[tracing::instrument(skip_all, fields(identity = %id))]
     pub(crate) async fn delete(&self, id: &str) -> Result<(), AdminError> {
         self.send(Method::DELETE, self.identity_url(id), None).await.map(|_| ())
     }

@@ -159,7 +159,7 @@ impl MachineTokens {
                 form.push(("client_secret", &c.client_secret));
             }
         }
-        let resp = req.form(&form).send().await.map_err(|e| {
+        let resp = crate::request_id::tag(req.form(&form)).send().await.map_err(|e| {
             if e.is_timeout() {
                 TokenError::Timeout
             } else {

@@ -118,7 +118,10 @@ impl KeyCache {
     }
 
     async fn download(&self) -> Result<(CoreJsonWebKeySet, Value, Duration), String> {
-        let r = self.http.get(self.jwks_uri.clone()).send().await.map_err(|e| crate::oidc::error_chain(&e))?;
+        let r = crate::request_id::tag(self.http.get(self.jwks_uri.clone()))
+            .send()
+            .await
+            .map_err(|e| crate::oidc::error_chain(&e))?;
         if !r.status().is_success() {
             return Err(format!("status {}", r.status()));
         }

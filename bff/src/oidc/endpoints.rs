@@ -46,7 +46,7 @@ impl RelyingParty {
             }
         }
         let url = discovery::discovery_url(self.issuer());
-        let outcome = match self.inner.http.get(&url).timeout(PROBE_TIMEOUT).send().await {
+        let outcome = match crate::request_id::tag(self.inner.http.get(&url).timeout(PROBE_TIMEOUT)).send().await {
             Ok(r) if r.status().is_success() => Ok(()),
             Ok(r) => Err(format!("{url} answered {}", r.status())),
             Err(e) => Err(error_chain(&e)),
@@ -66,6 +66,7 @@ impl RelyingParty {
     /// Revokes a refresh token at the provider's revocation endpoint (RFC 7009),
     /// authenticating as at the token endpoint. `Ok(false)`: the provider
     /// publishes no revocation endpoint.
+    #[tracing::instrument(name = "token_revocation", skip_all)]
     pub async fn revoke_refresh_token(&self, token: &str) -> Result<bool, RevokeError> {
         let Some(url) = self.revocation_endpoint() else { return Ok(false) };
         let cfg = &self.inner.config;
@@ -82,8 +83,10 @@ impl RelyingParty {
             }
             ClientAuth::None => form.push(("client_id", &cfg.client_id)),
         }
-        let r =
-            request.form(&form).send().await.map_err(|e| RevokeError { transient: true, message: error_chain(&e) })?;
+        let r = crate::request_id::tag(request.form(&form))
+            .send()
+            .await
+            .map_err(|e| RevokeError { transient: true, message: error_chain(&e) })?;
         let status = r.status();
         if status.is_success() {
             return Ok(true);
@@ -95,21 +98,23 @@ impl RelyingParty {
     /// Reads fresh claims from the provider's userinfo endpoint with the
     /// session's access token. The answer must be about `expected_sub`
     /// (OpenID Connect Core 5.3.2), or it is refused.
+    #[tracing::instrument(name = "userinfo", skip_all)]
     pub async fn userinfo(
         &self,
         access_token: &str,
         expected_sub: &str,
     ) -> Result<serde_json::Map<String, serde_json::Value>, UserinfoError> {
         let url = self.userinfo_endpoint().ok_or(UserinfoError::NoEndpoint)?;
-        let r = self
-            .inner
-            .http
-            .get(url.clone())
-            .bearer_auth(access_token)
-            .header(reqwest::header::ACCEPT, "application/json")
-            .send()
-            .await
-            .map_err(|e| UserinfoError::Upstream(error_chain(&e)))?;
+        let r = crate::request_id::tag(
+            self.inner
+                .http
+                .get(url.clone())
+                .bearer_auth(access_token)
+                .header(reqwest::header::ACCEPT, "application/json"),
+        )
+        .send()
+        .await
+        .map_err(|e| UserinfoError::Upstream(error_chain(&e)))?;
         // 401 (RFC 6750: invalid_token) or 403 (insufficient_scope, or a user
         // the provider no longer serves): the provider refuses this user's token.
         if matches!(r.status(), reqwest::StatusCode::UNAUTHORIZED | reqwest::StatusCode::FORBIDDEN) {

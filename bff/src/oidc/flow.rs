@@ -48,13 +48,14 @@ impl RelyingParty {
     /// Exchanges the code and validates the ID token (including `nonce` and
     /// `at_hash`). An ID token signed with a key we do not know yet makes us
     /// fetch the provider's keys again (rate-limited) and verify once more.
+    #[tracing::instrument(name = "code_exchange", skip_all)]
     pub async fn finish(&self, code: &str, pending: &PendingLogin) -> Result<(VerifiedUser, TokenSet), OidcError> {
         let tokens = self
             .client()
             .exchange_code(AuthorizationCode::new(code.to_string()))
             .map_err(|_| OidcError::NoTokenEndpoint)?
             .set_pkce_verifier(PkceCodeVerifier::new(pending.pkce_verifier.clone()))
-            .request_async(&self.inner.http)
+            .request_async(&self.tagged_http())
             .await
             .map_err(|e| OidcError::Exchange(error_chain(&e)))?;
         check_token_type(tokens.token_type()).map_err(OidcError::TokenType)?;

@@ -144,6 +144,19 @@ fn claim(claims: &[(String, serde_json::Value)], names: &[&str]) -> Option<Strin
     names.iter().find_map(|n| claims.iter().find(|(k, _)| k == n).and_then(|(_, v)| v.as_str()).map(str::to_string))
 }
 
+/// `reqwest` for `openidconnect`, adding the current request's id to each call.
+struct TaggedHttp<'a>(&'a reqwest::Client);
+
+impl<'c> openidconnect::AsyncHttpClient<'c> for TaggedHttp<'_> {
+    type Error = <reqwest::Client as openidconnect::AsyncHttpClient<'c>>::Error;
+    type Future = <reqwest::Client as openidconnect::AsyncHttpClient<'c>>::Future;
+
+    fn call(&'c self, mut request: openidconnect::HttpRequest) -> Self::Future {
+        crate::request_id::tag_http(&mut request);
+        self.0.call(request)
+    }
+}
+
 /// A discovered provider and this app's registration with it.
 #[derive(Clone)]
 pub struct RelyingParty {
@@ -170,6 +183,12 @@ struct Inner {
 impl RelyingParty {
     fn client(&self) -> &Client {
         &self.inner.client
+    }
+
+    /// The HTTP client for `openidconnect`'s requests, each tagged with the
+    /// id of the request being served ([`crate::request_id`]).
+    fn tagged_http(&self) -> TaggedHttp<'_> {
+        TaggedHttp(&self.inner.http)
     }
 
     pub fn end_session_endpoint(&self) -> Option<&Url> {

@@ -30,6 +30,7 @@ impl RelyingParty {
     /// sends one, is fully verified and must be about `expected_sub` (its issuer
     /// is this provider's by the verifier); what the provider does not send
     /// again (ID token, rotated refresh token) is kept from `old`.
+    #[tracing::instrument(name = "token_refresh", skip_all)]
     pub async fn refresh(&self, old: &TokenSet, expected_sub: &str) -> Result<TokenSet, RefreshError> {
         let Some(refresh_token) = &old.refresh_token else {
             return Err(RefreshError::Refused("the session has no refresh token".into()));
@@ -39,7 +40,7 @@ impl RelyingParty {
             .client()
             .exchange_refresh_token(&refresh_token)
             .map_err(|_| RefreshError::Unavailable("the provider publishes no token endpoint".into()))?;
-        let tokens = request.request_async(&self.inner.http).await.map_err(|e| match &e {
+        let tokens = request.request_async(&self.tagged_http()).await.map_err(|e| match &e {
             RequestTokenError::ServerResponse(r) => {
                 let code = r.error().as_ref().to_string();
                 match code.as_str() {

@@ -104,6 +104,7 @@ pub const KEYS: &[Key] = &[
     key("GATEHOUSE_API_TOKEN_COOKIE", None),
     key("GATEHOUSE_SHUTDOWN_SECONDS", Some("30")),
     key("GATEHOUSE_METRICS_ADDR", Some("127.0.0.1:9464")),
+    key("GATEHOUSE_LOG_FORMAT", Some("text")),
 ];
 
 /// The variable that names the configuration file (read from the environment only).

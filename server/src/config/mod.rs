@@ -111,6 +111,8 @@ pub struct Settings {
     /// `GATEHOUSE_SHUTDOWN_SECONDS`: how long requests in flight may take to
     /// finish once shutdown begins (SIGTERM, Ctrl-C).
     pub shutdown_secs: u64,
+    /// `GATEHOUSE_LOG_FORMAT`: `text` (the default) or `json`.
+    pub log_format: crate::telemetry::LogFormat,
     /// `GATEHOUSE_METRICS_ADDR`: where Prometheus metrics are served
     /// (`/metrics`, a listener of its own); `None`: nowhere.
     pub metrics_addr: Option<SocketAddr>,
@@ -695,6 +697,17 @@ starts only with LEPTOS_ENV=DEV on loopback addresses, or when GATEHOUSE_DEV_PRO
                 },
             },
             live_reload: get("LEPTOS_WATCH").is_some(),
+            log_format: match get("GATEHOUSE_LOG_FORMAT").as_deref().map(str::trim) {
+                None | Some("text") => crate::telemetry::LogFormat::Text,
+                Some("json") => crate::telemetry::LogFormat::Json,
+                Some(other) => {
+                    return Err(ConfigError::Invalid {
+                        var: "GATEHOUSE_LOG_FORMAT",
+                        value: other.to_string(),
+                        hint: "use text (lines for people) or json (one JSON object a line)",
+                    })
+                }
+            },
             metrics_addr: match get("GATEHOUSE_METRICS_ADDR").as_deref().map(str::trim) {
                 None => Some(SocketAddr::from(([127, 0, 0, 1], 9464))),
                 Some("off") => None,
@@ -836,6 +849,7 @@ mod tests {
             (&[("GATEHOUSE_SESSION_IDLE_MINUTES", "0")], "GATEHOUSE_SESSION_IDLE_MINUTES=\"0\" is not valid: use a positive number of minutes"),
             (&[("GATEHOUSE_RATE_LIMIT_SIGNIN", "lots")], "GATEHOUSE_RATE_LIMIT_SIGNIN=\"lots\" is not valid: use requests per period as N/s, N/min or N/h"),
             (&[("GATEHOUSE_ADMIN_CLAIM", "roles")], "GATEHOUSE_ADMIN_CLAIM=\"roles\" is not valid: use claim=value"),
+            (&[("GATEHOUSE_LOG_FORMAT", "yaml")], "GATEHOUSE_LOG_FORMAT=\"yaml\" is not valid: use text"),
             (&[("GATEHOUSE_METRICS_ADDR", "localhost")], "GATEHOUSE_METRICS_ADDR=\"localhost\" is not valid: use IP:port"),
             (&[("GATEHOUSE_SHUTDOWN_SECONDS", "1m")], "GATEHOUSE_SHUTDOWN_SECONDS=\"1m\" is not valid: use whole seconds from 0"),
             (&[("LEPTOS_ENV", "PROD")], "OIDC_ISSUER is not set: set OIDC_ISSUER, OIDC_CLIENT_ID and OIDC_CLIENT_SECRET"),
