@@ -35,15 +35,10 @@ async fn healthz() -> Json<serde_json::Value> {
     Json(serde_json::json!({ "status": "ok", "version": env!("CARGO_PKG_VERSION") }))
 }
 
-async fn readyz(State(r): State<Arc<Readiness>>) -> Response {
-    let provider = r.bff.provider_reachable();
-    // A made-up session id: reading it is a real query that finds nothing.
-    let id = tower_sessions::session::Id::default();
-    let sessions = tokio::time::timeout(STORE_TIMEOUT, r.sessions.load(&id));
-    let database = tokio::time::timeout(STORE_TIMEOUT, r.database.ping());
-    let (provider, sessions, database) = tokio::join!(provider, sessions, database);
-    let answered = |name: &str, outcome: Result<Result<(), String>, tokio::time::error::Elapsed>| match outcome {
-        Ok(Ok(())) => true,
+/// Whether a store answered in time; why not goes to the log.
+fn answered<T, E: std::fmt::Display>(name: &str, outcome: Result<Result<T, E>, tokio::time::error::Elapsed>) -> bool {
+    match outcome {
+        Ok(Ok(_)) => true,
         Ok(Err(e)) => {
             tracing::warn!(dependency = name, error = %e, "not ready");
             false
@@ -56,11 +51,20 @@ async fn readyz(State(r): State<Arc<Readiness>>) -> Response {
             );
             false
         }
-    };
+    }
+}
+
+async fn readyz(State(r): State<Arc<Readiness>>) -> Response {
+    let provider = r.bff.provider_reachable();
+    // A made-up session id: reading it is a real query that finds nothing.
+    let id = tower_sessions::session::Id::default();
+    let sessions = tokio::time::timeout(STORE_TIMEOUT, r.sessions.load(&id));
+    let database = tokio::time::timeout(STORE_TIMEOUT, r.database.ping());
+    let (provider, sessions, database) = tokio::join!(provider, sessions, database);
     let checks = [
         ("provider", provider, "not reachable"),
-        ("sessions", answered("sessions", sessions.map(|o| o.map(|_| ()).map_err(|e| e.to_string()))), "not answering"),
-        ("database", answered("database", database.map(|o| o.map_err(|e| e.to_string()))), "not answering"),
+        ("sessions", answered("sessions", sessions), "not answering"),
+        ("database", answered("database", database), "not answering"),
     ];
     let failing: Vec<&str> = checks.iter().filter(|(_, ok, _)| !ok).map(|(name, _, _)| *name).collect();
     let body = serde_json::json!({

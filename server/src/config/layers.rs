@@ -327,18 +327,9 @@ fn shown(key: &Key, value: &str) -> String {
     match key.kind {
         Kind::Plain => format!("{value:?}"),
         Kind::Secret => "[redacted]".into(),
-        Kind::Url => match url::Url::parse(value.trim()) {
-            Ok(u) if u.password().is_none() && u.path().trim_start_matches('/').chars().all(|c| c != '@') => {
-                format!("{:?}", u.as_str())
-            }
-            Ok(u) if u.scheme() != "sqlite" => {
-                // Scheme, user, host, port and database only (a password with
-                // an unescaped `/` can parse as a port and a path).
-                format!("{:?}", bff::store::redacted(u.as_str()))
-            }
-            Ok(u) => format!("{:?}", u.as_str()),
-            Err(_) => "[redacted: not a valid URL]".into(),
-        },
+        // Scheme, user, host, port and database only, as the logs show it.
+        Kind::Url if url::Url::parse(value.trim()).is_ok() => format!("{:?}", bff::store::redacted(value.trim())),
+        Kind::Url => "[redacted: not a valid URL]".into(),
     }
 }
 
