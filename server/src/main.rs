@@ -73,7 +73,7 @@ fn check_config() -> ExitCode {
 async fn run(args: Vec<String>) -> Result<(), Box<dyn std::error::Error>> {
     let layers = Layers::from_env()?;
     if args.first().map(String::as_str) == Some("precompress") {
-        server::telemetry::init(server::telemetry::LogFormat::Text);
+        let _logs = server::telemetry::init(server::telemetry::LogFormat::Text, None)?;
         let dir = args.get(1).map(std::path::PathBuf::from).unwrap_or_else(|| {
             let root = layers.get("LEPTOS_SITE_ROOT").unwrap_or_else(|| "target/site".into());
             let pkg = layers.get("LEPTOS_SITE_PKG_DIR").unwrap_or_else(|| "pkg".into());
@@ -103,10 +103,20 @@ async fn run(args: Vec<String>) -> Result<(), Box<dyn std::error::Error>> {
             return Err(err.into());
         }
     };
-    server::telemetry::init(settings.log_format);
+    let telemetry = server::telemetry::init(settings.log_format, settings.otlp.as_ref())?;
     for warning in layers.warnings() {
         tracing::warn!("{warning}");
     }
+    if let Some(otlp) = &settings.otlp {
+        tracing::info!(endpoint = %bff::store::redacted(&otlp.traces_url()), "exporting traces over OTLP");
+    }
+    let served = serve(settings).await;
+    // The spans of the last requests go out before the process ends.
+    let _ = tokio::task::spawn_blocking(move || telemetry.shutdown()).await;
+    served
+}
+
+async fn serve(settings: Settings) -> Result<(), Box<dyn std::error::Error>> {
     let app = server::startup::Application::build(settings).await?;
     tracing::info!(address = %app.addr(), "listening on http://{}", app.addr());
     app.run_until_stopped().await?;

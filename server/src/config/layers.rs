@@ -105,6 +105,9 @@ pub const KEYS: &[Key] = &[
     key("GATEHOUSE_SHUTDOWN_SECONDS", Some("30")),
     key("GATEHOUSE_METRICS_ADDR", Some("127.0.0.1:9464")),
     key("GATEHOUSE_LOG_FORMAT", Some("text")),
+    url("GATEHOUSE_OTLP_ENDPOINT"),
+    secret("GATEHOUSE_OTLP_HEADERS"),
+    key("GATEHOUSE_OTLP_SERVICE_NAME", Some("gatehouse")),
 ];
 
 /// The variable that names the configuration file (read from the environment only).

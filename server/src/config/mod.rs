@@ -116,6 +116,9 @@ pub struct Settings {
     /// `GATEHOUSE_METRICS_ADDR`: where Prometheus metrics are served
     /// (`/metrics`, a listener of its own); `None`: nowhere.
     pub metrics_addr: Option<SocketAddr>,
+    /// `GATEHOUSE_OTLP_*`: where OpenTelemetry traces are exported; `None`:
+    /// nowhere.
+    pub otlp: Option<crate::telemetry::OtlpSettings>,
 }
 
 /// `GATEHOUSE_API_*`: how `/api/v1` checks Bearer tokens.
@@ -725,6 +728,35 @@ starts only with LEPTOS_ENV=DEV on loopback addresses, or when GATEHOUSE_DEV_PRO
                     hint: "use whole seconds from 0 (stop at once) to 3600; 30 is the default",
                 })?,
             },
+            otlp: match get("GATEHOUSE_OTLP_ENDPOINT").as_deref().map(str::trim).filter(|s| !s.is_empty()) {
+                None => None,
+                Some(raw) => {
+                    let endpoint = url::Url::parse(raw)
+                        .ok()
+                        .filter(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some())
+                        .ok_or_else(|| ConfigError::Invalid {
+                            var: "GATEHOUSE_OTLP_ENDPOINT",
+                            value: scheme_of(raw),
+                            hint: "use the collector's OTLP/HTTP base URL, e.g. http://127.0.0.1:4318 (spans go to /v1/traces under it)",
+                        })?;
+                    let headers = get("GATEHOUSE_OTLP_HEADERS").map(Secret::from);
+                    if let Some(h) = &headers {
+                        crate::telemetry::parse_headers(h.expose())
+                            .map_err(|reason| ConfigError::Secret { var: "GATEHOUSE_OTLP_HEADERS", reason })?;
+                    }
+                    let service_name = get("GATEHOUSE_OTLP_SERVICE_NAME")
+                        .map(|s| s.trim().to_string())
+                        .unwrap_or_else(|| "gatehouse".into());
+                    if service_name.is_empty() || service_name.chars().any(char::is_control) {
+                        return Err(ConfigError::Invalid {
+                            var: "GATEHOUSE_OTLP_SERVICE_NAME",
+                            value: service_name,
+                            hint: "use a short name for this service, e.g. gatehouse",
+                        });
+                    }
+                    Some(crate::telemetry::OtlpSettings { endpoint, headers, service_name })
+                }
+            },
             token_keys: match get("GATEHOUSE_TOKEN_KEYS") {
                 None => None,
                 Some(raw) => Some(
@@ -851,6 +883,8 @@ mod tests {
             (&[("GATEHOUSE_ADMIN_CLAIM", "roles")], "GATEHOUSE_ADMIN_CLAIM=\"roles\" is not valid: use claim=value"),
             (&[("GATEHOUSE_LOG_FORMAT", "yaml")], "GATEHOUSE_LOG_FORMAT=\"yaml\" is not valid: use text"),
             (&[("GATEHOUSE_METRICS_ADDR", "localhost")], "GATEHOUSE_METRICS_ADDR=\"localhost\" is not valid: use IP:port"),
+            (&[("GATEHOUSE_OTLP_ENDPOINT", "collector:4318")], "GATEHOUSE_OTLP_ENDPOINT=\"a value without a URL scheme\" is not valid: use the collector's OTLP/HTTP base URL"),
+            (&[("GATEHOUSE_OTLP_ENDPOINT", "http://127.0.0.1:4318"), ("GATEHOUSE_OTLP_HEADERS", "s3cret")], "GATEHOUSE_OTLP_HEADERS is not valid: pair 1 has no '='"),
             (&[("GATEHOUSE_SHUTDOWN_SECONDS", "1m")], "GATEHOUSE_SHUTDOWN_SECONDS=\"1m\" is not valid: use whole seconds from 0"),
             (&[("LEPTOS_ENV", "PROD")], "OIDC_ISSUER is not set: set OIDC_ISSUER, OIDC_CLIENT_ID and OIDC_CLIENT_SECRET"),
             (&[("LEPTOS_ENV", "PROD"), ("GATEHOUSE_DEV_PROVIDER", "1"), ("GATEHOUSE_PUBLIC_URL", "http://app.example.com/")], "GATEHOUSE_PUBLIC_URL=\"http://app.example.com/\" is not valid: in production the app must be served over https"),
