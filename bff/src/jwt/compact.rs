@@ -6,7 +6,7 @@
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
-use openidconnect::core::{CoreJsonWebKeySet, CoreJsonWebKeyUse, CoreJwsSigningAlgorithm};
+use openidconnect::core::{CoreJsonWebKey, CoreJsonWebKeySet, CoreJsonWebKeyUse, CoreJwsSigningAlgorithm};
 use openidconnect::JsonWebKey as _;
 use serde_json::Value;
 
@@ -91,11 +91,36 @@ pub(crate) fn verify(
     if candidates.is_empty() {
         return Err(JwtError::UnknownKey);
     }
-    if candidates.iter().any(|k| k.verify_signature(alg, message, signature).is_ok()) {
+    if candidates.iter().any(|k| verify_one(k, alg, message, signature)) {
         Ok(())
     } else {
         Err(JwtError::Signature)
     }
+}
+
+/// One key's verdict. RS256 with a key of 2048 bits or more is checked by
+/// `ring` (about 20 µs, against 250 µs for the `rsa` crate `openidconnect`
+/// uses, which stays for smaller keys and every other algorithm).
+fn verify_one(key: &CoreJsonWebKey, alg: &CoreJwsSigningAlgorithm, message: &[u8], signature: &[u8]) -> bool {
+    if *alg == CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha256 {
+        if let Some((n, e)) = rsa_components(key).filter(|(n, _)| n.len() >= 256) {
+            let public = ring::signature::RsaPublicKeyComponents { n, e };
+            return public.verify(&ring::signature::RSA_PKCS1_2048_8192_SHA256, message, signature).is_ok();
+        }
+    }
+    key.verify_signature(alg, message, signature).is_ok()
+}
+
+/// The modulus (leading zeros dropped) and exponent of an RSA key.
+fn rsa_components(key: &CoreJsonWebKey) -> Option<(Vec<u8>, Vec<u8>)> {
+    let Ok(Value::Object(jwk)) = serde_json::to_value(key) else { return None };
+    if jwk.get("kty").and_then(Value::as_str) != Some("RSA") {
+        return None;
+    }
+    let part = |name: &str| jwk.get(name).and_then(Value::as_str).and_then(|v| URL_SAFE_NO_PAD.decode(v).ok());
+    let (n, e) = (part("n")?, part("e")?);
+    let n = n.iter().position(|b| *b != 0).map(|first| n[first..].to_vec())?;
+    Some((n, e))
 }
 
 #[cfg(test)]
@@ -142,5 +167,42 @@ mod tests {
             Err(JwtError::AmbiguousKey)
         );
         assert_eq!(verify(&set(vec![key("a", "sig")]), Some("b"), &alg, b"m", b"s"), Err(JwtError::UnknownKey));
+    }
+
+    /// The fast RS256 check and `openidconnect`'s agree, on the local
+    /// provider's real signatures: a good one passes both; a changed message,
+    /// a flipped signature bit, a truncated signature and another key's
+    /// signature fail both.
+    #[tokio::test]
+    async fn the_fast_rs256_check_agrees_with_openidconnect() {
+        use idp::keys::{Keys, SigningAlg};
+        let open = || idp::db::open(&idp::config::Storage::Memory);
+        let keys = Keys::load(open().await.unwrap(), 3600, SigningAlg::RS256).await.unwrap();
+        let other = Keys::load(open().await.unwrap(), 3600, SigningAlg::RS256).await.unwrap();
+        let set: CoreJsonWebKeySet = serde_json::from_value(keys.jwks()).unwrap();
+        let key = &set.keys()[0];
+        let alg = CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha256;
+        let parts = |token: String| {
+            let (input, sig) = token.rsplit_once('.').unwrap();
+            (input.as_bytes().to_vec(), URL_SAFE_NO_PAD.decode(sig).unwrap())
+        };
+        let (message, sig) = parts(keys.sign("JWT", &serde_json::json!({"sub": "a"})));
+        let (_, foreign) = parts(other.sign("JWT", &serde_json::json!({"sub": "a"})));
+        let mut flipped = sig.clone();
+        flipped[100] ^= 1;
+        let mut changed = message.clone();
+        changed[5] ^= 1;
+        let cases: [(&[u8], &[u8], bool); 5] = [
+            (&message, &sig, true),
+            (&changed, &sig, false),
+            (&message, &flipped, false),
+            (&message, &sig[..255], false),
+            (&message, &foreign, false),
+        ];
+        for (i, (m, s, good)) in cases.into_iter().enumerate() {
+            assert!(rsa_components(key).is_some(), "the fast path is the one tested");
+            assert_eq!(verify_one(key, &alg, m, s), good, "case {i}");
+            assert_eq!(key.verify_signature(&alg, m, s).is_ok(), good, "case {i}, openidconnect");
+        }
     }
 }
