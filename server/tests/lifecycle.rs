@@ -87,16 +87,7 @@ async fn sigterm_lets_a_slow_request_finish_and_the_process_exits_0() {
     let (status, body) = slow.await.unwrap();
     assert_eq!(status, 200, "the request in flight finished: {body}");
     assert!(body.contains("user@example.com"), "{body}");
-    let deadline = Instant::now() + Duration::from_secs(15);
-    let exit = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
-        }
-        assert!(Instant::now() < deadline, "the server did not exit");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
-    let log = std::fs::read_to_string(dir.join("server.log")).unwrap();
-    assert!(exit.success(), "exit status {exit:?}:\n{log}");
+    let log = exits_0(&mut child, &dir.join("server.log"), Duration::from_secs(15)).await;
     assert!(log.contains("shutting down") && log.contains("stopped"), "{log}");
     let _ = std::fs::remove_dir_all(dir);
 }
@@ -157,16 +148,7 @@ async fn traces_reach_an_otlp_collector_and_the_last_are_sent_at_shutdown() {
     assert_eq!(page.unwrap().status(), 200);
     // The batch is sent every few seconds: stopping now leaves it to shutdown.
     assert!(Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap().success());
-    let deadline = Instant::now() + Duration::from_secs(20);
-    let exit = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
-        }
-        assert!(Instant::now() < deadline, "the server did not exit");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
-    let log = std::fs::read_to_string(dir.join("server.log")).unwrap();
-    assert!(exit.success(), "exit status {exit:?}:\n{log}");
+    let log = exits_0(&mut child, &dir.join("server.log"), Duration::from_secs(20)).await;
     assert!(log.contains("exporting traces over OTLP"), "{log}");
     assert!(!log.contains("collector-key-0451"), "the collector's key is in the log:\n{log}");
 
@@ -185,4 +167,19 @@ async fn traces_reach_an_otlp_collector_and_the_last_are_sent_at_shutdown() {
     assert!(contains(request, b"gatehouse-otlp-test"), "the spans name their service");
     assert!(contains(request, b"request"), "the request span is exported");
     let _ = std::fs::remove_dir_all(dir);
+}
+
+/// Waits up to `within` for `child` to exit, asserts it exited 0, and returns its log.
+async fn exits_0(child: &mut std::process::Child, log: &std::path::Path, within: Duration) -> String {
+    let deadline = Instant::now() + within;
+    let exit = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(Instant::now() < deadline, "the server did not exit");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let log = std::fs::read_to_string(log).unwrap();
+    assert!(exit.success(), "exit status {exit:?}:\n{log}");
+    log
 }
