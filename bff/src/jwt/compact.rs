@@ -111,10 +111,17 @@ fn verify_one(key: &CoreJsonWebKey, alg: &CoreJwsSigningAlgorithm, message: &[u8
     key.verify_signature(alg, message, signature).is_ok()
 }
 
-/// The modulus (leading zeros dropped) and exponent of an RSA key.
+/// The modulus (leading zeros dropped) and exponent of an RSA key that may
+/// verify RS256: published for signatures (or for no stated use) and for
+/// RS256 (or no stated algorithm) — the key-compatibility rules of
+/// `openidconnect`, which judges every other key.
 fn rsa_components(key: &CoreJsonWebKey) -> Option<(Vec<u8>, Vec<u8>)> {
     let Ok(Value::Object(jwk)) = serde_json::to_value(key) else { return None };
-    if jwk.get("kty").and_then(Value::as_str) != Some("RSA") {
+    let field = |name: &str| jwk.get(name).and_then(Value::as_str);
+    if field("kty") != Some("RSA")
+        || !matches!(field("use"), None | Some("sig"))
+        || !matches!(field("alg"), None | Some("RS256"))
+    {
         return None;
     }
     let part = |name: &str| jwk.get(name).and_then(Value::as_str).and_then(|v| URL_SAFE_NO_PAD.decode(v).ok());
@@ -203,6 +210,16 @@ mod tests {
             assert!(rsa_components(key).is_some(), "the fast path is the one tested");
             assert_eq!(verify_one(key, &alg, m, s), good, "case {i}");
             assert_eq!(key.verify_signature(&alg, m, s).is_ok(), good, "case {i}, openidconnect");
+        }
+        // The same key published for another algorithm or use verifies no
+        // RS256 signature, on either path.
+        let jwk = serde_json::to_value(key).unwrap();
+        for (name, value) in [("alg", "ES256"), ("alg", "PS256"), ("alg", "RS384"), ("use", "enc")] {
+            let mut other = jwk.clone();
+            other[name] = Value::from(value);
+            let other: CoreJsonWebKey = serde_json::from_value(other).unwrap();
+            assert!(rsa_components(&other).is_none(), "{name}: {value}");
+            assert!(!verify_one(&other, &alg, &message, &sig), "{name}: {value} verified a signature");
         }
     }
 }

@@ -734,10 +734,12 @@ starts only with LEPTOS_ENV=DEV on loopback addresses, or when GATEHOUSE_DEV_PRO
                     let endpoint = url::Url::parse(raw)
                         .ok()
                         .filter(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some())
+                        .filter(|u| u.username().is_empty() && u.password().is_none())
+                        .filter(|u| u.query().is_none() && u.fragment().is_none())
                         .ok_or_else(|| ConfigError::Invalid {
                             var: "GATEHOUSE_OTLP_ENDPOINT",
                             value: scheme_of(raw),
-                            hint: "use the collector's OTLP/HTTP base URL, e.g. http://127.0.0.1:4318 (spans go to /v1/traces under it)",
+                            hint: "use the collector's OTLP/HTTP base URL, e.g. http://127.0.0.1:4318 (spans go to /v1/traces under it), without credentials (put them in GATEHOUSE_OTLP_HEADERS), query or fragment",
                         })?;
                     let headers = get("GATEHOUSE_OTLP_HEADERS").map(Secret::from);
                     if let Some(h) = &headers {
@@ -884,6 +886,7 @@ mod tests {
             (&[("GATEHOUSE_LOG_FORMAT", "yaml")], "GATEHOUSE_LOG_FORMAT=\"yaml\" is not valid: use text"),
             (&[("GATEHOUSE_METRICS_ADDR", "localhost")], "GATEHOUSE_METRICS_ADDR=\"localhost\" is not valid: use IP:port"),
             (&[("GATEHOUSE_OTLP_ENDPOINT", "collector:4318")], "GATEHOUSE_OTLP_ENDPOINT=\"a value without a URL scheme\" is not valid: use the collector's OTLP/HTTP base URL"),
+            (&[("GATEHOUSE_OTLP_ENDPOINT", "https://u:s3cret@otel.example.com")], "GATEHOUSE_OTLP_ENDPOINT=\"a value starting with https://\" is not valid: use the collector's OTLP/HTTP base URL"),
             (&[("GATEHOUSE_OTLP_ENDPOINT", "http://127.0.0.1:4318"), ("GATEHOUSE_OTLP_HEADERS", "s3cret")], "GATEHOUSE_OTLP_HEADERS is not valid: pair 1 has no '='"),
             (&[("GATEHOUSE_SHUTDOWN_SECONDS", "1m")], "GATEHOUSE_SHUTDOWN_SECONDS=\"1m\" is not valid: use whole seconds from 0"),
             (&[("LEPTOS_ENV", "PROD")], "OIDC_ISSUER is not set: set OIDC_ISSUER, OIDC_CLIENT_ID and OIDC_CLIENT_SECRET"),
