@@ -71,9 +71,6 @@ impl Key {
 
     fn sign(&self, input: &[u8]) -> Vec<u8> {
         match &self.material {
-            // Blinded: a fresh random blinding factor per signature keeps the RSA
-            // private-key operation's timing independent of the key (the signature
-            // itself is the same deterministic RS256 value).
             // ring's private-key operation runs in constant time (no blinding
             // needed) and checks its result before returning it.
             Material::Rsa { fast, signing, .. } => {

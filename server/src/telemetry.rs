@@ -107,14 +107,14 @@ pub fn init(format: LogFormat, otlp: Option<&OtlpSettings>) -> Result<Telemetry,
         LogFormat::Text => registry.with(fmt::layer().with_target(false)).try_init(),
         LogFormat::Json => registry.with(fmt::layer().json().with_current_span(true).with_span_list(false)).try_init(),
     };
-    match (installed, traces) {
-        (Ok(()), traces) => Ok(Telemetry { traces }),
-        (Err(_), Some(unused)) => {
+    if installed.is_err() {
+        // Another subscriber was first: nothing would reach this exporter.
+        if let Some(unused) = traces {
             let _ = unused.shutdown();
-            Ok(Telemetry::default())
         }
-        (Err(_), None) => Ok(Telemetry::default()),
+        return Ok(Telemetry::default());
     }
+    Ok(Telemetry { traces })
 }
 
 /// The batch exporter. Built on a thread of its own: the blocking HTTP
