@@ -122,3 +122,26 @@ test('a non-admin sees no admin navigation and /admin/identities answers forbidd
   await expect(page.getByTestId(ids.adminForbidden)).toContainText('Forbidden');
   await expect(page.getByTestId(ids.adminTable)).toHaveCount(0);
 });
+
+test('what an admin types before the form wakes up is kept when it hydrates', async ({ page, request }, info) => {
+  test.skip(info.project.name !== 'js', 'hydration needs JavaScript');
+  await signInAsAdmin(page, request, '/admin/identities');
+  // Hold the bundle back, reload, type, then let the page hydrate.
+  let release!: () => void;
+  const held = new Promise<void>((resolve) => (release = resolve));
+  await page.route('**/*.wasm', async (route) => {
+    await held;
+    await route.continue();
+  });
+  await page.reload();
+  await fillIdentity(page, 'early@example.com', 'Early', 'Bird');
+  await expect(page.locator('body')).not.toHaveAttribute('data-hydrated', 'true');
+  release();
+  await expect(page.locator('body')).toHaveAttribute('data-hydrated', 'true');
+  await expect(page.getByTestId(ids.adminEmail)).toHaveValue('early@example.com');
+  await expect(page.getByTestId(ids.adminFirstName)).toHaveValue('Early');
+  await expect(page.getByTestId(ids.adminLastName)).toHaveValue('Bird');
+  // The field check runs once hydrated.
+  await page.getByTestId(ids.adminEmail).fill('not-an-email');
+  await expect(page.getByTestId(ids.adminCreateSubmit)).toBeDisabled();
+});

@@ -41,8 +41,10 @@ pub(super) fn other_error<T>(value: Option<Result<T, AppError>>) -> Option<AppEr
 }
 
 /// The four trait inputs, checked as they are typed. Each carries its value
-/// both as the `value` attribute (the server-rendered page, no JavaScript) and
-/// as the live property.
+/// as the `value` attribute (the server-rendered page); after hydration the
+/// signals follow what is typed. There is deliberately no `prop:value`:
+/// hydration would write the signal's initial value into the input and wipe
+/// what was typed before the island woke up.
 #[derive(Clone, Copy)]
 struct TraitInputs {
     email: RwSignal<String>,
@@ -99,7 +101,6 @@ impl TraitInputs {
                 autocomplete="off"
                 data-testid=ids::ADMIN_EMAIL
                 value=self.email.get_untracked()
-                prop:value=move || self.email.get()
                 on:input=move |ev| {
                     self.email.set(event_target_value(&ev));
                     touch("email");
@@ -112,7 +113,6 @@ impl TraitInputs {
                 name="first_name"
                 data-testid=ids::ADMIN_FIRST_NAME
                 value=self.first.get_untracked()
-                prop:value=move || self.first.get()
                 on:input=move |ev| {
                     self.first.set(event_target_value(&ev));
                     touch("first_name");
@@ -125,7 +125,6 @@ impl TraitInputs {
                 name="last_name"
                 data-testid=ids::ADMIN_LAST_NAME
                 value=self.last.get_untracked()
-                prop:value=move || self.last.get()
                 on:input=move |ev| {
                     self.last.set(event_target_value(&ev));
                     touch("last_name");
@@ -138,7 +137,6 @@ impl TraitInputs {
                 name="academic_degree"
                 placeholder="e.g. Dr."
                 value=self.degree.get_untracked()
-                prop:value=move || self.degree.get()
                 on:input=move |ev| {
                     self.degree.set(event_target_value(&ev));
                     touch("academic_degree");
