@@ -28,6 +28,10 @@ pub fn browser_with_jar(jar: std::sync::Arc<reqwest::cookie::Jar>) -> reqwest::C
         .redirect(reqwest::redirect::Policy::none())
         .cookie_provider(jar)
         .timeout(std::time::Duration::from_secs(30))
+        // Plain HTTP on loopback: no root certificates to load. Loading the
+        // system's and the bundled ones costs milliseconds per client, and the
+        // sign-in benchmark builds one per sign-in, as a fresh browser would.
+        .tls_built_in_root_certs(false)
         .build()
         .expect("http client")
 }
