@@ -1,8 +1,8 @@
 import type { FullConfig } from '@playwright/test';
 
-// `cargo leptos end-to-end` starts the server but does not wait for it: poll
-// the base URL until it answers (Playwright's own webServer also waits, so
-// this is a no-op there).
+// A server started outside Playwright (E2E_BASE_URL) may still be starting:
+// poll the base URL until it answers (Playwright's own webServer also waits,
+// so this is a no-op there).
 export default async function globalSetup(config: FullConfig) {
   const baseURL = config.projects[0]?.use.baseURL;
   if (!baseURL) return;

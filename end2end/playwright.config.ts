@@ -2,7 +2,7 @@ import { defineConfig } from '@playwright/test';
 
 // Where the app under test listens. By default Playwright starts the release
 // server itself (`webServer` below) and stops it afterwards. Set E2E_BASE_URL
-// to test a server you started yourself (e.g. `cargo leptos end-to-end`).
+// to test a server you started yourself (e.g. `scripts/sitebuild watch`).
 const port = Number(process.env.E2E_PORT ?? 3100);
 const external = process.env.E2E_BASE_URL;
 const baseURL = external ?? `http://127.0.0.1:${port}`;

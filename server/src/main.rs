@@ -16,7 +16,7 @@ const USAGE: &str = "usage: server [--check-config | precompress [DIR] | --help]
                    TOML file GATEHOUSE_CONFIG names (docs/configuration.md)
   --check-config   print the effective configuration, secrets redacted, and
                    check it: exit 0 when it is valid, 1 when it is not
-  precompress DIR  after `cargo leptos build --release`, write the brotli and
+  precompress DIR  after `scripts/sitebuild build --release`, write the brotli and
                    gzip copies of the site's files (DIR: its pkg directory)";
 
 #[tokio::main]
@@ -80,7 +80,10 @@ async fn run(args: Vec<String>) -> Result<(), Box<dyn std::error::Error>> {
             std::path::Path::new(&root).join(pkg)
         });
         let done = server::assets::precompress(&dir).map_err(|e| {
-            format!("cannot precompress {}: {e}. Build the site first (cargo leptos build --release)", dir.display())
+            format!(
+                "cannot precompress {}: {e}. Build the site first (scripts/sitebuild build --release)",
+                dir.display()
+            )
         })?;
         writeln!(
             std::io::stdout(),

@@ -20,7 +20,7 @@ pub struct HeaderPolicy {
     /// `form-action` sources: the app itself and the provider (sign-out
     /// posts to the app, which redirects to the provider's end-session endpoint).
     form_action: String,
-    /// Extra `connect-src` sources (the live-reload socket of `cargo leptos watch`).
+    /// Extra `connect-src` sources (the live-reload socket of `scripts/sitebuild watch`).
     connect_extra: String,
     hsts: bool,
 }

@@ -218,7 +218,7 @@ impl Layers {
                 continue;
             }
             if NOT_SETTINGS.contains(&name.as_str()) || name.starts_with("LEPTOS_") && find(name).is_none() {
-                // cargo-leptos sets many LEPTOS_* variables the server has no use for.
+                // The build commands set LEPTOS_* variables the server has no use for.
                 continue;
             }
             if find(name).is_none() {

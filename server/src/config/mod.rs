@@ -3,7 +3,7 @@
 //! Every bad value fails loudly with the name of the variable (and the file
 //! key it came from) and how to fix it; secrets are never repeated.
 //!
-//! Leptos settings come from the `LEPTOS_*` variables that `cargo leptos` sets
+//! Leptos settings come from the `LEPTOS_*` variables that `scripts/sitebuild` sets
 //! (see the configuration reference in `docs/configuration.md`); when the
 //! binary runs on its own, the defaults below apply.
 
@@ -106,7 +106,7 @@ pub struct Settings {
     pub dev_provider: bool,
     /// `GATEHOUSE_RATE_LIMIT_*` and `GATEHOUSE_TRUSTED_PROXY_HOPS`.
     pub rate_limits: bff::rate_limit::Limits,
-    /// `LEPTOS_WATCH` (set by `cargo leptos watch`): serve the live-reload script.
+    /// `LEPTOS_WATCH` (set by `scripts/sitebuild watch`): serve the live-reload script.
     pub live_reload: bool,
     /// `GATEHOUSE_SHUTDOWN_SECONDS`: how long requests in flight may take to
     /// finish once shutdown begins (SIGTERM, Ctrl-C).
