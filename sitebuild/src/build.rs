@@ -16,14 +16,23 @@ use crate::Error;
 
 /// Builds the bundle and the server at once, then writes the site.
 pub(crate) fn everything(p: &Project) -> Result<(), Error> {
+    compile(p)?;
+    site(p)
+}
+
+/// The two cargo builds, side by side.
+pub(crate) fn compile(p: &Project) -> Result<(), Error> {
     let (front, server) = std::thread::scope(|s| {
         let front = s.spawn(|| front(p));
         let server = server(p);
-        (front.join().unwrap_or_else(|_| Err(Error::Step { step: "the WASM build".into() })), server)
+        (
+            front.join().unwrap_or_else(|_| {
+                Err(Error::Step { step: "the WASM build".into(), detail: "its thread panicked".into() })
+            }),
+            server,
+        )
     });
-    front?;
-    server?;
-    site(p)
+    front.and(server)
 }
 
 /// `cargo build` of the library package for `wasm32-unknown-unknown`.
@@ -48,13 +57,18 @@ pub(crate) fn server(p: &Project) -> Result<(), Error> {
 }
 
 /// The site directory: the bundle through wasm-bindgen (and wasm-opt and
-/// terser for a release), the style sheet, content-hashed names with `hash.txt`, and the
-/// public assets. The new bundle is written beside the old and swapped in.
+/// terser for a release), the style sheet, content-hashed names with
+/// `hash.txt`, and the public assets.
+///
+/// The new files are made in a staging folder, then moved in beside the old
+/// ones (hashed names never collide), `hash.txt` is replaced in one rename,
+/// and only then are old bundles removed — except those the other profile's
+/// `hash.txt` names, so a debug and a release build can share the site.
 pub(crate) fn site(p: &Project) -> Result<(), Error> {
     timed("the site directory", || {
         let name = &p.layout.output_name;
         let pkg = p.pkg_dir();
-        let staging = pkg.with_file_name(format!("{}.new", p.layout.site_pkg_dir));
+        let staging = p.site_root().join(format!(".{}-{}.new", p.layout.site_pkg_dir, p.profile_dir()));
         if staging.exists() {
             fs::remove_dir_all(&staging).map_err(Error::io("remove", &staging))?;
         }
@@ -62,7 +76,7 @@ pub(crate) fn site(p: &Project) -> Result<(), Error> {
 
         let wasm = p.wasm_source();
         if !wasm.exists() {
-            return Err(Error::Step { step: format!("the WASM build (no {})", wasm.display()) });
+            return Err(Error::Plain(format!("the WASM build left no {}; build again", wasm.display())));
         }
         let bindgen_err = |e| bindgen_error(&wasm, e);
         let mut bindgen = Bindgen::new();
@@ -80,30 +94,91 @@ pub(crate) fn site(p: &Project) -> Result<(), Error> {
         let css = staging.join(format!("{name}.css"));
         fs::copy(&style, &css).map_err(Error::io("copy", &style))?;
 
-        let mut hashes = String::new();
-        if p.layout.hash_files {
-            for ext in ["js", "wasm", "css"] {
+        let hashes = if p.layout.hash_files {
+            let mut hashes = String::new();
+            for ext in BUNDLE {
                 let file = staging.join(format!("{name}.{ext}"));
                 let hash = content_hash(&fs::read(&file).map_err(Error::io("read", &file))?);
                 let hashed = staging.join(format!("{name}.{hash}.{ext}"));
                 fs::rename(&file, &hashed).map_err(Error::io("rename", &file))?;
                 hashes.push_str(&format!("{ext}: {hash}\n"));
             }
-        }
-
-        if pkg.exists() {
-            fs::remove_dir_all(&pkg).map_err(Error::io("remove", &pkg))?;
-        }
-        fs::rename(&staging, &pkg).map_err(Error::io("rename", &staging))?;
-        if p.layout.hash_files {
-            let file = p.hash_file();
-            if let Some(dir) = file.parent() {
-                fs::create_dir_all(dir).map_err(Error::io("create", dir))?;
-            }
-            fs::write(&file, hashes).map_err(Error::io("write", &file))?;
-        }
+            Some(hashes)
+        } else {
+            None
+        };
+        publish(&staging, &pkg, name, &p.hash_file(), hashes.as_deref(), &p.hash_files())?;
+        fs::remove_dir_all(&staging).map_err(Error::io("remove", &staging))?;
         copy_dir(&p.root.join(&p.layout.assets_dir), &p.site_root())
     })
+}
+
+/// The bundle's files, by extension.
+const BUNDLE: [&str; 3] = ["js", "wasm", "css"];
+
+/// Moves the staged files into `pkg`, writes `hash_file` (or removes it when
+/// names are not hashed), then removes hashed bundles that no file of
+/// `all_hash_files` names any more, with their precompressed copies.
+fn publish(
+    staging: &Path,
+    pkg: &Path,
+    name: &str,
+    hash_file: &Path,
+    hashes: Option<&str>,
+    all_hash_files: &[std::path::PathBuf],
+) -> Result<(), Error> {
+    fs::create_dir_all(pkg).map_err(Error::io("create", pkg))?;
+    for entry in fs::read_dir(staging).map_err(Error::io("read", staging))? {
+        let entry = entry.map_err(Error::io("read", staging))?;
+        let dest = pkg.join(entry.file_name());
+        if dest.is_dir() {
+            fs::remove_dir_all(&dest).map_err(Error::io("remove", &dest))?;
+        }
+        // Precompressed copies of an unhashed file would be stale.
+        for suffix in ["br", "gz"] {
+            let _ = fs::remove_file(pkg.join(format!("{}.{suffix}", entry.file_name().to_string_lossy())));
+        }
+        fs::rename(entry.path(), &dest).map_err(Error::io("move", entry.path()))?;
+    }
+    match hashes {
+        Some(hashes) => {
+            if let Some(dir) = hash_file.parent() {
+                fs::create_dir_all(dir).map_err(Error::io("create", dir))?;
+            }
+            let tmp = hash_file.with_extension("txt.new");
+            fs::write(&tmp, hashes).map_err(Error::io("write", &tmp))?;
+            fs::rename(&tmp, hash_file).map_err(Error::io("rename", &tmp))?;
+        }
+        None => {
+            // Leptos would otherwise look for hashed names that no longer exist.
+            if hash_file.exists() {
+                fs::remove_file(hash_file).map_err(Error::io("remove", hash_file))?;
+            }
+            return Ok(());
+        }
+    }
+    let mut kept = Vec::new();
+    for file in all_hash_files {
+        for line in fs::read_to_string(file).unwrap_or_default().lines() {
+            if let Some((ext, hash)) = line.split_once(':') {
+                kept.push(format!("{name}.{}.{}", hash.trim(), ext.trim()));
+            }
+        }
+    }
+    for entry in fs::read_dir(pkg).map_err(Error::io("read", pkg))?.flatten() {
+        let file = entry.file_name().to_string_lossy().into_owned();
+        let base = file.strip_suffix(".br").or_else(|| file.strip_suffix(".gz")).unwrap_or(&file);
+        let hashed_bundle = base
+            .strip_prefix(name)
+            .and_then(|rest| rest.strip_prefix('.'))
+            .and_then(|rest| rest.split_once('.'))
+            .is_some_and(|(hash, ext)| hash.len() == 22 && BUNDLE.contains(&ext));
+        if hashed_bundle && !kept.iter().any(|k| k == base) {
+            let path = entry.path();
+            fs::remove_file(&path).map_err(Error::io("remove", &path))?;
+        }
+    }
+    Ok(())
 }
 
 fn bindgen_error(path: &Path, e: impl std::fmt::Display) -> Error {
@@ -159,7 +234,7 @@ fn run(mut cmd: Command, program: &str) -> Result<(), Error> {
     if status.success() {
         Ok(())
     } else {
-        Err(Error::Step { step: format!("{program} ({status})") })
+        Err(Error::Step { step: program.to_string(), detail: format!("{program}: {status}") })
     }
 }
 
@@ -175,7 +250,7 @@ pub(crate) fn timed(step: &str, f: impl FnOnce() -> Result<(), Error>) -> Result
         Err(_) => {}
     }
     outcome.map_err(|e| match e {
-        Error::Step { .. } => Error::Step { step: step.to_string() },
+        Error::Step { detail, .. } => Error::Step { step: step.to_string(), detail },
         other => other,
     })
 }
@@ -220,6 +295,43 @@ mod tests {
         };
         let runtime = version("wasm-bindgen").unwrap();
         assert_eq!(version("wasm-bindgen-cli-support").as_deref(), Some(runtime.as_str()));
+    }
+
+    #[test]
+    fn a_new_bundle_moves_in_beside_the_old_and_only_bundles_nothing_names_are_removed() {
+        let base = std::env::temp_dir().join(format!("sitebuild-publish-{}", std::process::id()));
+        let (staging, pkg) = (base.join("staging"), base.join("pkg"));
+        let (debug, release) = (base.join("debug/hash.txt"), base.join("release/hash.txt"));
+        let (old, other, new) = ("A".repeat(22), "B".repeat(22), "C".repeat(22));
+        for dir in [&staging, &pkg, &base.join("debug"), &base.join("release")] {
+            fs::create_dir_all(dir).unwrap();
+        }
+        // The site holds the last debug bundle (with a brotli copy), the release
+        // build's bundle, and a file that is not a bundle.
+        fs::write(pkg.join(format!("g.{old}.js")), "old").unwrap();
+        fs::write(pkg.join(format!("g.{old}.js.br")), "old").unwrap();
+        fs::write(pkg.join(format!("g.{other}.wasm")), "release").unwrap();
+        fs::write(pkg.join("notes.txt"), "keep").unwrap();
+        fs::write(&debug, format!("js: {old}\n")).unwrap();
+        fs::write(&release, format!("wasm: {other}\n")).unwrap();
+        fs::write(staging.join(format!("g.{new}.js")), "new").unwrap();
+
+        let all = [debug.clone(), release.clone()];
+        publish(&staging, &pkg, "g", &debug, Some(&format!("js: {new}\n")), &all).unwrap();
+        let names = |v: &[String]| v.iter().map(PathBuf::from).collect::<Vec<_>>();
+        assert_eq!(files(&pkg), names(&[format!("g.{other}.wasm"), format!("g.{new}.js"), "notes.txt".into()]));
+        assert_eq!(fs::read_to_string(&debug).unwrap(), format!("js: {new}\n"));
+        assert!(!base.join("debug/hash.txt.new").exists());
+
+        // Without hashed names the files are replaced in place, their stale
+        // precompressed copies and the hash file go.
+        fs::write(pkg.join("g.js"), "old").unwrap();
+        fs::write(pkg.join("g.js.gz"), "old").unwrap();
+        fs::write(staging.join("g.js"), "plain").unwrap();
+        publish(&staging, &pkg, "g", &debug, None, &all).unwrap();
+        assert_eq!(fs::read_to_string(pkg.join("g.js")).unwrap(), "plain");
+        assert!(!pkg.join("g.js.gz").exists() && !debug.exists());
+        fs::remove_dir_all(&base).unwrap();
     }
 
     #[test]

@@ -13,8 +13,8 @@ pub(crate) enum Error {
     },
     #[error("the build settings in {}: {message}", path.display())]
     Settings { path: PathBuf, message: String },
-    #[error("{step} failed (its output is above); fix it and run again")]
-    Step { step: String },
+    #[error("{step} failed ({detail}); its output is above: fix it and run again")]
+    Step { step: String, detail: String },
     #[error("cannot start {program}: {source}; {hint}")]
     Spawn {
         program: String,
@@ -24,6 +24,9 @@ pub(crate) enum Error {
     },
     #[error("wasm-bindgen could not process {}: {message}", path.display())]
     Bindgen { path: PathBuf, message: String },
+    /// A message that says it all (what happened and what to do).
+    #[error("{0}")]
+    Plain(String),
     #[error("cannot watch for Ctrl-C: {0}")]
     Signal(String),
     #[error("cannot listen for live reload on {addr}: {source}; stop what uses the port or set LEPTOS_RELOAD_PORT")]

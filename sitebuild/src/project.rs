@@ -89,12 +89,18 @@ impl Project {
             layout.reload_port =
                 port.parse().map_err(|_| settings(format!("LEPTOS_RELOAD_PORT={port:?} is not a port number")))?;
         }
+        if layout.reload_port == layout.site_addr.port() {
+            return Err(settings(format!(
+                "the site ({}) and live reload (port {}) need different ports: change site-addr or reload-port",
+                layout.site_addr, layout.reload_port
+            )));
+        }
         let target = env("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| root.join("target"));
         let target = if target.is_absolute() { target } else { root.join(target) };
         Ok(Self { root: root.to_path_buf(), layout, members: manifest.workspace.members, release, target })
     }
 
-    fn profile_dir(&self) -> &'static str {
+    pub(crate) fn profile_dir(&self) -> &'static str {
         if self.release {
             "release"
         } else {
@@ -142,6 +148,11 @@ impl Project {
         self.target.join(self.profile_dir()).join("hash.txt")
     }
 
+    /// The `hash.txt` of both profiles (they share the site directory).
+    pub(crate) fn hash_files(&self) -> [PathBuf; 2] {
+        ["debug", "release"].map(|dir| self.target.join(dir).join("hash.txt"))
+    }
+
     pub(crate) fn reload_addr(&self) -> SocketAddr {
         SocketAddr::new(self.layout.site_addr.ip(), self.layout.reload_port)
     }
@@ -175,14 +186,12 @@ impl Project {
     }
 }
 
+/// A project with this workspace's shape, for tests.
 #[cfg(test)]
-mod tests {
-    #![expect(clippy::unwrap_used)]
-    use super::*;
-
+pub(crate) fn sample(release: bool, env: &[(&str, &str)]) -> Result<Project, Error> {
     const MANIFEST: &str = r#"
 [workspace]
-members = ["app", "frontend", "server"]
+members = ["app", "bff", "front-end", "rules", "server", "sitebuild"]
 
 [[workspace.metadata.leptos]]
 name = "demo"
@@ -198,17 +207,20 @@ reload-port = 3002
 lib-profile-release = "wasm-release"
 hash-files = true
 "#;
+    let env: Vec<(String, String)> = env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+    Project::from_manifest(Path::new("/w"), MANIFEST, release, move |k| {
+        env.iter().find(|(key, _)| key == k).map(|(_, v)| v.clone())
+    })
+}
 
-    fn project(release: bool, env: &[(&str, &str)]) -> Result<Project, Error> {
-        let env: Vec<(String, String)> = env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
-        Project::from_manifest(Path::new("/w"), MANIFEST, release, move |k| {
-            env.iter().find(|(key, _)| key == k).map(|(_, v)| v.clone())
-        })
-    }
+#[cfg(test)]
+mod tests {
+    #![expect(clippy::unwrap_used)]
+    use super::*;
 
     #[test]
     fn the_layout_gives_every_path_for_debug_and_release() {
-        let debug = project(false, &[]).unwrap();
+        let debug = sample(false, &[]).unwrap();
         assert_eq!(debug.wasm_source(), Path::new("/w/target/front/wasm32-unknown-unknown/debug/front_end.wasm"));
         assert_eq!(debug.server_bin(), Path::new("/w/target/debug/server"));
         assert_eq!(debug.hash_file(), Path::new("/w/target/debug/hash.txt"));
@@ -216,25 +228,27 @@ hash-files = true
         assert_eq!(debug.lib_profile(), None);
         assert!(debug.build_env().iter().any(|(k, v)| *k == "RUSTFLAGS" && v.ends_with("--cfg erase_components")));
 
-        let release = project(true, &[("CARGO_TARGET_DIR", "/t")]).unwrap();
+        let release = sample(true, &[("CARGO_TARGET_DIR", "/t")]).unwrap();
         assert_eq!(release.lib_profile(), Some("wasm-release"));
         assert_eq!(release.wasm_source(), Path::new("/t/front/wasm32-unknown-unknown/wasm-release/front_end.wasm"));
         assert_eq!(release.server_bin(), Path::new("/t/release/server"));
         assert!(release.build_env().iter().all(|(k, _)| *k != "RUSTFLAGS"));
-        assert_eq!(release.members, ["app", "frontend", "server"]);
+        assert_eq!(release.members, ["app", "bff", "front-end", "rules", "server", "sitebuild"]);
     }
 
     #[test]
     fn addresses_can_be_overridden_and_bad_ones_are_named() {
-        let p = project(false, &[("LEPTOS_SITE_ADDR", "127.0.0.1:4000"), ("LEPTOS_RELOAD_PORT", "4002")]).unwrap();
+        let p = sample(false, &[("LEPTOS_SITE_ADDR", "127.0.0.1:4000"), ("LEPTOS_RELOAD_PORT", "4002")]).unwrap();
         assert_eq!(p.reload_addr().to_string(), "127.0.0.1:4002");
         assert!(p.run_env(true).contains(&("LEPTOS_SITE_ADDR", "127.0.0.1:4000".to_string())));
         assert!(p.run_env(true).contains(&("LEPTOS_WATCH", "true".to_string())));
         assert!(!p.run_env(false).iter().any(|(k, _)| *k == "LEPTOS_WATCH"));
 
-        let e = project(false, &[("LEPTOS_RELOAD_PORT", "x")]).unwrap_err().to_string();
+        let e = sample(false, &[("LEPTOS_RELOAD_PORT", "x")]).unwrap_err().to_string();
         assert!(e.contains("LEPTOS_RELOAD_PORT=\"x\" is not a port number"), "{e}");
-        let e = project(false, &[("LEPTOS_SITE_ADDR", "localhost")]).unwrap_err().to_string();
+        let e = sample(false, &[("LEPTOS_RELOAD_PORT", "3000")]).unwrap_err().to_string();
+        assert!(e.contains("need different ports"), "{e}");
+        let e = sample(false, &[("LEPTOS_SITE_ADDR", "localhost")]).unwrap_err().to_string();
         assert!(e.contains("LEPTOS_SITE_ADDR=\"localhost\""), "{e}");
     }
 

@@ -5,8 +5,9 @@
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::sync::{Arc, Mutex, PoisonError};
-use std::time::Duration;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant};
 
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
@@ -17,10 +18,14 @@ use crate::Error;
 const GUID: &str = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
 const RELOAD: &str = r#"{"all":true}"#;
 
+/// At most this many pages (and handshakes in progress) at once.
+const MAX_PAGES: usize = 64;
+
 /// The connected pages.
 #[derive(Clone, Default)]
 pub(crate) struct Reloader {
     pages: Arc<Mutex<Vec<TcpStream>>>,
+    handshakes: Arc<AtomicUsize>,
 }
 
 impl Reloader {
@@ -28,40 +33,72 @@ impl Reloader {
     pub(crate) fn start(addr: SocketAddr) -> Result<Self, Error> {
         let listener = TcpListener::bind(addr).map_err(|source| Error::ReloadPort { addr, source })?;
         let reloader = Self::default();
-        let pages = reloader.pages.clone();
-        std::thread::spawn(move || {
-            for stream in listener.incoming().flatten() {
-                let pages = pages.clone();
-                std::thread::spawn(move || {
-                    let mut stream = stream;
-                    if handshake(&mut stream).is_ok() {
-                        pages.lock().unwrap_or_else(PoisonError::into_inner).push(stream);
-                    }
-                });
+        let this = reloader.clone();
+        std::thread::spawn(move || loop {
+            let stream = match listener.accept() {
+                Ok((stream, _)) => stream,
+                Err(_) => {
+                    // Out of file descriptors, for example: try again shortly.
+                    std::thread::sleep(Duration::from_millis(100));
+                    continue;
+                }
+            };
+            if this.handshakes.load(Ordering::Relaxed) >= MAX_PAGES || this.lock().len() >= MAX_PAGES {
+                continue; // dropped: closes the connection
+            }
+            this.handshakes.fetch_add(1, Ordering::Relaxed);
+            let page = this.clone();
+            let spawned = std::thread::Builder::new().name("live-reload".into()).spawn(move || {
+                let mut stream = stream;
+                if handshake(&mut stream).is_ok() {
+                    page.lock().push(stream);
+                }
+                page.handshakes.fetch_sub(1, Ordering::Relaxed);
+            });
+            if spawned.is_err() {
+                this.handshakes.fetch_sub(1, Ordering::Relaxed);
             }
         });
         Ok(reloader)
     }
 
-    /// Tells every connected page to reload; forgets the ones that left.
-    /// Returns how many were told.
-    pub(crate) fn reload(&self) -> usize {
-        let frame = text_frame(RELOAD);
-        let mut pages = self.pages.lock().unwrap_or_else(PoisonError::into_inner);
-        pages.retain_mut(|page| page.write_all(&frame).and_then(|()| page.flush()).is_ok());
-        pages.len()
+    fn lock(&self) -> MutexGuard<'_, Vec<TcpStream>> {
+        self.pages.lock().unwrap_or_else(PoisonError::into_inner)
     }
+
+    /// Tells every connected page to reload, then closes the connections
+    /// (each page opens a new one once reloaded). Returns how many were told.
+    pub(crate) fn reload(&self) -> usize {
+        let mut frames = text_frame(RELOAD);
+        frames.extend_from_slice(&CLOSE);
+        let pages = std::mem::take(&mut *self.lock());
+        pages.into_iter().filter(|page| send(page, &frames)).count()
+    }
+}
+
+/// A close frame without a status (RFC 6455, section 5.5.1).
+const CLOSE: [u8; 2] = [0x88, 0x00];
+
+fn send(mut page: &TcpStream, bytes: &[u8]) -> bool {
+    page.set_write_timeout(Some(Duration::from_secs(1))).is_ok()
+        && page.write_all(bytes).and_then(|()| page.flush()).is_ok()
 }
 
 /// Reads the opening request and answers `101 Switching Protocols`.
 fn handshake(stream: &mut TcpStream) -> std::io::Result<()> {
-    stream.set_read_timeout(Some(Duration::from_secs(5)))?;
+    // The whole request within 5 s, however it trickles in.
+    let deadline = Instant::now() + Duration::from_secs(5);
     let mut request = Vec::new();
     let mut buf = [0u8; 1024];
     while !request.windows(4).any(|w| w == b"\r\n\r\n") {
-        let n = stream.read(&mut buf)?;
-        if n == 0 || request.len() > 16 * 1024 {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() || request.len() > 16 * 1024 {
             return Err(std::io::ErrorKind::InvalidData.into());
+        }
+        stream.set_read_timeout(Some(left))?;
+        let n = stream.read(&mut buf)?;
+        if n == 0 {
+            return Err(std::io::ErrorKind::UnexpectedEof.into());
         }
         request.extend_from_slice(&buf[..n]);
     }
@@ -143,6 +180,28 @@ mod tests {
     }
 
     #[test]
+    fn a_handshake_that_trickles_in_is_cut_off() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let slow = std::thread::spawn(move || {
+            let mut page = TcpStream::connect(addr).unwrap();
+            // One byte every 400 ms: each read is quick, the whole is not.
+            for _ in 0..20 {
+                if page.write_all(b"G").is_err() {
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(400));
+            }
+        });
+        let (mut stream, _) = listener.accept().unwrap();
+        let t0 = Instant::now();
+        assert!(handshake(&mut stream).is_err());
+        assert!(t0.elapsed() < Duration::from_secs(7), "{:?}", t0.elapsed());
+        drop(stream);
+        slow.join().unwrap();
+    }
+
+    #[test]
     fn a_page_that_connects_is_told_to_reload_and_one_that_left_is_forgotten() {
         let addr: SocketAddr = "127.0.0.1:0".parse().unwrap();
         let listener = TcpListener::bind(addr).unwrap();
@@ -158,19 +217,20 @@ mod tests {
         drop(gone);
 
         // Both handshakes are registered by background threads.
-        let deadline = std::time::Instant::now() + Duration::from_secs(5);
-        while reloader.pages.lock().unwrap().len() < 2 && std::time::Instant::now() < deadline {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while reloader.lock().len() < 2 && Instant::now() < deadline {
             std::thread::sleep(Duration::from_millis(10));
         }
+        assert_eq!(reloader.lock().len(), 2);
         reloader.reload();
-        let mut frame = [0u8; 14];
-        page.read_exact(&mut frame).unwrap();
-        assert_eq!(&frame[..2], [0x81, 12]);
-        assert_eq!(&frame[2..], RELOAD.as_bytes());
-        // Writing to a closed socket fails at the latest on the second try.
-        std::thread::sleep(Duration::from_millis(50));
-        reloader.reload();
-        assert_eq!(reloader.reload(), 1);
+        // The reload message, then a close frame, then the end of the stream.
+        let mut frames = Vec::new();
+        page.read_to_end(&mut frames).unwrap();
+        assert_eq!(&frames[..2], [0x81, 12]);
+        assert_eq!(&frames[2..14], RELOAD.as_bytes());
+        assert_eq!(&frames[14..], CLOSE);
+        // Every connection was closed: the pages reconnect after reloading.
+        assert_eq!(reloader.reload(), 0);
 
         // A plain HTTP request is refused.
         let (_, answer) = connect(addr, "GET /live_reload HTTP/1.1\r\nHost: x\r\n\r\n");

@@ -18,8 +18,8 @@ use crate::project::Project;
 use crate::reload::Reloader;
 use crate::Error;
 
-/// What a set of changed files needs rebuilt.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// What a set of changed files needs rebuilt (each includes the ones before).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub(crate) enum Scope {
     /// Styles or public assets: only the site directory.
     Site,
@@ -84,11 +84,20 @@ fn walk(path: &Path, files: &mut BTreeMap<PathBuf, (SystemTime, u64)>) {
         }
     } else if let Ok(modified) = meta.modified() {
         let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default();
-        // Editors' temporary files are not changes.
-        if !(name.starts_with(".#") || name.ends_with('~') || name.ends_with(".swp")) {
+        if !is_editor_scratch(name) {
             files.insert(path.to_path_buf(), (modified, meta.len()));
         }
     }
+}
+
+/// Editors' backup, lock and swap files are not changes.
+fn is_editor_scratch(name: &str) -> bool {
+    name.starts_with(".#")
+        || (name.starts_with('#') && name.ends_with('#'))
+        || name.ends_with('~')
+        || name.ends_with(".swp")
+        || name.ends_with(".swx")
+        || name == "4913"
 }
 
 /// What the changed files (relative to the workspace root) need rebuilt.
@@ -117,49 +126,47 @@ pub(crate) fn scope(p: &Project, changed: &[PathBuf]) -> Scope {
 const FRONT_CRATES: [&str; 2] = ["app", "rules"];
 
 /// The served app, shared with the Ctrl-C handler.
-type Served = Arc<Mutex<Option<Child>>>;
+#[derive(Default)]
+struct Served {
+    child: Option<Child>,
+    /// Set by Ctrl-C / SIGTERM: no server may start any more.
+    stopping: bool,
+}
 
-fn lock(served: &Served) -> MutexGuard<'_, Option<Child>> {
+type Shared = Arc<Mutex<Served>>;
+
+fn lock(served: &Shared) -> MutexGuard<'_, Served> {
     served.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 pub(crate) fn run(p: &Project) -> Result<(), Error> {
     let reloader = Reloader::start(p.reload_addr())?;
     eprintln!("sitebuild: live reload on ws://{}/live_reload", p.reload_addr());
-    let served: Served = Arc::default();
+    let served: Shared = Arc::default();
     {
         let served = served.clone();
         ctrlc::set_handler(move || {
             eprintln!("\nsitebuild: stopping the app");
-            stop(lock(&served).take());
+            let child = {
+                let mut served = lock(&served);
+                served.stopping = true;
+                served.child.take()
+            };
+            stop(child);
             std::process::exit(130);
         })
         .map_err(|e| Error::Signal(e.to_string()))?;
     }
     let mut snapshot = Snapshot::take(p);
     let mut pending = Some(Scope::Both);
+    // What a failed build left to do: it joins the next change's rebuild.
+    let mut unfinished: Option<Scope> = None;
     loop {
         if let Some(scope) = pending.take() {
             let t0 = Instant::now();
-            let built = match scope {
-                Scope::Site => build::site(p),
-                Scope::Server => build::server(p).and_then(|()| build::site(p)),
-                Scope::Both => build::everything(p),
-            };
-            match built {
+            match rebuild(p, scope, &served) {
                 Ok(()) => {
-                    if scope != Scope::Site || lock(&served).is_none() {
-                        let old = lock(&served).take();
-                        stop(old);
-                        match start(p) {
-                            Ok(child) => *lock(&served) = Some(child),
-                            Err(e) => {
-                                eprintln!("sitebuild: {e}\nsitebuild: waiting for the next change");
-                                continue;
-                            }
-                        }
-                        wait_listening(p.layout.site_addr, &served);
-                    }
+                    unfinished = None;
                     let told = reloader.reload();
                     eprintln!(
                         "sitebuild: serving http://{} (ready in {:.1}s; reload sent to {told} page(s)); watching for changes",
@@ -167,13 +174,15 @@ pub(crate) fn run(p: &Project) -> Result<(), Error> {
                         t0.elapsed().as_secs_f32()
                     );
                 }
-                Err(e) => eprintln!("sitebuild: {e}\nsitebuild: waiting for the next change"),
+                Err(e) => {
+                    unfinished = Some(scope);
+                    eprintln!("sitebuild: {e}\nsitebuild: waiting for the next change");
+                }
             }
         }
         std::thread::sleep(Duration::from_millis(300));
         let now = Snapshot::take(p);
-        let changed = now.changed_since(&snapshot, &p.root);
-        if changed.is_empty() {
+        if now.changed_since(&snapshot, &p.root).is_empty() {
             continue;
         }
         // Let a save that writes several files finish.
@@ -181,7 +190,10 @@ pub(crate) fn run(p: &Project) -> Result<(), Error> {
         let settled = Snapshot::take(p);
         let changed = settled.changed_since(&snapshot, &p.root);
         snapshot = settled;
-        let scope = scope(p, &changed);
+        if changed.is_empty() {
+            continue;
+        }
+        let scope = scope(p, &changed).max(unfinished.unwrap_or(Scope::Site));
         let shown: Vec<String> = changed.iter().take(3).map(|c| c.display().to_string()).collect();
         let more = changed.len().saturating_sub(3);
         eprintln!(
@@ -198,6 +210,34 @@ pub(crate) fn run(p: &Project) -> Result<(), Error> {
     }
 }
 
+/// Builds what `scope` needs, then replaces the running server: it stops
+/// before the site changes (its pages name the bundle it was built with) and
+/// the new one starts after.
+fn rebuild(p: &Project, scope: Scope, served: &Shared) -> Result<(), Error> {
+    match scope {
+        Scope::Site => {}
+        Scope::Server => build::server(p)?,
+        Scope::Both => build::compile(p)?,
+    }
+    let old = lock(served).child.take();
+    stop(old);
+    build::site(p)?;
+    let addr = p.layout.site_addr;
+    if !port_free(addr) {
+        return Err(Error::Plain(format!(
+            "cannot start the app: {addr} is already in use (another copy of the app?); stop it or set LEPTOS_SITE_ADDR"
+        )));
+    }
+    {
+        let mut served = lock(served);
+        if served.stopping {
+            return Ok(());
+        }
+        served.child = Some(start(p)?);
+    }
+    wait_listening(addr, served)
+}
+
 fn start(p: &Project) -> Result<Child, Error> {
     let bin = p.server_bin();
     Command::new(&bin).current_dir(&p.root).envs(p.run_env(true)).spawn().map_err(|source| Error::Spawn {
@@ -210,6 +250,10 @@ fn start(p: &Project) -> Result<Child, Error> {
 /// Asks the server to shut down gracefully (SIGTERM), and kills it after 10 s.
 fn stop(server: Option<Child>) {
     let Some(mut child) = server else { return };
+    // Already gone (and reaped): its process id may belong to another process now.
+    if !matches!(child.try_wait(), Ok(None)) {
+        return;
+    }
     if let Ok(pid) = i32::try_from(child.id()) {
         let _ = kill(Pid::from_raw(pid), Signal::SIGTERM);
     }
@@ -224,22 +268,42 @@ fn stop(server: Option<Child>) {
     let _ = child.wait();
 }
 
-/// Waits until the server accepts connections (or exits, or 60 s pass), so
-/// the pages reload into a server that answers.
-fn wait_listening(addr: SocketAddr, served: &Served) {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while Instant::now() < deadline {
-        if TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok() {
-            return;
-        }
-        if let Some(server) = lock(served).as_mut() {
-            if let Ok(Some(status)) = server.try_wait() {
-                eprintln!("sitebuild: the server exited ({status}); its log is above. Waiting for the next change");
-                return;
-            }
+/// Whether nothing accepts connections on `addr` (waits up to 5 s for a
+/// server that is going away to let go of it).
+fn port_free(addr: SocketAddr) -> bool {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok() {
+        if Instant::now() > deadline {
+            return false;
         }
         std::thread::sleep(Duration::from_millis(100));
     }
+    true
+}
+
+/// Waits until the started server accepts connections, so the pages reload
+/// into a server that answers; fails when it exits first or takes over 60 s.
+fn wait_listening(addr: SocketAddr, served: &Shared) -> Result<(), Error> {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while Instant::now() < deadline {
+        {
+            let mut served = lock(served);
+            match served.child.as_mut().map(Child::try_wait) {
+                Some(Ok(None)) => {}
+                Some(Ok(Some(status))) => {
+                    served.child = None;
+                    return Err(Error::Plain(format!("the app exited ({status}); its log above says why")));
+                }
+                // Stopped by Ctrl-C meanwhile.
+                _ => return Ok(()),
+            }
+        }
+        if TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok() {
+            return Ok(());
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    Err(Error::Plain(format!("the app did not listen on {addr} within 60 s; its log above may say why")))
 }
 
 #[cfg(test)]
@@ -248,21 +312,7 @@ mod tests {
     use super::*;
 
     fn project() -> Project {
-        let manifest = r#"
-[workspace]
-members = ["app", "bff", "frontend", "rules", "server", "sitebuild"]
-[[workspace.metadata.leptos]]
-output-name = "g"
-bin-package = "server"
-lib-package = "frontend"
-site-root = "target/site"
-site-pkg-dir = "pkg"
-style-file = "style/main.css"
-assets-dir = "public"
-site-addr = "127.0.0.1:3000"
-reload-port = 3002
-"#;
-        Project::from_manifest(Path::new("/w"), manifest, false, |_| None).unwrap()
+        crate::project::sample(false, &[]).unwrap()
     }
 
     fn paths(list: &[&str]) -> Vec<PathBuf> {
@@ -278,8 +328,21 @@ reload-port = 3002
         assert_eq!(scope(&p, &paths(&["server/src/main.rs", "style/main.css"])), Scope::Server);
         assert_eq!(scope(&p, &paths(&["app/src/lib.rs"])), Scope::Both);
         assert_eq!(scope(&p, &paths(&["rules/src/lib.rs"])), Scope::Both);
-        assert_eq!(scope(&p, &paths(&["frontend/src/lib.rs"])), Scope::Both);
+        assert_eq!(scope(&p, &paths(&["front-end/src/lib.rs"])), Scope::Both);
         assert_eq!(scope(&p, &paths(&["server/src/main.rs", "Cargo.lock"])), Scope::Both);
+        // What a failed build left joins the next change's rebuild: the wider one wins.
+        assert!(Scope::Site < Scope::Server && Scope::Server < Scope::Both);
+        assert_eq!(Scope::Site.max(Scope::Both), Scope::Both);
+    }
+
+    #[test]
+    fn editors_scratch_files_are_not_changes() {
+        for name in [".#lib.rs", "#lib.rs#", "lib.rs~", ".lib.rs.swp", ".lib.rs.swx", "4913"] {
+            assert!(is_editor_scratch(name), "{name}");
+        }
+        for name in ["lib.rs", "main.css", "#hash.rs"] {
+            assert!(!is_editor_scratch(name), "{name}");
+        }
     }
 
     #[test]
