@@ -71,12 +71,20 @@ fn row(figure: impl Into<String>, value: impl Into<String>, goal: impl Into<Stri
     Row { figure: figure.into(), value: value.into(), goal: goal.into() }
 }
 
-/// Raw, gzip and brotli bytes of the bundle's `.wasm` and `.js` files.
+/// Raw, gzip and brotli bytes of the release bundle's `.wasm` and `.js` files
+/// (the ones `target/release/hash.txt` names, when the site also holds a
+/// debug build's bundle).
 fn bundle(pkg: &Path) -> Option<[(u64, u64, u64); 2]> {
+    let hashes = std::fs::read_to_string(pkg.join("../../release/hash.txt")).unwrap_or_default();
+    let named: Vec<&str> = hashes.lines().filter_map(|l| l.split_once(':')).map(|(_, h)| h.trim()).collect();
     let mut sizes = [(0, 0, 0); 2];
     let mut found = false;
     for entry in std::fs::read_dir(pkg).ok()?.flatten() {
         let path = entry.path();
+        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+        if !named.is_empty() && !named.iter().any(|h| name.contains(&format!(".{h}."))) {
+            continue;
+        }
         let slot = match path.extension().and_then(|e| e.to_str()) {
             Some("wasm") => 0,
             Some("js") => 1,
