@@ -83,6 +83,7 @@ pub fn App() -> impl IntoView {
 fn Shell() -> impl IntoView {
     provide_current_user();
     view! {
+            <a class="skip-link" href="#main">"Skip to content"</a>
             <div class="shell">
                 <Header />
                 <main class="main" id="main">

@@ -205,9 +205,12 @@ fn redirect(to: &str) -> Response {
 fn failure(bff: &Bff, status: StatusCode, message: &str, return_to: &ReturnTo) -> Response {
     let again = rules::paths::login(return_to.as_str());
     let body = format!(
-        "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Sign-in failed · Gatehouse</title>\
-<link rel=\"stylesheet\" href=\"{}\"></head><body><main class=\"main\"><section class=\"panel panel--error\" data-testid=\"signin-error\" role=\"alert\">\
-<h1>Sign-in did not complete</h1><p>{}</p><p><a class=\"button\" href=\"{}\" data-testid=\"signin-retry\">Try again</a> <a href=\"/\">Home</a></p></section></main></body></html>",
+        "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\">\
+<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"><title>Sign-in failed · Gatehouse</title>\
+<link rel=\"stylesheet\" href=\"{}\"></head><body><div class=\"shell\"><header class=\"header\"><a class=\"brand\" href=\"/\">Gatehouse</a></header>\
+<main class=\"main\" id=\"main\"><section class=\"panel panel--error\" data-testid=\"signin-error\" role=\"alert\">\
+<h1>Sign-in did not complete</h1><p>{}</p><div class=\"actions\"><a class=\"button\" href=\"{}\" data-testid=\"signin-retry\">Try again</a> \
+<a class=\"button button--secondary\" href=\"/\">Home</a></div></section></main></div></body></html>",
         escape(&bff.stylesheet_href),
         escape(message),
         escape(&again)

@@ -75,6 +75,7 @@ test('no token reaches the browser during sign-in, browsing and sign-out', async
   await signUp(page, request, email);
   await expect(page.getByTestId(ids.userinfo)).toContainText(email);
   await snapshot(page, seen, '/profile');
+  await page.getByTestId(ids.technicalDetails).locator('summary').click();
   await page.getByTestId(ids.userinfoRefresh).click();
   await expect(page.getByTestId(ids.userinfo)).toContainText(email);
   await page.goto('/');

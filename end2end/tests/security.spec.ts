@@ -84,6 +84,7 @@ test('every page of the app and the provider loads and hydrates with zero CSP vi
   await hydrated(page);
   // The app's own client marks its server-function calls (here: an island's).
   const call = page.waitForRequest((r) => r.url().includes('/api/userinfo'));
+  await page.getByTestId(ids.technicalDetails).locator('summary').click();
   await page.getByTestId(ids.userinfoRefresh).click();
   const sent = await call;
   expect((await sent.allHeaders())['x-gatehouse-client']).toBe('1');

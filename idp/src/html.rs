@@ -28,14 +28,10 @@ pub fn esc(s: &str) -> String {
     out
 }
 
-const STYLE: &str = "body{font:16px/1.5 system-ui,sans-serif;background:#f3f4f6;color:#111;margin:0}\
-main{max-width:26rem;margin:3rem auto;background:#fff;padding:2rem;border-radius:10px;box-shadow:0 1px 4px #0002}\
-h1{font-size:1.4rem;margin-top:0}label{display:block;margin:.75rem 0 .25rem;font-weight:600}\
-input{width:100%;padding:.55rem;border:1px solid #bbb;border-radius:6px;font:inherit;box-sizing:border-box}\
-button{margin-top:1rem;width:100%;padding:.6rem;border:0;border-radius:6px;background:#1f3a5f;color:#fff;font:inherit;cursor:pointer}\
-.error{background:#fdecea;color:#a4262c;padding:.6rem .8rem;border-radius:6px}.info{background:#eef4fb;padding:.6rem .8rem;border-radius:6px}\
-.muted{color:#555;font-size:.9rem}table{border-collapse:collapse;width:100%}td,th{border-bottom:1px solid #ddd;padding:.4rem;text-align:left}\
-.brand{font-weight:700;color:#1f3a5f}button.secondary{background:#555}";
+/// The app's design system (`style/main.css`), so the provider's pages and
+/// the app look like one product; the provider's own rules sit at its end
+/// under `body.idp`.
+const STYLE: &str = include_str!("../../style/main.css");
 
 /// Where the pages' stylesheet is served.
 pub const STYLESHEET_PATH: &str = "/assets/idp.css";
@@ -119,7 +115,11 @@ pub async fn security_headers(State(p): State<Provider>, req: Request, next: Nex
 pub fn page(status: StatusCode, title: &str, body: &str) -> Response {
     let html = format!(
         "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
-<title>{} · Local Identity</title><link rel=\"stylesheet\" href=\"{STYLESHEET_PATH}\"></head><body><main><p class=\"brand\">Local Identity</p>{body}</main></body></html>",
+<title>{} · Local Identity</title><link rel=\"stylesheet\" href=\"{STYLESHEET_PATH}\"></head>\
+<body class=\"idp\"><a class=\"skip-link\" href=\"#main\">Skip to content</a><div class=\"shell\">\
+<header class=\"header\"><span class=\"brand\">Local Identity</span></header>\
+<main class=\"main\" id=\"main\"><section class=\"panel\">{body}</section></main>\
+<footer class=\"footer\"><span>A local, Hanko-Identity-compatible OpenID provider for development</span></footer></div></body></html>",
         esc(title)
     );
     let mut resp = (status, html).into_response();

@@ -181,6 +181,66 @@ async fn an_admin_manages_an_identity_and_every_action_is_audited() {
     assert_eq!(audit["rows"][1]["target"], "tia@example.com");
 }
 
+/// Creates an identity through the admin's server function; returns its id.
+async fn create(app: &TestApp, email: &str, first: &str, last: &str) -> String {
+    let fields = [("email", email), ("first_name", first), ("last_name", last), ("academic_degree", "")];
+    let r = api_form(app, "admin_create_identity", &fields).await;
+    assert_eq!(r.status(), 200, "{email} created");
+    json(r).await.as_str().unwrap().to_string()
+}
+
+fn emails(list: &serde_json::Value) -> Vec<String> {
+    list["rows"].as_array().unwrap().iter().map(|r| r["email"].as_str().unwrap().to_string()).collect()
+}
+
+#[tokio::test]
+async fn an_admin_searches_by_words_in_email_or_name_filters_by_state_and_sorts_by_creation() {
+    let app = spawn_app().await;
+    signed_in(&app, "admin@example.com").await;
+    // Created a second apart, so their creation times differ.
+    let older = create(&app, "grace@example.com", "Grace", "Hopper").await;
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    create(&app, "hedy@example.org", "Hedy", "Lamarr").await;
+    let r = api_form(&app, "admin_set_identity_state", &[("id", older.as_str()), ("state", "inactive")]).await;
+    assert_eq!(r.status(), 200);
+
+    // Words match the email or the name, in any case; every word must match.
+    let list = json(api_form(&app, "admin_list_identities", &[("q", "HOPPER")]).await).await;
+    assert_eq!(emails(&list), ["grace@example.com"]);
+    let list = json(api_form(&app, "admin_list_identities", &[("q", "example.org")]).await).await;
+    assert_eq!(emails(&list), ["hedy@example.org"]);
+    let list = json(api_form(&app, "admin_list_identities", &[("q", "grace lamarr")]).await).await;
+    assert_eq!(list["total"], 0, "no one has both words");
+    assert_eq!(list["search"]["scanned"], 4, "the seeded two and the new two were read");
+
+    // Counts by state of the word matches; the state filter narrows the rows.
+    let list = json(api_form(&app, "admin_list_identities", &[("q", "@example."), ("sort", "newest")]).await).await;
+    assert_eq!(emails(&list)[..2], ["hedy@example.org", "grace@example.com"], "newest first");
+    assert_eq!((list["search"]["active"].as_u64(), list["search"]["inactive"].as_u64()), (Some(3), Some(1)));
+    let list = json(api_form(&app, "admin_list_identities", &[("state", "inactive")]).await).await;
+    assert_eq!(emails(&list), ["grace@example.com"]);
+    assert_eq!(list["rows"][0]["state"], "inactive");
+    let list = json(api_form(&app, "admin_list_identities", &[("sort", "oldest")]).await).await;
+    assert_eq!(emails(&list)[2..], ["grace@example.com", "hedy@example.org"], "oldest first");
+    assert_eq!(
+        (list["page"].as_u64(), list["pages"].as_u64(), list["has_next"].as_bool()),
+        (Some(1), Some(1), Some(false))
+    );
+
+    // Without JavaScript: the page shows the counts and an empty state with a way back.
+    let page = |q: &str| app.client.get(format!("{}/admin/identities?{q}", app.base)).send();
+    let html = page("q=hopper").await.unwrap().text().await.unwrap();
+    assert!(html.contains("1 of 4 identities match · 0 active · 1 inactive"), "{html}");
+    let html = page("q=nobody-at-all").await.unwrap().text().await.unwrap();
+    assert!(html.contains("No identities match.") && html.contains("Clear the search"), "{html}");
+    assert!(!html.contains("data-testid=\"admin-table\""), "no empty table");
+
+    // A search is an admin call like any other: refused to non-admins.
+    let user = as_browser(&app);
+    signed_in(&user, "user@example.com").await;
+    assert_eq!(api_form(&user, "admin_list_identities", &[("q", "grace")]).await.status(), 403);
+}
+
 #[tokio::test]
 async fn an_admin_page_renders_the_table_without_javascript() {
     let app = spawn_app().await;

@@ -26,6 +26,9 @@ pub struct IdentityRow {
     pub state: IdentityState,
     /// RFC 3339 as the provider says it.
     pub created_at: String,
+    /// The same in Unix seconds (0 when the provider's time is unreadable).
+    #[serde(default)]
+    pub created_unix: i64,
 }
 
 impl IdentityRow {
@@ -36,12 +39,6 @@ impl IdentityRow {
             .flatten()
             .collect::<Vec<_>>()
             .join(" ")
-    }
-
-    /// `2026-11-24 19:40` from the RFC 3339 timestamp.
-    pub fn created_short(&self) -> String {
-        let s = self.created_at.replace('T', " ");
-        s.get(..16).map(str::to_string).unwrap_or(s)
     }
 }
 
@@ -57,6 +54,22 @@ pub struct IdentityList {
     pub pages: Option<u64>,
     pub has_next: bool,
     pub has_prev: bool,
+    /// The search that produced this page, when there was one (words, state or order).
+    pub search: Option<SearchCounts>,
+    /// The server's clock (Unix seconds), for relative times.
+    pub now: i64,
+}
+
+/// What a search found: how many identities were read, how many match, and
+/// how the matches of the words split by state.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SearchCounts {
+    pub scanned: u64,
+    pub matching: u64,
+    pub active: u64,
+    pub inactive: u64,
+    /// Only the first identities were searched (the provider holds more).
+    pub truncated: bool,
 }
 
 /// One entry of the audit trail.
@@ -148,6 +161,7 @@ mod server {
     }
 
     pub(super) fn row(i: Identity) -> IdentityRow {
+        let created_unix = i.created_unix();
         IdentityRow {
             id: i.id,
             email: i.traits.email,
@@ -155,6 +169,7 @@ mod server {
             last_name: i.traits.name.last,
             academic_degree: i.traits.name.academic_degree,
             state: i.state,
+            created_unix,
             created_at: i.created_at,
         }
     }
@@ -172,26 +187,62 @@ mod server {
     }
 }
 
-/// A page of identities (1-based), optionally only the one with `email`.
+/// A page of identities (1-based): the provider's own paging, optionally
+/// only the one with `email`; or, given words (`q`, matched against email
+/// and name), a `state` or a `sort` (`newest`, `oldest`), a search over the
+/// identities the provider lists (see `bff::admin::AdminIdentities::search`).
 #[server(prefix = "/api", endpoint = "admin_list_identities", client = crate::api::client::AppClient)]
 pub async fn admin_list_identities(
     page: Option<u64>,
     per_page: Option<u64>,
     email: Option<String>,
+    #[server(default)] q: Option<String>,
+    #[server(default)] state: Option<String>,
+    #[server(default)] sort: Option<String>,
 ) -> Result<IdentityList, AppError> {
     use self::server::*;
     use crate::api::server::*;
+    use bff::admin::model::{page_count, SearchQuery, Sort};
     let bff = bff()?;
     let admin = authorize(&bff).await?;
     let per_page = page_size(per_page);
     let page = page.unwrap_or(1).max(1);
+    let now = bff::unix_now();
+    let search = SearchQuery {
+        text: q.map(|t| t.trim().chars().take(200).collect::<String>()).filter(|t| !t.is_empty()),
+        state: state.as_deref().and_then(IdentityState::parse),
+        sort: sort.as_deref().map(Sort::parse).unwrap_or_default(),
+        page: page - 1,
+        per_page,
+    };
+    if search.needs_scan() {
+        let found = admin.search(&search).await.map_err(admin_error)?;
+        let pages = page_count(found.matching, per_page);
+        return Ok(IdentityList {
+            has_next: page < pages,
+            has_prev: page > 1,
+            rows: found.items.into_iter().map(row).collect(),
+            page,
+            per_page,
+            total: Some(found.matching),
+            pages: Some(pages),
+            search: Some(SearchCounts {
+                scanned: found.scanned,
+                matching: found.matching,
+                active: found.active,
+                inactive: found.inactive,
+                truncated: found.truncated,
+            }),
+            now,
+        });
+    }
     let q = bff::admin::model::ListQuery {
         page: page - 1,
         per_page,
         email: email.map(|e| e.trim().to_string()).filter(|e| !e.is_empty()),
     };
     let p = admin.list(&q).await.map_err(admin_error)?;
-    let pages = p.total.map(|t| bff::admin::model::page_count(t, per_page));
+    let pages = p.total.map(|t| page_count(t, per_page));
     Ok(IdentityList {
         has_next: p.next.is_some() || pages.is_some_and(|n| page < n),
         has_prev: page > 1,
@@ -200,6 +251,8 @@ pub async fn admin_list_identities(
         per_page,
         total: p.total,
         pages,
+        search: None,
+        now,
     })
 }
 
@@ -348,8 +401,8 @@ mod tests {
             academic_degree: Some("Dr.".into()),
             state: IdentityState::Active,
             created_at: "2026-11-24T19:40:12Z".into(),
+            created_unix: 1_795_981_212,
         };
         assert_eq!(r.full_name(), "Dr. Ada Lovelace");
-        assert_eq!(r.created_short(), "2026-11-24 19:40");
     }
 }

@@ -42,6 +42,14 @@ pub struct ProfileView {
     pub signed_in_at: i64,
     /// The provider's self-service page (traits, passkeys), when it has one.
     pub provider_profile_url: Option<String>,
+    /// The `email_verified` claim.
+    pub email_verified: Option<bool>,
+    /// How the user authenticated at the provider (the `amr` claim, RFC 8176).
+    pub amr: Vec<String>,
+    /// The provider's host name (from the `iss` claim), e.g. `login.example.com`.
+    pub provider: String,
+    /// The server's clock when it answered (Unix seconds), for relative times.
+    pub now: i64,
 }
 
 /// The signed-in user, or `None` (from the session and the local user table; no network).
@@ -152,6 +160,19 @@ pub async fn profile() -> Result<ProfileView, AppError> {
         last_seen_at: local.as_ref().map(|l| l.last_seen_at).unwrap_or_default(),
         signed_in_at: user.signed_in_at(),
         provider_profile_url: bff.account_url().map(str::to_string),
+        email_verified: user.claim("email_verified").and_then(|v| v.as_bool()),
+        amr: user
+            .claim("amr")
+            .and_then(|v| v.as_array())
+            .map(|a| a.iter().filter_map(|v| v.as_str().map(str::to_string)).collect())
+            .unwrap_or_default(),
+        provider: user
+            .claim("iss")
+            .and_then(|v| v.as_str())
+            .and_then(|iss| iss.split("://").nth(1))
+            .map(|rest| rest.split('/').next().unwrap_or(rest).to_string())
+            .unwrap_or_default(),
+        now: bff::unix_now(),
     })
 }
 

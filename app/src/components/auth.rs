@@ -70,7 +70,7 @@ pub fn SignOutForm(logout_token: String) -> impl IntoView {
     view! {
         <form method="post" action=rules::paths::LOGOUT class="signout-form">
             <input type="hidden" name="logout_token" value=logout_token />
-            <button type="submit" class="button button--small button--light" data-testid=ids::SIGNOUT_BUTTON>
+            <button type="submit" class="button button--secondary button--small" data-testid=ids::SIGNOUT_BUTTON>
                 "Sign out"
             </button>
         </form>

@@ -20,20 +20,23 @@ pub fn ErrorPanel(errors: ArcRwSignal<Errors>) -> impl IntoView {
 }
 
 /// One error, in place (for a failed load or action inside a page). When the
-/// session is gone, it offers to sign in again and come back here.
+/// session is gone, a banner offers to sign in again and come back here.
 #[component]
 pub fn ErrorMessage(error: AppError) -> impl IntoView {
-    let sign_in = matches!(error, AppError::Unauthenticated | AppError::SessionEnded).then(|| {
+    if matches!(error, AppError::Unauthenticated | AppError::SessionEnded) {
         let href = crate::components::auth::login_href(&crate::components::auth::current_path());
-        view! {
-            " "
-            <a href=href data-testid=ids::SIGN_IN_AGAIN>"Sign in again"</a>
+        return view! {
+            <div class="alert alert--warn actions" role="alert" data-testid=ids::SESSION_EXPIRED>
+                <span data-testid=ids::ERROR_MESSAGE>{error.to_string()}</span>
+                <a class="button button--small" rel="external" href=href data-testid=ids::SIGN_IN_AGAIN>"Sign in again"</a>
+            </div>
         }
-    });
+        .into_any();
+    }
     view! {
-        <p class="error-text" role="alert" data-testid=ids::ERROR_MESSAGE>
+        <p class="alert alert--error" role="alert" data-testid=ids::ERROR_MESSAGE>
             {error.to_string()}
-            {sign_in}
         </p>
     }
+    .into_any()
 }

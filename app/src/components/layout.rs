@@ -24,7 +24,7 @@ pub fn Header() -> impl IntoView {
         <header class="header">
             <a class="brand" href=paths::HOME>{PRODUCT_NAME}</a>
             <nav class="nav" aria-label="Account" data-testid=ids::SIGNIN_STATUS>
-                <Transition fallback=|| view! { <span class="signin-status">"…"</span> }>
+                <Transition fallback=|| view! { <span class="signin-status muted">"…"</span> }>
                     {move || Suspend::new(async move {
                         match user.await {
                             Ok(Some(u)) => {
@@ -41,7 +41,9 @@ pub fn Header() -> impl IntoView {
                             }
                             Ok(None) => {
                                 view! {
-                                    <a rel="external" href=signin_href data-testid=ids::SIGNIN_LINK>"Sign in"</a>
+                                    <a class="button button--small" rel="external" href=signin_href data-testid=ids::SIGNIN_LINK>
+                                        "Sign in"
+                                    </a>
                                 }
                                     .into_any()
                             }
@@ -85,8 +87,11 @@ fn LiveServerStatus(status: Result<ServerStatus, AppError>) -> impl IntoView {
     Effect::new(move |_| {
         hydrated.set(true);
         #[cfg(feature = "hydrate")]
-        if let Some(body) = document().body() {
-            let _ = body.set_attribute("data-hydrated", "true");
+        {
+            crate::components::time::localize_times();
+            if let Some(body) = document().body() {
+                let _ = body.set_attribute("data-hydrated", "true");
+            }
         }
     });
 
@@ -105,7 +110,7 @@ fn LiveServerStatus(status: Result<ServerStatus, AppError>) -> impl IntoView {
             <Show when=move || hydrated.get()>
                 <button
                     type="button"
-                    class="button button--small"
+                    class="button button--ghost button--small"
                     data-testid=ids::SERVER_INFO_REFRESH
                     disabled=move || refresh.pending().get()
                     on:click=move |_| {

@@ -1,7 +1,8 @@
-//! `/profile`: who the provider says you are (ID-token claims and fresh
-//! userinfo), what this app keeps (display name, first and last visit), a
-//! link to the provider's self-service page, the user's sessions in this app
-//! (ending any other one), and sign-out.
+//! `/profile`: who you are first (initials, name, email and whether it is
+//! verified, how and when you signed in), the provider's account page and
+//! sign-out; then your sessions in this app (ending any other one); then, in
+//! a collapsed "Technical details", the ID token's claims and fresh userinfo
+//! with readable dates.
 
 use leptos::prelude::*;
 use leptos_meta::Title;
@@ -10,8 +11,9 @@ use crate::api::session::{my_sessions, profile, userinfo, EndMySession, ProfileV
 use crate::components::auth::{require_user, use_current_user, SignOutForm};
 use crate::components::error::ErrorMessage;
 use crate::components::gate::{Gate, Loaded};
+use crate::components::time::Ago;
 use crate::error::AppError;
-use crate::format::when;
+use crate::format::{claim_value, initials, sign_in_method};
 use crate::ids;
 
 #[component]
@@ -51,61 +53,69 @@ pub fn ProfilePage() -> impl IntoView {
 
 /// The user's sessions in this app; any other one can be ended here.
 #[component]
-fn Sessions(sessions: Loaded<Vec<SessionView>>, end: ServerAction<EndMySession>) -> impl IntoView {
+fn Sessions(sessions: Loaded<Vec<SessionView>>, end: ServerAction<EndMySession>, now: i64) -> impl IntoView {
     view! {
-        <h2>"Your sessions"</h2>
-        <p class="muted">"Where you are signed in to this app. End a session you do not recognise."</p>
-        <Gate data=sessions loading="Loading your sessions…" let:rows>
-            <SessionTable rows end />
-        </Gate>
-        {end.value().get_untracked().and_then(Result::err).map(|e| view! { <ErrorMessage error=e /> })}
+        <section class="panel" id="sessions" aria-labelledby="sessions-heading">
+            <h2 id="sessions-heading">"Your sessions"</h2>
+            <p class="muted">"Where you are signed in to this app. End a session you do not recognise."</p>
+            <Gate data=sessions loading="Loading your sessions…" let:rows>
+                <SessionList rows end now />
+            </Gate>
+            {end.value().get_untracked().and_then(Result::err).map(|e| view! { <ErrorMessage error=e /> })}
+        </section>
     }
 }
 
 #[component]
-fn SessionTable(rows: Vec<SessionView>, end: ServerAction<EndMySession>) -> impl IntoView {
+fn SessionList(rows: Vec<SessionView>, end: ServerAction<EndMySession>, now: i64) -> impl IntoView {
     view! {
-        <table class="table" data-testid=ids::SESSION_LIST>
-            <thead>
-                <tr><th>"Device"</th><th>"Signed in"</th><th>"Last active"</th><th></th></tr>
-            </thead>
-            <tbody>
-                {rows
-                    .into_iter()
-                    .map(|s| view! {
-                        <tr data-testid=ids::SESSION_ROW>
-                            <td>{s.device.clone()}</td>
-                            <td>{when(s.signed_in_at)}</td>
-                            <td>{when(s.last_seen_at)}</td>
-                            <td>
-                                {if s.current {
-                                    view! { <span class="badge" data-testid=ids::SESSION_CURRENT>"This session"</span> }.into_any()
-                                } else {
-                                    view! {
-                                        <ActionForm action=end attr:class="inline-form">
-                                            <input type="hidden" name="id" value=s.id.clone() />
-                                            <button type="submit" class="button button--small" data-testid=ids::SESSION_END>
-                                                "End"
-                                            </button>
-                                        </ActionForm>
-                                    }
-                                        .into_any()
-                                }}
-                            </td>
-                        </tr>
-                    })
-                    .collect_view()}
-            </tbody>
-        </table>
+        <ul class="list" data-testid=ids::SESSION_LIST>
+            {rows
+                .into_iter()
+                .map(|s| view! {
+                    <li data-testid=ids::SESSION_ROW>
+                        <div>
+                            <strong>{s.device.clone()}</strong>
+                            <div class="muted small">
+                                "Signed in " <Ago unix=s.signed_in_at now />
+                                " · last active " <Ago unix=s.last_seen_at now />
+                            </div>
+                        </div>
+                        {if s.current {
+                            view! { <span class="badge badge--ok" data-testid=ids::SESSION_CURRENT>"This session"</span> }.into_any()
+                        } else {
+                            view! {
+                                <ActionForm action=end attr:class="inline-form">
+                                    <input type="hidden" name="id" value=s.id.clone() />
+                                    <button
+                                        type="submit"
+                                        class="button button--secondary button--small"
+                                        data-testid=ids::SESSION_END
+                                        aria-label=format!("End the session on {}", s.device)
+                                    >
+                                        "End session"
+                                    </button>
+                                </ActionForm>
+                            }
+                                .into_any()
+                        }}
+                    </li>
+                })
+                .collect_view()}
+        </ul>
     }
 }
 
-fn claims_table(rows: Vec<(String, String)>, testid: &'static str) -> impl IntoView {
+/// Claims as a readable definition list (times as dates).
+fn claims_list(rows: Vec<(String, String)>, testid: &'static str) -> impl IntoView {
     view! {
-        <dl class="claims" data-testid=testid>
+        <dl class="facts" data-testid=testid>
             {rows
                 .into_iter()
-                .map(|(k, v)| view! { <dt>{k}</dt><dd>{v}</dd> })
+                .map(|(k, v)| {
+                    let shown = claim_value(&k, &v);
+                    view! { <dt>{k}</dt><dd>{shown}</dd> }
+                })
                 .collect_view()}
         </dl>
     }
@@ -119,49 +129,72 @@ fn Profile(
     end: ServerAction<EndMySession>,
 ) -> impl IntoView {
     view! {
-        <section class="panel">
-            <h1>{format!("Hello, {}", user.label())}</h1>
-            <Gate data loading="Loading your profile…" let:p>
-                <AppFacts p />
-            </Gate>
-            <Suspense fallback=|| view! { <p class="muted">"Asking the identity provider…"</p> }>
-                {Suspend::new(async move { view! { <FreshClaims claims=userinfo().await /> } })}
-            </Suspense>
-            <Sessions sessions end />
+        <Gate data loading="Loading your profile…" let:p>
+            <Overview user=user.clone() p=p.clone() />
+            <Sessions sessions end now=p.now />
+            <TechnicalDetails p />
+        </Gate>
+    }
+}
+
+/// Who you are: initials, name, email and whether it is verified, how and
+/// when you signed in, the provider's account page, and sign-out.
+#[component]
+fn Overview(user: UserView, p: ProfileView) -> impl IntoView {
+    let name = p.display_name.clone().unwrap_or_else(|| user.label());
+    let method = sign_in_method(&p.amr).unwrap_or("Signed in");
+    let at = (!p.provider.is_empty()).then(|| format!(" at {}", p.provider));
+    view! {
+        <section class="panel" aria-labelledby="profile-heading">
+            <div class="identity">
+                <span class="avatar" aria-hidden="true">{initials(&name)}</span>
+                <div class="identity__text">
+                    <h1 id="profile-heading" data-testid=ids::DISPLAY_NAME>{name}</h1>
+                    <p>
+                        {p.email.clone().unwrap_or_default()} " "
+                        {match p.email_verified {
+                            Some(true) => view! { <span class="badge badge--ok">"Verified"</span> }.into_any(),
+                            Some(false) => view! { <span class="badge badge--off">"Not verified"</span> }.into_any(),
+                            None => ().into_any(),
+                        }}
+                    </p>
+                    <p class="muted small" data-testid=ids::SIGN_IN_METHOD>
+                        {method} {at} " " <Ago unix=p.signed_in_at now=p.now />
+                        " · member since " <Ago unix=p.first_seen_at now=p.now />
+                    </p>
+                </div>
+            </div>
             // A <div>, not a <p>: a <form> inside a <p> makes the browser's
             // parser close the <p> early, and hydration then finds other nodes.
-            <div class="actions">
+            <div class="actions mt-4">
+                {p.provider_profile_url.clone().map(|href| view! {
+                    <a class="button button--secondary" rel="external" href=href data-testid=ids::PROVIDER_PROFILE_LINK>
+                        "Edit your name at the identity provider"
+                    </a>
+                })}
                 <SignOutForm logout_token=user.logout_token.clone() />
             </div>
         </section>
     }
 }
 
-/// What this app keeps about the user, their ID token's claims, and the link
-/// to the provider's own profile page.
+/// The raw material, collapsed: the ID token's claims and fresh userinfo.
 #[component]
-fn AppFacts(p: ProfileView) -> impl IntoView {
+fn TechnicalDetails(p: ProfileView) -> impl IntoView {
     view! {
-        <h2>"In this app"</h2>
-        <dl class="claims">
-            <dt>"Display name"</dt>
-            <dd data-testid=ids::DISPLAY_NAME>{p.display_name.clone().unwrap_or_default()}</dd>
-            <dt>"Email"</dt>
-            <dd>{p.email.clone().unwrap_or_default()}</dd>
-            <dt>"First seen"</dt>
-            <dd>{when(p.first_seen_at)}</dd>
-            <dt>"Signed in"</dt>
-            <dd>{when(p.signed_in_at)}</dd>
-        </dl>
-        <h2>"From your ID token"</h2>
-        {claims_table(p.id_claims.clone(), ids::ID_CLAIMS)}
-        {p.provider_profile_url.clone().map(|href| view! {
-            <p>
-                <a class="button button--light" rel="external" href=href data-testid=ids::PROVIDER_PROFILE_LINK>
-                    "Manage your email and passkeys at the identity provider"
-                </a>
-            </p>
-        })}
+        <section class="panel">
+            <details class="disclosure" data-testid=ids::TECHNICAL_DETAILS>
+                <summary>"Technical details"</summary>
+                <p class="muted small">
+                    "What the identity provider told this app about you. The tokens themselves never leave the server."
+                </p>
+                <h3>"ID token claims"</h3>
+                {claims_list(p.id_claims.clone(), ids::ID_CLAIMS)}
+                <Suspense fallback=|| view! { <p class="muted">"Asking the identity provider…"</p> }>
+                    {Suspend::new(async move { view! { <FreshClaims claims=userinfo().await /> } })}
+                </Suspense>
+            </details>
+        </section>
     }
 }
 
@@ -178,12 +211,12 @@ fn FreshClaims(claims: Result<Vec<(String, String)>, AppError>) -> impl IntoView
     let hydrated = RwSignal::new(false);
     Effect::new(move |_| hydrated.set(true));
     view! {
-        <div class="section-head">
-            <h2>"Fresh from the identity provider"</h2>
+        <div class="section-head mt-4">
+            <h3>"Fresh from the identity provider (userinfo)"</h3>
             <Show when=move || hydrated.get()>
                 <button
                     type="button"
-                    class="button button--small"
+                    class="button button--secondary button--small"
                     data-testid=ids::USERINFO_REFRESH
                     on:click=move |_| {
                         refresh.dispatch(());
@@ -195,7 +228,7 @@ fn FreshClaims(claims: Result<Vec<(String, String)>, AppError>) -> impl IntoView
             </Show>
         </div>
         {move || match current() {
-            Ok(rows) => claims_table(rows, ids::USERINFO).into_any(),
+            Ok(rows) => claims_list(rows, ids::USERINFO).into_any(),
             Err(e) => view! { <ErrorMessage error=e /> }.into_any(),
         }}
     }

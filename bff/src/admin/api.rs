@@ -192,6 +192,34 @@ impl AdminApi {
         })
     }
 
+    /// Every identity, `per_page` at a time, up to `limit`; `true` when the
+    /// provider holds more than that.
+    #[tracing::instrument(skip_all, fields(per_page, limit))]
+    pub(crate) async fn list_all(&self, per_page: u64, limit: usize) -> Result<(Vec<Identity>, bool), AdminError> {
+        let mut all: Vec<Identity> = Vec::new();
+        for page in 0.. {
+            let got = self.list(&ListQuery { page, per_page, email: None }).await?;
+            let (n, total, next) = (got.items.len(), got.total, got.next);
+            all.extend(got.items);
+            // The Link header decides; without one the total; without both a full page.
+            let more = match (next, total) {
+                (Some(_), _) => true,
+                (None, Some(t)) => (all.len() as u64) < t,
+                (None, None) => n as u64 == per_page,
+            };
+            if n == 0 || !more {
+                break;
+            }
+            if all.len() >= limit {
+                all.truncate(limit);
+                return Ok((all, true));
+            }
+        }
+        let truncated = all.len() > limit;
+        all.truncate(limit);
+        Ok((all, truncated))
+    }
+
     #[tracing::instrument(skip_all, fields(identity = %id))]
     pub(crate) async fn get(&self, id: &str) -> Result<Identity, AdminError> {
         json(self.send(Method::GET, self.identity_url(id), None).await?).await

@@ -129,6 +129,17 @@ async fn pages_carry_total_and_neighbours() {
         [&first, &middle, &last].iter().flat_map(|p| p.items.iter().map(|i| i.id.clone())).collect();
     assert_eq!(ids.len(), 7, "pages do not overlap");
     assert_eq!(crate::admin::model::page_count(7, 3), 3);
+
+    // A search reads every page, and says when it stopped at its limit.
+    let (all, truncated) = api.list_all(3, 100).await.unwrap();
+    assert_eq!((all.len(), truncated), (7, false));
+    let distinct: std::collections::HashSet<&str> = all.iter().map(|i| i.id.as_str()).collect();
+    assert_eq!(distinct.len(), 7, "every identity once");
+    assert!(!api.list_all(3, 7).await.unwrap().1, "exactly the limit is all of them");
+    let (some, truncated) = api.list_all(3, 5).await.unwrap();
+    assert_eq!((some.len(), truncated), (5, true));
+    let (some, truncated) = api.list_all(2, 3).await.unwrap();
+    assert_eq!((some.len(), truncated), (3, true));
 }
 
 #[tokio::test]

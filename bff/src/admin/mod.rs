@@ -15,7 +15,9 @@ pub mod model;
 use crate::session::{AuthSession, SessionError, SessionUser, Standing};
 use api::{AdminApi, AdminError};
 use audit::{AuditAction, AuditLog, NewAuditEntry};
-use model::{Identity, IdentityPage, IdentityState, ListQuery, Traits};
+use model::{
+    Identity, IdentityPage, IdentityState, ListQuery, SearchPage, SearchQuery, Traits, MAX_PER_PAGE, SCAN_LIMIT,
+};
 
 /// Who is an admin: listed emails (verified ones only), listed subjects, or a
 /// claim in the ID token (a string equal to `value`, or an array containing it).
@@ -216,6 +218,16 @@ impl AdminIdentities<'_> {
 
     pub async fn list(&self, q: &ListQuery) -> Result<IdentityPage, AdminError> {
         self.api.list(q).await
+    }
+
+    /// Searches the identities by words in the email or name, state and
+    /// creation time. Reads the provider's list a thousand at a time, up to
+    /// [`SCAN_LIMIT`] identities, and filters here (the Admin API filters by
+    /// exact email only).
+    #[tracing::instrument(skip_all)]
+    pub async fn search(&self, q: &SearchQuery) -> Result<SearchPage, AdminError> {
+        let (all, truncated) = self.api.list_all(MAX_PER_PAGE, SCAN_LIMIT).await?;
+        Ok(model::search_in(all, q, truncated))
     }
 
     pub async fn get(&self, id: &str) -> Result<Identity, AdminError> {

@@ -48,6 +48,13 @@ pub struct Identity {
     pub updated_at: String,
 }
 
+impl Identity {
+    /// `created_at` in Unix seconds (0 when it is not RFC 3339).
+    pub fn created_unix(&self) -> i64 {
+        i64::try_from(created_key(self).div_euclid(1_000_000_000)).unwrap_or_default().max(0)
+    }
+}
+
 fn default_schema() -> String {
     DEFAULT_SCHEMA_ID.to_string()
 }
@@ -110,6 +117,127 @@ pub fn link_page(header: &str, rel: &str) -> Option<u64> {
         let url = url::Url::parse(target).or_else(|_| url::Url::parse("http://x/")?.join(target)).ok()?;
         url.query_pairs().find(|(k, _)| k == "page").and_then(|(_, v)| v.parse().ok())
     })
+}
+
+/// The dashboard's search: words to find in the email or name, a state, an
+/// order. The Admin API pages and filters by exact email only, so a search
+/// reads the identities (up to [`SCAN_LIMIT`]) and filters them here.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SearchQuery {
+    /// Matched case-insensitively against the email and the full name; every word must match.
+    pub text: Option<String>,
+    pub state: Option<IdentityState>,
+    pub sort: Sort,
+    /// 0-based, like [`ListQuery::page`].
+    pub page: u64,
+    pub per_page: u64,
+}
+
+impl SearchQuery {
+    /// Whether this asks for anything the Admin API's own paging cannot do.
+    pub fn needs_scan(&self) -> bool {
+        self.text.as_deref().is_some_and(|t| !t.trim().is_empty())
+            || self.state.is_some()
+            || self.sort != Sort::Provider
+    }
+}
+
+/// The order of the identity table.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Sort {
+    /// As the provider lists them.
+    #[default]
+    Provider,
+    NewestFirst,
+    OldestFirst,
+}
+
+impl Sort {
+    /// The URL spelling (`newest`, `oldest`; the provider's order has none).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Sort::Provider => "",
+            Sort::NewestFirst => "newest",
+            Sort::OldestFirst => "oldest",
+        }
+    }
+
+    /// Reads [`Sort::as_str`]'s spelling; anything else is the provider's order.
+    pub fn parse(raw: &str) -> Self {
+        match raw.trim() {
+            "newest" => Sort::NewestFirst,
+            "oldest" => Sort::OldestFirst,
+            _ => Sort::Provider,
+        }
+    }
+}
+
+/// The most identities a search reads from the provider.
+pub const SCAN_LIMIT: usize = 10_000;
+
+/// One page of a search, with the counts the dashboard shows.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SearchPage {
+    pub items: Vec<Identity>,
+    /// Identities read from the provider.
+    pub scanned: u64,
+    /// Of those, how many match the words and the state.
+    pub matching: u64,
+    /// Of those matching the words (whatever the state), how many are active and inactive.
+    pub active: u64,
+    pub inactive: u64,
+    /// The provider holds more than [`SCAN_LIMIT`]; only the first were searched.
+    pub truncated: bool,
+}
+
+/// Whether `identity` holds every word of `text` (already lower-case) in its email or name.
+fn matches_text(identity: &Identity, words: &[String]) -> bool {
+    if words.is_empty() {
+        return true;
+    }
+    let n = &identity.traits.name;
+    let hay =
+        [Some(identity.traits.email.as_str()), n.first.as_deref(), n.last.as_deref(), n.academic_degree.as_deref()]
+            .into_iter()
+            .flatten()
+            .collect::<Vec<_>>()
+            .join(" ")
+            .to_lowercase();
+    words.iter().all(|w| hay.contains(w.as_str()))
+}
+
+/// An identity's `created_at` in Unix nanoseconds (`i128::MIN` when it is not RFC 3339).
+fn created_key(i: &Identity) -> i128 {
+    time::OffsetDateTime::parse(i.created_at.trim(), &time::format_description::well_known::Rfc3339)
+        .map(time::OffsetDateTime::unix_timestamp_nanos)
+        .unwrap_or(i128::MIN)
+}
+
+/// Filters, counts, sorts and pages `all` (what the provider listed) for `q`.
+pub fn search_in(all: Vec<Identity>, q: &SearchQuery, truncated: bool) -> SearchPage {
+    let scanned = all.len() as u64;
+    let words: Vec<String> =
+        q.text.as_deref().unwrap_or_default().to_lowercase().split_whitespace().map(str::to_string).collect();
+    let found: Vec<Identity> = all.into_iter().filter(|i| matches_text(i, &words)).collect();
+    let active = found.iter().filter(|i| i.state.is_active()).count() as u64;
+    let inactive = found.len() as u64 - active;
+    let mut items: Vec<Identity> = found.into_iter().filter(|i| q.state.is_none_or(|s| i.state == s)).collect();
+    // By creation time (an unreadable time sorts as the oldest). Times tie
+    // within a second; a tie keeps the provider's order (the order of
+    // creation, for Kratos and the local provider), reversed for newest first.
+    match q.sort {
+        Sort::Provider => {}
+        Sort::NewestFirst => {
+            items.reverse();
+            items.sort_by_cached_key(|i| std::cmp::Reverse(created_key(i)));
+        }
+        Sort::OldestFirst => items.sort_by_cached_key(created_key),
+    }
+    let matching = items.len() as u64;
+    let per_page = q.per_page.clamp(1, MAX_PER_PAGE);
+    let start = usize::try_from(q.page.saturating_mul(per_page)).unwrap_or(usize::MAX).min(items.len());
+    let end = start.saturating_add(usize::try_from(per_page).unwrap_or(usize::MAX)).min(items.len());
+    SearchPage { items: items.drain(start..end).collect(), scanned, matching, active, inactive, truncated }
 }
 
 /// A problem with one field of an identity, shown next to that field.
@@ -185,6 +313,75 @@ fn friendly(field: &str, raw: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn ident(id: &str, email: &str, first: &str, state: IdentityState, created: &str) -> Identity {
+        Identity {
+            id: id.into(),
+            schema_id: DEFAULT_SCHEMA_ID.into(),
+            state,
+            traits: Traits { email: email.into(), name: Name { first: Some(first.into()), ..Name::default() } },
+            created_at: created.into(),
+            updated_at: String::new(),
+        }
+    }
+
+    fn sample() -> Vec<Identity> {
+        use IdentityState::{Active, Inactive};
+        vec![
+            ident("a", "ada@example.com", "Ada", Active, "2026-01-02T10:00:00Z"),
+            ident("b", "bob@example.com", "Bob", Inactive, "2026-03-01T09:00:00.5+01:00"),
+            ident("c", "cleo@example.org", "Cleo", Active, "2026-03-01T08:00:00.25Z"),
+            ident("d", "dan@example.com", "Ada Dan", Active, "not a time"),
+        ]
+    }
+
+    fn ids(p: &SearchPage) -> Vec<&str> {
+        p.items.iter().map(|i| i.id.as_str()).collect()
+    }
+
+    #[test]
+    fn search_matches_every_word_in_email_or_name_case_insensitively() {
+        let q = |t: &str| SearchQuery { text: Some(t.into()), per_page: 25, ..SearchQuery::default() };
+        assert_eq!(ids(&search_in(sample(), &q("ADA"), false)), ["a", "d"], "email or first name");
+        assert_eq!(ids(&search_in(sample(), &q("ada dan"), false)), ["d"], "every word");
+        assert_eq!(ids(&search_in(sample(), &q(".org"), false)), ["c"]);
+        let none = search_in(sample(), &q("zed"), false);
+        assert_eq!((none.matching, none.scanned, none.items.len()), (0, 4, 0));
+        assert_eq!(search_in(sample(), &q("   "), false).matching, 4, "blank text matches all");
+    }
+
+    #[test]
+    fn search_counts_states_of_the_text_matches_and_filters_by_state() {
+        let q = SearchQuery {
+            text: Some("example.com".into()),
+            state: Some(IdentityState::Active),
+            per_page: 25,
+            ..SearchQuery::default()
+        };
+        let p = search_in(sample(), &q, true);
+        assert_eq!(ids(&p), ["a", "d"]);
+        assert_eq!((p.matching, p.active, p.inactive, p.truncated), (2, 2, 1, true));
+    }
+
+    #[test]
+    fn search_sorts_by_creation_time_across_offsets_and_pages() {
+        let q = |sort, page| SearchQuery { sort, page, per_page: 2, ..SearchQuery::default() };
+        // b is 08:00:00.5Z, after c (08:00:00.25Z); d's time is unreadable: oldest.
+        assert_eq!(ids(&search_in(sample(), &q(Sort::NewestFirst, 0), false)), ["b", "c"]);
+        assert_eq!(ids(&search_in(sample(), &q(Sort::NewestFirst, 1), false)), ["a", "d"]);
+        assert_eq!(ids(&search_in(sample(), &q(Sort::OldestFirst, 0), false)), ["d", "a"]);
+        assert_eq!(ids(&search_in(sample(), &q(Sort::OldestFirst, 9), false)), Vec::<&str>::new(), "past the end");
+        // Ties keep the provider's order, reversed for newest first.
+        let same = |id: &str| ident(id, "x@example.com", "X", IdentityState::Active, "2026-01-01T00:00:00Z");
+        let tied = || vec![same("p"), same("q"), same("r")];
+        let all = |sort| SearchQuery { sort, per_page: 10, ..SearchQuery::default() };
+        assert_eq!(ids(&search_in(tied(), &all(Sort::NewestFirst), false)), ["r", "q", "p"]);
+        assert_eq!(ids(&search_in(tied(), &all(Sort::OldestFirst), false)), ["p", "q", "r"]);
+        assert!(q(Sort::NewestFirst, 0).needs_scan());
+        assert!(!q(Sort::Provider, 0).needs_scan());
+        assert_eq!(Sort::parse(Sort::OldestFirst.as_str()), Sort::OldestFirst);
+        assert_eq!(Sort::parse("sideways"), Sort::Provider);
+    }
 
     #[test]
     fn page_count_rounds_up_and_never_says_zero_pages() {

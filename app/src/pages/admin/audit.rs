@@ -9,7 +9,7 @@ use super::{is_admin, require_admin, AdminNav};
 use crate::api::admin::{admin_audit, AuditList};
 use crate::components::auth::use_current_user;
 use crate::components::gate::{Gate, Loaded};
-use crate::format::when;
+use crate::components::time::Ago;
 use crate::ids;
 
 #[component]
@@ -47,22 +47,23 @@ fn audit_table(a: AuditList) -> impl IntoView {
     let page = |n: u64| format!("{}?page={n}", paths::ADMIN_AUDIT);
     let prev = (a.page > 1).then(|| page(a.page - 1));
     let next = (a.page < a.pages).then(|| page(a.page + 1));
+    let now = crate::format::now();
     view! {
         <p class="muted">{format!("{} actions · page {} of {}", a.total, a.page, a.pages)}</p>
-        <table class="table" data-testid=ids::AUDIT_TABLE>
+        <table class="table table--cards" data-testid=ids::AUDIT_TABLE>
             <thead>
-                <tr><th>"When"</th><th>"Admin"</th><th>"Action"</th><th>"Identity"</th><th>"Outcome"</th></tr>
+                <tr><th scope="col">"When"</th><th scope="col">"Admin"</th><th scope="col">"Action"</th><th scope="col">"Identity"</th><th scope="col">"Outcome"</th></tr>
             </thead>
             <tbody>
                 {a.rows
                     .into_iter()
                     .map(|r| view! {
                         <tr data-testid=ids::AUDIT_ROW>
-                            <td>{when(r.at)}</td>
-                            <td>{r.actor}</td>
-                            <td>{r.action}</td>
-                            <td>{r.target}</td>
-                            <td>{r.outcome}</td>
+                            <td data-label="When" class="nowrap"><Ago unix=r.at now /></td>
+                            <td data-label="Admin">{r.actor}</td>
+                            <td data-label="Action">{r.action}</td>
+                            <td data-label="Identity">{r.target}</td>
+                            <td data-label="Outcome">{r.outcome}</td>
                         </tr>
                     })
                     .collect_view()}

@@ -57,7 +57,7 @@ fn ConfirmDelete(row: IdentityRow) -> impl IntoView {
             <button type="submit" class="button button--danger" data-testid=ids::ADMIN_DELETE_CONFIRM>
                 "Yes, delete this identity"
             </button>
-            <a class="button button--plain" href=back.clone()>"Cancel"</a>
+            <a class="button button--secondary" href=back.clone()>"Cancel"</a>
         </ActionForm>
         {refused.map(|e| view! { <ErrorMessage error=e /> })}
     }

@@ -13,6 +13,7 @@ use crate::api::admin::{admin_list_identities, AdminCreateIdentity, IdentityList
 use crate::components::auth::use_current_user;
 use crate::components::error::ErrorMessage;
 use crate::components::gate::{Gate, Loaded};
+use crate::components::time::Ago;
 use crate::ids;
 
 #[component]
@@ -23,11 +24,12 @@ pub fn AdminIdentitiesPage() -> impl IntoView {
     let list: Loaded<IdentityList> = Resource::new(
         move || {
             let q = query.read();
-            (num(q.get("page")), num(q.get("per_page")), q.get("email"), q.get("notice"))
+            let search = (q.get("q"), q.get("state"), q.get("sort"));
+            (num(q.get("page")), num(q.get("per_page")), q.get("email"), search, q.get("notice"))
         },
-        move |(page, per_page, email, _)| async move {
+        move |(page, per_page, email, (q, state, sort), _)| async move {
             if is_admin(user).await {
-                Some(admin_list_identities(page, per_page, email).await)
+                Some(admin_list_identities(page, per_page, email, q, state, sort).await)
             } else {
                 None
             }
@@ -42,23 +44,50 @@ pub fn AdminIdentitiesPage() -> impl IntoView {
 #[component]
 fn Identities(list: Loaded<IdentityList>) -> impl IntoView {
     let query = use_query_map();
-    let email = move || query.read().get("email").unwrap_or_default();
+    let get = move |k: &str| query.read().get(k).unwrap_or_default();
     let per_page = move || query.read().get("per_page").unwrap_or_else(|| "25".into());
+    let filtered = move || ["q", "state", "sort", "email"].iter().any(|k| !get(k).is_empty());
+    let option = move |key: &'static str, value: &'static str, label: &'static str| {
+        view! { <option value=value selected=move || get(key) == value>{label}</option> }
+    };
     view! {
         <section class="panel">
             <AdminNav />
             <h1>"Identities"</h1>
             <NoticeBanner />
-            <Form method="GET" action=paths::ADMIN_IDENTITIES attr:class="toolbar" attr:data-testid=ids::ADMIN_FILTER>
-                <label for="filter-email">"Email"</label>
-                <input id="filter-email" name="email" type="search" placeholder="exact email" value=email />
-                <label for="per-page">"Per page"</label>
-                <select id="per-page" name="per_page" data-testid=ids::ADMIN_PER_PAGE>
-                    {["25", "50", "100"]
-                        .map(|n| view! { <option value=n selected=move || per_page() == n>{n}</option> })
-                        .collect_view()}
-                </select>
-                <button type="submit" class="button button--small">"Show"</button>
+            <Form method="GET" action=paths::ADMIN_IDENTITIES attr:class="toolbar" attr:data-testid=ids::ADMIN_FILTER attr:role="search">
+                <div class="field">
+                    <label for="filter-q">"Search"</label>
+                    <input id="filter-q" name="q" type="search" placeholder="Email or name" value=move || get("q") data-testid=ids::ADMIN_SEARCH />
+                </div>
+                <div class="field">
+                    <label for="filter-state">"State"</label>
+                    <select id="filter-state" name="state" data-testid=ids::ADMIN_STATE_FILTER>
+                        {option("state", "", "All states")}
+                        {option("state", "active", "Active")}
+                        {option("state", "inactive", "Inactive")}
+                    </select>
+                </div>
+                <div class="field">
+                    <label for="filter-sort">"Order"</label>
+                    <select id="filter-sort" name="sort" data-testid=ids::ADMIN_SORT>
+                        {option("sort", "", "As listed")}
+                        {option("sort", "newest", "Newest first")}
+                        {option("sort", "oldest", "Oldest first")}
+                    </select>
+                </div>
+                <div class="field">
+                    <label for="per-page">"Per page"</label>
+                    <select id="per-page" name="per_page" data-testid=ids::ADMIN_PER_PAGE>
+                        {["25", "50", "100"]
+                            .map(|n| view! { <option value=n selected=move || per_page() == n>{n}</option> })
+                            .collect_view()}
+                    </select>
+                </div>
+                <div class="actions">
+                    <button type="submit" class="button button--secondary">"Apply"</button>
+                    {move || filtered().then(|| view! { <a href=paths::ADMIN_IDENTITIES data-testid=ids::ADMIN_CLEAR>"Clear"</a> })}
+                </div>
             </Form>
             <Gate data=list loading="Loading identities…" let:list>
                 <IdentityTable list />
@@ -71,7 +100,7 @@ fn Identities(list: Loaded<IdentityList>) -> impl IntoView {
 /// `/admin/identities?…` with `page` replaced.
 fn page_href(query: &leptos_router::params::ParamsMap, page: u64) -> String {
     let mut pairs: Vec<(String, String)> = vec![("page".into(), page.to_string())];
-    for k in ["per_page", "email"] {
+    for k in ["per_page", "email", "q", "state", "sort"] {
         if let Some(v) = query.get(k).filter(|v| !v.is_empty()) {
             pairs.push((k.into(), v));
         }
@@ -80,40 +109,89 @@ fn page_href(query: &leptos_router::params::ParamsMap, page: u64) -> String {
     format!("{}?{}", paths::ADMIN_IDENTITIES, qs.join("&"))
 }
 
+/// "1 identity", "3 identities".
+fn identities(n: u64) -> String {
+    if n == 1 {
+        "1 identity".into()
+    } else {
+        format!("{n} identities")
+    }
+}
+
+/// The counts above the table.
+fn summary(list: &IdentityList) -> String {
+    let pages = match list.pages {
+        Some(pages) => format!(" · page {} of {pages}", list.page),
+        None => format!(" · page {}", list.page),
+    };
+    match (&list.search, list.total) {
+        (Some(s), _) => {
+            let more = if s.truncated { " (the first ones only: narrow the search)" } else { "" };
+            format!(
+                "{} of {} match{more} · {} active · {} inactive{pages}",
+                s.matching,
+                identities(s.scanned),
+                s.active,
+                s.inactive
+            )
+        }
+        (None, Some(total)) => format!("{}{pages}", identities(total)),
+        (None, None) => format!("Page {}", list.page),
+    }
+}
+
 #[component]
 fn IdentityTable(list: IdentityList) -> impl IntoView {
     let query = use_query_map().get_untracked();
-    let summary = match (list.total, list.pages) {
-        (Some(total), Some(pages)) => format!("{total} identities · page {} of {pages}", list.page),
-        _ => format!("Page {}", list.page),
-    };
+    let summary = summary(&list);
     let prev = list.has_prev.then(|| page_href(&query, list.page - 1));
     let next = list.has_next.then(|| page_href(&query, list.page + 1));
     let empty = list.rows.is_empty();
+    let now = list.now;
+    let searched = ["q", "state", "email"].iter().any(|k| query.get(k).is_some_and(|v| !v.is_empty()));
     view! {
-        <p class="muted" data-testid=ids::ADMIN_TOTAL>{summary}</p>
-        <table class="table" data-testid=ids::ADMIN_TABLE>
-            <thead>
-                <tr><th>"Email"</th><th>"Name"</th><th>"State"</th><th>"Created"</th></tr>
-            </thead>
-            <tbody>
-                {list
-                    .rows
-                    .into_iter()
-                    .map(|r| {
+        <p class="muted" data-testid=ids::ADMIN_TOTAL role="status">{summary}</p>
+        {if empty {
+            view! {
+                <div class="empty" data-testid=ids::ADMIN_EMPTY>
+                    {if searched {
                         view! {
-                            <tr data-testid=ids::ADMIN_ROW>
-                                <td><a href=paths::admin_identity(&r.id, None)>{r.email.clone()}</a></td>
-                                <td>{r.full_name()}</td>
-                                <td>{badge(r.state)}</td>
-                                <td>{r.created_short()}</td>
-                            </tr>
+                            <p>"No identities match."</p>
+                            <a href=paths::ADMIN_IDENTITIES>"Clear the search"</a>
                         }
-                    })
-                    .collect_view()}
-            </tbody>
-        </table>
-        {empty.then(|| view! { <p class="muted">"No identity matches."</p> })}
+                            .into_any()
+                    } else {
+                        view! { <p>"No identities yet. Create the first one below."</p> }.into_any()
+                    }}
+                </div>
+            }
+                .into_any()
+        } else {
+            view! {
+                <table class="table table--cards" data-testid=ids::ADMIN_TABLE>
+                    <thead>
+                        <tr><th scope="col">"Email"</th><th scope="col">"Name"</th><th scope="col">"State"</th><th scope="col">"Created"</th></tr>
+                    </thead>
+                    <tbody>
+                        {list
+                            .rows
+                            .into_iter()
+                            .map(|r| {
+                                view! {
+                                    <tr data-testid=ids::ADMIN_ROW>
+                                        <td data-label="Email"><a href=paths::admin_identity(&r.id, None)>{r.email.clone()}</a></td>
+                                        <td data-label="Name">{r.full_name()}</td>
+                                        <td data-label="State">{badge(r.state)}</td>
+                                        <td data-label="Created" class="nowrap"><Ago unix=r.created_unix now /></td>
+                                    </tr>
+                                }
+                            })
+                            .collect_view()}
+                    </tbody>
+                </table>
+            }
+                .into_any()
+        }}
         <nav class="pager" aria-label="Pages">
             {prev.map(|h| view! { <a href=h rel="prev" data-testid=ids::ADMIN_PREV>"← Previous"</a> })}
             {next.map(|h| view! { <a href=h rel="next" data-testid=ids::ADMIN_NEXT>"Next →"</a> })}

@@ -9,12 +9,15 @@ use rules::paths;
 use super::fields::{other_error, server_fields, IdentityFields};
 use super::{badge, is_admin, require_admin, AdminNav, NoticeBanner};
 use crate::api::admin::{
-    admin_get_identity, AdminEndSessions, AdminSetIdentityState, AdminUpdateIdentity, IdentityRow,
+    admin_get_identity, AdminDeleteIdentity, AdminEndSessions, AdminSetIdentityState, AdminUpdateIdentity, IdentityRow,
 };
 use crate::components::auth::use_current_user;
+use crate::components::confirm::{Confirm, ConfirmAction};
 use crate::components::error::ErrorMessage;
 use crate::components::gate::{Gate, Loaded};
+use crate::components::time::Ago;
 use crate::ids;
+use leptos::server_fn::ServerFn;
 
 #[component]
 pub fn AdminIdentityPage() -> impl IntoView {
@@ -61,10 +64,72 @@ fn EditIdentity(row: IdentityRow) -> impl IntoView {
     let next_state = row.state.toggled();
     let switch_label = if row.state.is_active() { "Deactivate" } else { "Activate" };
     let server_errors = server_fields(saved.clone());
-    let (id, id2, id3, fields_row) = (row.id.clone(), row.id.clone(), row.id.clone(), row.clone());
+    let (id, fields_row) = (row.id.clone(), row.clone());
+    let field = |k: &str, v: &str| (k.to_string(), v.to_string());
+    let state_confirm = if row.state.is_active() {
+        Confirm {
+            title: format!("Deactivate {}?", row.email),
+            message: "They are signed out everywhere and cannot sign in until an admin activates them again.".into(),
+            confirm_label: "Yes, deactivate".into(),
+            confirm_testid: format!("{}-confirm", ids::ADMIN_TOGGLE_STATE),
+            action: AdminSetIdentityState::PATH.into(),
+            fields: vec![field("id", &row.id), field("state", next_state.as_str())],
+        }
+    } else {
+        Confirm {
+            title: format!("Activate {}?", row.email),
+            message: "They can sign in again.".into(),
+            confirm_label: "Yes, activate".into(),
+            confirm_testid: format!("{}-confirm", ids::ADMIN_TOGGLE_STATE),
+            action: AdminSetIdentityState::PATH.into(),
+            fields: vec![field("id", &row.id), field("state", next_state.as_str())],
+        }
+    };
+    let end_confirm = Confirm {
+        title: format!("End every session of {}?", row.email),
+        message: "They are signed out of this app on every device and must sign in again.".into(),
+        confirm_label: "Yes, end all sessions".into(),
+        confirm_testid: format!("{}-confirm", ids::ADMIN_END_SESSIONS),
+        action: AdminEndSessions::PATH.into(),
+        fields: vec![field("id", &row.id)],
+    };
+    let delete_confirm = Confirm {
+        title: format!("Delete {}?", row.email),
+        message:
+            "The identity, its sign-in sessions and its tokens are removed at the provider. This cannot be undone."
+                .into(),
+        confirm_label: "Yes, delete this identity".into(),
+        confirm_testid: ids::ADMIN_DELETE_CONFIRM.into(),
+        action: AdminDeleteIdentity::PATH.into(),
+        fields: vec![field("id", &row.id), field("confirm", "delete")],
+    };
+    let actions = view! {
+        <div class="actions">
+            <ConfirmAction
+                label=switch_label.to_string()
+                class=if row.state.is_active() { "button button--secondary" } else { "button" }.to_string()
+                testid=ids::ADMIN_TOGGLE_STATE.to_string()
+                confirm=state_confirm
+            />
+            <ConfirmAction
+                label="End all sessions in this app".to_string()
+                class="button button--secondary".to_string()
+                testid=ids::ADMIN_END_SESSIONS.to_string()
+                confirm=end_confirm
+            />
+            <ConfirmAction
+                label="Delete…".to_string()
+                class="button button--danger".to_string()
+                testid=ids::ADMIN_DELETE_LINK.to_string()
+                href=paths::admin_delete(&row.id)
+                confirm=delete_confirm
+            />
+        </div>
+    }
+    .into_any();
     view! {
         <h1>{row.email.clone()} " " {badge(row.state)}</h1>
-        <p class="muted">{format!("Created {} · id {}", row.created_short(), row.id)}</p>
+        <p class="muted">"Created " <Ago unix=row.created_unix now=crate::format::now() /> {format!(" · id {}", row.id)}</p>
         <ActionForm action=update attr:class="form" attr:data-testid=ids::ADMIN_EDIT_FORM>
             <input type="hidden" name="id" value=id.clone() />
             <IdentityFields
@@ -83,22 +148,7 @@ fn EditIdentity(row: IdentityRow) -> impl IntoView {
                 "This identity cannot sign in until it is activated."
             }}
         </p>
-        <div class="actions">
-            <ActionForm action=state attr:class="inline-form">
-                <input type="hidden" name="id" value=id2.clone() />
-                <input type="hidden" name="state" value=next_state.as_str() />
-                <button type="submit" class="button" data-testid=ids::ADMIN_TOGGLE_STATE>{switch_label}</button>
-            </ActionForm>
-            <ActionForm action=end attr:class="inline-form">
-                <input type="hidden" name="id" value=id3.clone() />
-                <button type="submit" class="button button--light" data-testid=ids::ADMIN_END_SESSIONS>
-                    "End all sessions in this app"
-                </button>
-            </ActionForm>
-            <a class="button button--danger" href=paths::admin_delete(&row.id) data-testid=ids::ADMIN_DELETE_LINK>
-                "Delete…"
-            </a>
-        </div>
+        {actions}
         {other_error(switched).map(|e| view! { <ErrorMessage error=e /> })}
         {other_error(ended).map(|e| view! { <ErrorMessage error=e /> })}
     }

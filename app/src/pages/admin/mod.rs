@@ -26,6 +26,7 @@ use rules::paths;
 
 use crate::api::session::UserView;
 use crate::components::auth::require_user;
+use crate::components::toast::Toast;
 use crate::error::AppError;
 use crate::ids;
 
@@ -67,13 +68,13 @@ fn AdminNav() -> impl IntoView {
     }
 }
 
-/// The success banner after a redirect (`?notice=…`).
+/// The toast after a redirect (`?notice=…`).
 #[component]
 fn NoticeBanner() -> impl IntoView {
     let query = use_query_map();
     move || {
         let notice = Notice::parse(query.read().get("notice").as_deref()?)?;
-        Some(view! { <p class="notice" role="status" data-testid=ids::ADMIN_NOTICE>{notice.text()}</p> })
+        Some(view! { <Toast text=notice.text().to_string() testid=ids::ADMIN_NOTICE.to_string() /> })
     }
 }
 

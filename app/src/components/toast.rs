@@ -1,0 +1,28 @@
+//! A short confirmation after an action ("Identity created."): a toast in the
+//! corner that announces itself to screen readers (`role="status"`) and,
+//! once the bundle runs, can be dismissed. It does not vanish on a timer, so
+//! nobody has to read against the clock (WCAG 2.2.1).
+
+use leptos::prelude::*;
+
+#[island]
+pub fn Toast(text: String, testid: String) -> impl IntoView {
+    let open = RwSignal::new(true);
+    let hydrated = RwSignal::new(false);
+    Effect::new(move |_| hydrated.set(true));
+    view! {
+        <div class="toast" role="status" hidden=move || !open.get()>
+            <span data-testid=testid>{text}</span>
+            <Show when=move || hydrated.get()>
+                <button
+                    type="button"
+                    class="button button--ghost button--small"
+                    data-testid="toast-dismiss"
+                    on:click=move |_| open.set(false)
+                >
+                    "Dismiss"
+                </button>
+            </Show>
+        </div>
+    }
+}
