@@ -83,7 +83,7 @@ pub fn iso(unix: i64) -> String {
 }
 
 /// How long ago `then` was, seen at `now` (both Unix seconds): "just now",
-/// "2 minutes ago", "yesterday", "3 days ago"; a date after a month. A time
+/// "2 minutes ago", "5 hours ago", "3 days ago"; a date after a month. A time
 /// in the future (clock skew) reads "just now"; no time at all reads "never".
 pub fn relative(then: i64, now: i64) -> String {
     if then <= 0 {
@@ -95,9 +95,9 @@ pub fn relative(then: i64, now: i64) -> String {
         i64::MIN..=44 => "just now".into(),
         45..=89 => "a minute ago".into(),
         90..=3_569 => plural((ago + 30) / 60, "minute"),
-        3_570..=86_399 => plural((ago + 1_800) / 3_600, "hour"),
-        86_400..=172_799 => "yesterday".into(),
-        172_800..=2_591_999 => plural(ago / 86_400, "day"),
+        3_570..=84_599 => plural((ago + 1_800) / 3_600, "hour"),
+        // Days, not "yesterday": the server does not know the reader's calendar day.
+        84_600..=2_591_999 => plural((ago + 1_800) / 86_400, "day"),
         _ => {
             let (y, m, d, ..) = civil(then);
             let month = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
@@ -107,14 +107,19 @@ pub fn relative(then: i64, now: i64) -> String {
     }
 }
 
-/// Up to two initials for an avatar: "Nia Okafor" → "NO", "nia@example.com" → "N".
+/// Up to two initials for an avatar: "Nia Okafor" → "NO", "Dr. Ada Lovelace"
+/// → "AL" (a word ending in a full stop is a title), "nia.okafor@example.com" → "NO".
 pub fn initials(name: &str) -> String {
-    let name = name.split('@').next().unwrap_or_default();
-    let letters: String = name
-        .split(|c: char| c.is_whitespace() || c == '.' || c == '-' || c == '_')
+    let words: Vec<&str> = match name.split_once('@') {
+        Some((local, _)) => local.split(['.', '-', '_', '+']).collect(),
+        None => name.split_whitespace().filter(|w| !(w.ends_with('.') && w.chars().count() <= 5)).collect(),
+    };
+    let letters: String = words
+        .iter()
         .filter_map(|w| w.chars().find(|c| c.is_alphanumeric()))
         .take(2)
         .flat_map(char::to_uppercase)
+        .take(2)
         .collect();
     if letters.is_empty() {
         "?".into()
@@ -190,7 +195,9 @@ mod tests {
         assert_eq!(relative(now - 120, now), "2 minutes ago");
         assert_eq!(relative(now - 3_600, now), "1 hour ago");
         assert_eq!(relative(now - 5 * 3_600, now), "5 hours ago");
-        assert_eq!(relative(now - 86_400, now), "yesterday");
+        assert_eq!(relative(now - 84_599, now), "23 hours ago");
+        assert_eq!(relative(now - 84_600, now), "1 day ago", "never \"24 hours ago\"");
+        assert_eq!(relative(now - 86_400, now), "1 day ago");
         assert_eq!(relative(now - 3 * 86_400, now), "3 days ago");
         assert_eq!(relative(1_700_000_000, now), "on 14 Nov 2023");
     }
@@ -210,6 +217,8 @@ mod tests {
         assert_eq!(initials("zoë"), "Z");
         assert_eq!(initials("  "), "?");
         assert_eq!(initials("Ana Maria Lopez"), "AM");
+        assert_eq!(initials("Dr. Ada Lovelace"), "AL", "titles are skipped");
+        assert_eq!(initials("ßen Öz"), "SS", "never more than two letters");
         let amr = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
         assert_eq!(sign_in_method(&amr(&["otp"])), Some("Signed in with a one-time passcode"));
         assert_eq!(sign_in_method(&amr(&["hwk", "user"])), Some("Signed in with a passkey"));

@@ -86,7 +86,7 @@ fn Shell() -> impl IntoView {
             <a class="skip-link" href="#main">"Skip to content"</a>
             <div class="shell">
                 <Header />
-                <main class="main" id="main">
+                <main class="main" id="main" tabindex="-1">
                     <ErrorBoundary fallback=|errors| view! { <ErrorPanel errors /> }>
                         <Routes fallback=NotFound>
                             // In-order streaming: every page is complete without JavaScript.

@@ -110,7 +110,15 @@ test('keyboard only: an admin finds an identity, edits it, and a dialog asks bef
   await page.keyboard.press('Enter');
   const dialog = page.getByRole('dialog', { name: `Deactivate ${email}?` });
   await expect(dialog).toBeVisible();
-  for (let i = 0; i < 5; i++) {
+  const yes = dialog.getByTestId(`${ids.adminToggleState}-confirm`);
+  const cancel = dialog.getByRole('button', { name: 'Cancel' });
+  await expect(cancel).toBeFocused();
+  // Tab from the last button wraps to the first, Shift+Tab from the first to the last.
+  await page.keyboard.press('Tab');
+  await expect(yes).toBeFocused();
+  await page.keyboard.press('Shift+Tab');
+  await expect(cancel).toBeFocused();
+  for (let i = 0; i < 4; i++) {
     await page.keyboard.press('Tab');
     expect(await dialog.evaluate((d) => d.contains(document.activeElement))).toBe(true);
   }

@@ -210,6 +210,7 @@ pub async fn admin_list_identities(
     let now = bff::unix_now();
     let search = SearchQuery {
         text: q.map(|t| t.trim().chars().take(200).collect::<String>()).filter(|t| !t.is_empty()),
+        email: email.as_deref().map(str::trim).filter(|e| !e.is_empty()).map(str::to_string),
         state: state.as_deref().and_then(IdentityState::parse),
         sort: sort.as_deref().map(Sort::parse).unwrap_or_default(),
         page: page - 1,
@@ -236,11 +237,7 @@ pub async fn admin_list_identities(
             now,
         });
     }
-    let q = bff::admin::model::ListQuery {
-        page: page - 1,
-        per_page,
-        email: email.map(|e| e.trim().to_string()).filter(|e| !e.is_empty()),
-    };
+    let q = bff::admin::model::ListQuery { page: page - 1, per_page, email: search.email };
     let p = admin.list(&q).await.map_err(admin_error)?;
     let pages = p.total.map(|t| page_count(t, per_page));
     Ok(IdentityList {

@@ -55,7 +55,14 @@ pub fn ConfirmAction(
             let _ = first.focus();
         }
     };
-    let heading_id = format!("{}-title", confirm.confirm_testid);
+    // Unique per page even with several dialogs of one kind (one per row):
+    // the test id and the first hidden field (the identity's id), as plain
+    // id characters; the same on the server and in the browser.
+    let subject = confirm.fields.first().map(|(_, v)| v.as_str()).unwrap_or_default();
+    let heading_id: String = format!("{}-{subject}-title", confirm.confirm_testid)
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() || c == '-' { c } else { '_' })
+        .collect();
     let open = move |ev: leptos::ev::MouseEvent| {
         if let Some(d) = dialog.get() {
             ev.prevent_default();

@@ -66,7 +66,7 @@ fn Welcome(user: UserView) -> impl IntoView {
         view! {
             <li>
                 <a class="card" href=paths::onboarding(paths::HOME)>
-                    <h2>"Finish setting up"</h2>
+                    <h3>"Finish setting up"</h3>
                     <p>"Choose the name this app shows for you."</p>
                 </a>
             </li>
@@ -76,7 +76,7 @@ fn Welcome(user: UserView) -> impl IntoView {
         view! {
             <li>
                 <a class="card" href=paths::ADMIN_IDENTITIES data-testid=ids::HOME_ADMIN>
-                    <h2>"Admin dashboard"</h2>
+                    <h3>"Admin dashboard"</h3>
                     <p>"Find, create, edit and deactivate identities, and read the audit trail."</p>
                 </a>
             </li>
@@ -92,13 +92,13 @@ fn Welcome(user: UserView) -> impl IntoView {
             {onboarding}
             <li>
                 <a class="card" href=paths::PROFILE data-testid=ids::HOME_PROFILE>
-                    <h2>"Your profile"</h2>
+                    <h3>"Your profile"</h3>
                     <p>"Your name, your email and how you signed in."</p>
                 </a>
             </li>
             <li>
                 <a class="card" href=format!("{}#sessions", paths::PROFILE)>
-                    <h2>"Your sessions"</h2>
+                    <h3>"Your sessions"</h3>
                     <p>"Every device you are signed in on. End the ones you do not recognise."</p>
                 </a>
             </li>

@@ -184,7 +184,7 @@ fn TechnicalDetails(p: ProfileView) -> impl IntoView {
     view! {
         <section class="panel">
             <details class="disclosure" data-testid=ids::TECHNICAL_DETAILS>
-                <summary>"Technical details"</summary>
+                <summary><h2 class="summary-heading">"Technical details"</h2></summary>
                 <p class="muted small">
                     "What the identity provider told this app about you. The tokens themselves never leave the server."
                 </p>

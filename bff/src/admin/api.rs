@@ -193,31 +193,42 @@ impl AdminApi {
     }
 
     /// Every identity, `per_page` at a time, up to `limit`; `true` when the
-    /// provider holds more than that.
+    /// provider holds more than that. Bounded against a provider that
+    /// misbehaves: at most `limit / per_page + 2` requests (a provider that
+    /// answers smaller pages than asked is read only that far), each identity
+    /// once, and it stops at the first page that brings nothing new (a
+    /// provider that ignores `page` and keeps answering the first one).
     #[tracing::instrument(skip_all, fields(per_page, limit))]
     pub(crate) async fn list_all(&self, per_page: u64, limit: usize) -> Result<(Vec<Identity>, bool), AdminError> {
+        let per_page = per_page.clamp(1, MAX_PER_PAGE);
+        let max_requests = (limit as u64).div_ceil(per_page) + 2;
+        let mut seen: std::collections::HashSet<String> = std::collections::HashSet::new();
         let mut all: Vec<Identity> = Vec::new();
-        for page in 0.. {
+        for page in 0..max_requests {
             let got = self.list(&ListQuery { page, per_page, email: None }).await?;
             let (n, total, next) = (got.items.len(), got.total, got.next);
-            all.extend(got.items);
+            let before = all.len();
+            all.extend(got.items.into_iter().filter(|i| seen.insert(i.id.clone())));
+            if all.len() > limit {
+                all.truncate(limit);
+                return Ok((all, true));
+            }
             // The Link header decides; without one the total; without both a full page.
             let more = match (next, total) {
                 (Some(_), _) => true,
                 (None, Some(t)) => (all.len() as u64) < t,
                 (None, None) => n as u64 == per_page,
             };
-            if n == 0 || !more {
-                break;
+            if n == 0 || all.len() == before || !more {
+                return Ok((all, false));
             }
-            if all.len() >= limit {
-                all.truncate(limit);
+            if all.len() == limit {
+                // Exactly the limit so far, and the provider says there is more.
                 return Ok((all, true));
             }
         }
-        let truncated = all.len() > limit;
-        all.truncate(limit);
-        Ok((all, truncated))
+        tracing::warn!(requests = max_requests, "the provider kept offering more pages; the search stopped");
+        Ok((all, true))
     }
 
     #[tracing::instrument(skip_all, fields(identity = %id))]

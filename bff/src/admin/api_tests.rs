@@ -205,6 +205,48 @@ async fn a_wrong_client_secret_is_a_token_error() {
 
 // ------------------------------------------------------------ misbehaving fakes
 
+/// A provider whose Admin API ignores `page`: every request gets the same two
+/// identities and a `Link` that promises a next page.
+async fn fake_ignoring_page() -> (String, Arc<AtomicU64>) {
+    use axum::routing::{get, post};
+    let reads = Arc::new(AtomicU64::new(0));
+    let r = reads.clone();
+    let app = axum::Router::new()
+        .route(
+            "/oauth2/token",
+            post(|| async {
+                axum::Json(serde_json::json!({"access_token": "t", "token_type": "bearer", "expires_in": 3600}))
+            }),
+        )
+        .route(
+            "/admin/identities",
+            get(move || {
+                r.fetch_add(1, Ordering::SeqCst);
+                async move {
+                    let body = serde_json::json!([
+                        {"id": "a", "state": "active", "traits": {"email": "a@example.com"}},
+                        {"id": "b", "state": "active", "traits": {"email": "b@example.com"}},
+                    ]);
+                    ([("link", "<http://x/admin/identities?page=1&per_page=2>; rel=\"next\"")], axum::Json(body))
+                }
+            }),
+        );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}/", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (base, reads)
+}
+
+#[tokio::test]
+async fn a_search_over_a_provider_that_ignores_paging_reads_each_identity_once_and_stops() {
+    let (base, reads) = fake_ignoring_page().await;
+    let api = api(&base, ClientAuth::ClientSecretBasic);
+    let (all, truncated) = api.list_all(2, 10_000).await.unwrap();
+    let ids: Vec<&str> = all.iter().map(|i| i.id.as_str()).collect();
+    assert_eq!((ids, truncated), (vec!["a", "b"], false), "no duplicates");
+    assert_eq!(reads.load(Ordering::SeqCst), 2, "stopped at the first page with nothing new");
+}
+
 #[derive(Clone, Default)]
 struct Counters {
     tokens: Arc<AtomicU64>,

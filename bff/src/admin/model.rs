@@ -126,6 +126,8 @@ pub fn link_page(header: &str, rel: &str) -> Option<u64> {
 pub struct SearchQuery {
     /// Matched case-insensitively against the email and the full name; every word must match.
     pub text: Option<String>,
+    /// Only the identity with exactly this email (case-insensitive), as the Admin API's own filter.
+    pub email: Option<String>,
     pub state: Option<IdentityState>,
     pub sort: Sort,
     /// 0-based, like [`ListQuery::page`].
@@ -183,7 +185,7 @@ pub struct SearchPage {
     pub scanned: u64,
     /// Of those, how many match the words and the state.
     pub matching: u64,
-    /// Of those matching the words (whatever the state), how many are active and inactive.
+    /// Of those matching the words and the email (whatever the state), how many are active and inactive.
     pub active: u64,
     pub inactive: u64,
     /// The provider holds more than [`SCAN_LIMIT`]; only the first were searched.
@@ -219,6 +221,9 @@ pub fn search_in(all: Vec<Identity>, q: &SearchQuery, truncated: bool) -> Search
     let words: Vec<String> =
         q.text.as_deref().unwrap_or_default().to_lowercase().split_whitespace().map(str::to_string).collect();
     let found: Vec<Identity> = all.into_iter().filter(|i| matches_text(i, &words)).collect();
+    let email = q.email.as_deref().map(str::trim).filter(|e| !e.is_empty());
+    let found: Vec<Identity> =
+        found.into_iter().filter(|i| email.is_none_or(|e| i.traits.email.eq_ignore_ascii_case(e))).collect();
     let active = found.iter().filter(|i| i.state.is_active()).count() as u64;
     let inactive = found.len() as u64 - active;
     let mut items: Vec<Identity> = found.into_iter().filter(|i| q.state.is_none_or(|s| i.state == s)).collect();
@@ -361,6 +366,9 @@ mod tests {
         let p = search_in(sample(), &q, true);
         assert_eq!(ids(&p), ["a", "d"]);
         assert_eq!((p.matching, p.active, p.inactive, p.truncated), (2, 2, 1, true));
+        let q = SearchQuery { email: Some(" BOB@example.com ".into()), per_page: 25, ..SearchQuery::default() };
+        let p = search_in(sample(), &q, false);
+        assert_eq!((ids(&p), p.active, p.inactive), (vec!["b"], 0, 1), "an exact email narrows a search too");
     }
 
     #[test]

@@ -154,7 +154,14 @@ fn IdentityTable(list: IdentityList) -> impl IntoView {
         {if empty {
             view! {
                 <div class="empty" data-testid=ids::ADMIN_EMPTY>
-                    {if searched {
+                    {if list.total.is_some_and(|t| t > 0) || (list.page > 1 && !searched) {
+                        // Past the last page (an old link, or rows deleted since).
+                        view! {
+                            <p>"Nothing on this page."</p>
+                            <a href=page_href(&query, 1)>"Back to the first page"</a>
+                        }
+                            .into_any()
+                    } else if searched {
                         view! {
                             <p>"No identities match."</p>
                             <a href=paths::ADMIN_IDENTITIES>"Clear the search"</a>
