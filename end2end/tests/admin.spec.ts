@@ -145,6 +145,11 @@ test('admins search by email or name, filter by state, sort by creation, and see
   await page.getByTestId(ids.adminToggleState).click();
   await confirmIfAsked(page, js, ids.adminToggleState);
   await expect(page.getByTestId(ids.adminNotice)).toContainText('Identity deactivated');
+  // The toast is dismissed with a plain link: the same page without the notice.
+  await page.getByTestId('toast-dismiss').click();
+  await expect(page).toHaveURL(/\/admin\/identities\/[0-9a-f-]+$/);
+  await expect(page.getByTestId(ids.adminNotice)).toHaveCount(0);
+  await expect(page.getByTestId(ids.adminState)).toHaveText('inactive');
 
   // Search by name (case-insensitive), newest first.
   await page.goto('/admin/identities');
@@ -175,6 +180,19 @@ test('admins search by email or name, filter by state, sort by creation, and see
   await page.getByTestId(ids.adminEmpty).getByRole('link', { name: 'Clear the search' }).click();
   await expect(page).toHaveURL(/\/admin\/identities$/);
   await expect(page.getByTestId(ids.adminRow).first()).toBeVisible();
+});
+
+test('the identity form stacks its fields, each under its label', async ({ page, request }) => {
+  await signInAsAdmin(page, request, '/admin/identities');
+  const form = page.getByTestId(ids.adminCreateForm);
+  const box = async (testid: string) => (await form.getByTestId(testid).boundingBox())!;
+  const [email, first, last] = [await box(ids.adminEmail), await box(ids.adminFirstName), await box(ids.adminLastName)];
+  // One field per row, left-aligned (an island's wrapper must not break the form's grid).
+  expect(first.y).toBeGreaterThan(email.y + email.height);
+  expect(last.y).toBeGreaterThan(first.y + first.height);
+  expect(Math.abs(first.x - email.x)).toBeLessThan(2);
+  const label = (await form.locator(`label[for="${await form.getByTestId(ids.adminFirstName).getAttribute('id')}"]`).boundingBox())!;
+  expect(label.y + label.height).toBeLessThanOrEqual(first.y + 1);
 });
 
 test('identity rows become cards on a phone', async ({ page, request }, info) => {

@@ -62,4 +62,5 @@ export const ids = {
   adminDeleteConfirm: 'admin-delete-confirm',
   auditTable: 'audit-table',
   auditRow: 'audit-row',
+  auditEmpty: 'audit-empty',
 } as const;

@@ -63,3 +63,4 @@ pub const ADMIN_DELETE_FORM: &str = "admin-delete-form";
 pub const ADMIN_DELETE_CONFIRM: &str = "admin-delete-confirm";
 pub const AUDIT_TABLE: &str = "audit-table";
 pub const AUDIT_ROW: &str = "audit-row";
+pub const AUDIT_EMPTY: &str = "audit-empty";

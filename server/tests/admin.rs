@@ -252,6 +252,13 @@ async fn an_admin_page_renders_the_table_without_javascript() {
     assert!(html.contains("2 identities · page 1 of 1"), "total and pages");
     let r = app.client.get(format!("{}/admin/audit", app.base)).send().await.unwrap();
     assert_eq!(r.status(), 200);
+    let html = r.text().await.unwrap();
+    assert!(html.contains("No admin actions yet"), "an empty trail says so: {html}");
+    // Past the last page: an empty state with the way back, not "no identities".
+    let html =
+        app.client.get(format!("{}/admin/identities?page=9", app.base)).send().await.unwrap().text().await.unwrap();
+    assert!(html.contains("Nothing on this page") && html.contains("Back to the first page"), "{html}");
+    assert!(!html.contains("No identities yet"), "{html}");
 }
 
 #[tokio::test]

@@ -1,46 +1,22 @@
 //! A short confirmation after an action ("Identity created."): a toast in the
-//! corner that announces itself to screen readers (`role="status"`) and,
-//! once the bundle runs, can be dismissed. It does not vanish on a timer, so
-//! nobody has to read against the clock (WCAG 2.2.1). On a phone it sits in
-//! the page's flow instead of over it (see `.toast` in `style/main.css`).
+//! corner that announces itself to screen readers (`role="status"`). It does
+//! not vanish on a timer, so nobody has to read against the clock (WCAG
+//! 2.2.1); "Dismiss" is a plain link to the same page without the notice, so
+//! it works with or without JavaScript and costs the bundle nothing. On a
+//! phone it sits in the page's flow instead of over it (`.toast` in
+//! `style/main.css`).
 
 use leptos::prelude::*;
 
-#[island]
-pub fn Toast(text: String, testid: String) -> impl IntoView {
-    let open = RwSignal::new(true);
-    let hydrated = RwSignal::new(false);
-    Effect::new(move |_| hydrated.set(true));
+/// `text`, with a link that dismisses it by loading `dismiss_href`.
+#[component]
+pub fn Toast(text: String, testid: &'static str, dismiss_href: String) -> impl IntoView {
     view! {
-        <div class="toast" role="status" hidden=move || !open.get()>
+        <div class="toast" role="status">
             <span data-testid=testid>{text}</span>
-            <Show when=move || hydrated.get()>
-                <button
-                    type="button"
-                    class="button button--ghost button--small"
-                    data-testid="toast-dismiss"
-                    on:click=move |_| {
-                        open.set(false);
-                        focus_main();
-                    }
-                >
-                    "Dismiss"
-                </button>
-            </Show>
+            <a class="button button--ghost button--small" href=dismiss_href data-testid="toast-dismiss">
+                "Dismiss"
+            </a>
         </div>
-    }
-}
-
-/// Gives focus to `<main>` (the dismissed toast had it), so keyboard users
-/// continue from the page's content rather than from the top of the document.
-fn focus_main() {
-    #[cfg(feature = "hydrate")]
-    {
-        use wasm_bindgen::JsCast;
-        if let Some(main) =
-            document().get_element_by_id("main").and_then(|m| m.dyn_into::<leptos::web_sys::HtmlElement>().ok())
-        {
-            let _ = main.focus();
-        }
     }
 }

@@ -48,6 +48,23 @@ fn audit_table(a: AuditList) -> impl IntoView {
     let prev = (a.page > 1).then(|| page(a.page - 1));
     let next = (a.page < a.pages).then(|| page(a.page + 1));
     let now = crate::format::now();
+    if a.rows.is_empty() {
+        return view! {
+            <p class="muted">{format!("{} actions · page {} of {}", a.total, a.page, a.pages)}</p>
+            <div class="empty" data-testid=ids::AUDIT_EMPTY>
+                {if a.total == 0 {
+                    view! { <p>"No admin actions yet. Every create, edit, state change, sign-out and delete will be listed here."</p> }.into_any()
+                } else {
+                    view! {
+                        <p>"Nothing on this page."</p>
+                        <a href=page(1)>"Back to the newest actions"</a>
+                    }
+                        .into_any()
+                }}
+            </div>
+        }
+        .into_any();
+    }
     view! {
         <p class="muted">{format!("{} actions · page {} of {}", a.total, a.page, a.pages)}</p>
         <table class="table table--cards" data-testid=ids::AUDIT_TABLE>
@@ -74,4 +91,5 @@ fn audit_table(a: AuditList) -> impl IntoView {
             {next.map(|h| view! { <a href=h rel="next">"Older →"</a> })}
         </nav>
     }
+    .into_any()
 }
