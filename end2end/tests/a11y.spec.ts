@@ -2,7 +2,7 @@ import AxeBuilder from '@axe-core/playwright';
 import * as path from 'node:path';
 import { expect, test, type Page, type TestInfo } from '@playwright/test';
 import { ids } from './ids';
-import { signInAtProvider, uniqueEmail } from './helpers';
+import { signInAsAdmin, uniqueEmail } from './helpers';
 
 // Every page of the app and of the local provider, checked by axe-core in
 // light and dark mode at 1280 and 360 px: no serious or critical violation of
@@ -170,13 +170,7 @@ test('the sign-in journey, onboarding, profile and the provider account pages', 
 });
 
 test('the admin dashboard', async ({ page, request }, info) => {
-  await page.goto('/admin/identities');
-  await signInAtProvider(page, request, 'admin@example.com');
-  await expect(page).toHaveURL(/\/(onboarding|admin)/);
-  if (page.url().includes('/onboarding')) {
-    await page.getByTestId(ids.onboardingName).fill('Ada Admin');
-    await page.getByTestId(ids.onboardingSubmit).click();
-  }
+  await signInAsAdmin(page, request, '/admin/identities');
   await expect(page.getByTestId(ids.adminTable)).toBeVisible();
   await hydrated(page);
   await audit(page, info, 'admin-identities');

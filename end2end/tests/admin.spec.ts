@@ -1,18 +1,6 @@
 import { expect, test, type Page, type APIRequestContext } from '@playwright/test';
 import { ids } from './ids';
-import { signInAtProvider, signUp, uniqueEmail } from './helpers';
-
-/// Signs the seeded admin in, starting from `path`; finishes onboarding the first time.
-async function signInAsAdmin(page: Page, request: APIRequestContext, path: string) {
-  await page.goto(path);
-  await signInAtProvider(page, request, 'admin@example.com');
-  await expect(page).toHaveURL(/\/(onboarding|admin)/);
-  if (page.url().includes('/onboarding')) {
-    await page.getByTestId(ids.onboardingName).fill('Ada Admin');
-    await page.getByTestId(ids.onboardingSubmit).click();
-  }
-  await expect(page).toHaveURL(new RegExp(path.replace(/[?]/g, '\\?') + '$'));
-}
+import { signInAsAdmin, signInAtProvider, signUp, uniqueEmail } from './helpers';
 
 /// With JavaScript a destructive action asks in a dialog first: confirm it there.
 async function confirmIfAsked(page: Page, js: boolean, testid: string) {

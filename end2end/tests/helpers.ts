@@ -51,3 +51,15 @@ export async function signOut(page: Page) {
   await expect(page).toHaveURL(/\/$/);
   await expect(page.getByTestId(ids.signinLink)).toBeVisible();
 }
+
+/// Signs the seeded admin in, starting from `path`; finishes onboarding the first time.
+export async function signInAsAdmin(page: Page, request: APIRequestContext, path: string) {
+  await page.goto(path);
+  await signInAtProvider(page, request, 'admin@example.com');
+  await expect(page).toHaveURL(/\/(onboarding|admin)/);
+  if (page.url().includes('/onboarding')) {
+    await page.getByTestId(ids.onboardingName).fill('Ada Admin');
+    await page.getByTestId(ids.onboardingSubmit).click();
+  }
+  await expect(page).toHaveURL(new RegExp(path.replace(/[?]/g, '\\?') + '$'));
+}

@@ -1,6 +1,6 @@
 import { expect, test, type APIRequestContext, type Page } from '@playwright/test';
 import { ids } from './ids';
-import { signInAtProvider, signOut, signUp, uniqueEmail } from './helpers';
+import { signInAsAdmin, signOut, signUp, uniqueEmail } from './helpers';
 
 // The embedded provider's registration of this app (idp/dev.toml): the audit
 // asks the provider itself whether any string the browser saw is a live token.
@@ -92,13 +92,7 @@ test('no token reaches the browser during sign-in, browsing and sign-out', async
 test('no token reaches an admin: neither theirs nor the dashboard\'s machine token', async ({ page, request }, info) => {
   test.skip(info.project.name !== 'js', 'the audit needs the full app, WASM and server-function calls included');
   const seen = record(page);
-  await page.goto('/admin/identities');
-  await signInAtProvider(page, request, 'admin@example.com');
-  await expect(page).toHaveURL(/\/(onboarding|admin)/);
-  if (page.url().includes('/onboarding')) {
-    await page.getByTestId(ids.onboardingName).fill('Ada Admin');
-    await page.getByTestId(ids.onboardingSubmit).click();
-  }
+  await signInAsAdmin(page, request, '/admin/identities');
   await expect(page.getByTestId(ids.adminTable)).toContainText('user@example.com');
   await snapshot(page, seen, '/admin/identities');
   // An identity's page and back, navigated client-side: server-function calls from WASM.

@@ -47,8 +47,22 @@ fn Identities(list: Loaded<IdentityList>) -> impl IntoView {
     let get = move |k: &str| query.read().get(k).unwrap_or_default();
     let per_page = move || query.read().get("per_page").unwrap_or_else(|| "25".into());
     let filtered = move || ["q", "state", "sort", "email"].iter().any(|k| !get(k).is_empty());
-    let option = move |key: &'static str, value: &'static str, label: &'static str| {
-        view! { <option value=value selected=move || get(key) == value>{label}</option> }
+    // A labelled select of the filter form whose choice follows the query `key`.
+    let choice = move |key: &'static str,
+                       label: &'static str,
+                       testid: &'static str,
+                       options: &[(&'static str, &'static str)]| {
+        let id = format!("filter-{key}");
+        let options = options
+            .iter()
+            .map(|&(value, text)| view! { <option value=value selected=move || get(key) == value>{text}</option> })
+            .collect_view();
+        view! {
+            <div class="field">
+                <label for=id.clone()>{label}</label>
+                <select id=id name=key data-testid=testid>{options}</select>
+            </div>
+        }
     };
     view! {
         <section class="panel">
@@ -60,22 +74,8 @@ fn Identities(list: Loaded<IdentityList>) -> impl IntoView {
                     <label for="filter-q">"Search"</label>
                     <input id="filter-q" name="q" type="search" placeholder="Email or name" value=move || get("q") data-testid=ids::ADMIN_SEARCH />
                 </div>
-                <div class="field">
-                    <label for="filter-state">"State"</label>
-                    <select id="filter-state" name="state" data-testid=ids::ADMIN_STATE_FILTER>
-                        {option("state", "", "All states")}
-                        {option("state", "active", "Active")}
-                        {option("state", "inactive", "Inactive")}
-                    </select>
-                </div>
-                <div class="field">
-                    <label for="filter-sort">"Order"</label>
-                    <select id="filter-sort" name="sort" data-testid=ids::ADMIN_SORT>
-                        {option("sort", "", "As listed")}
-                        {option("sort", "newest", "Newest first")}
-                        {option("sort", "oldest", "Oldest first")}
-                    </select>
-                </div>
+                {choice("state", "State", ids::ADMIN_STATE_FILTER, &[("", "All states"), ("active", "Active"), ("inactive", "Inactive")])}
+                {choice("sort", "Order", ids::ADMIN_SORT, &[("", "As listed"), ("newest", "Newest first"), ("oldest", "Oldest first")])}
                 <div class="field">
                     <label for="per-page">"Per page"</label>
                     <select id="per-page" name="per_page" data-testid=ids::ADMIN_PER_PAGE>
