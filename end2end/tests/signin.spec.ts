@@ -23,6 +23,8 @@ test('a new user opens /profile, registers, is onboarded, and lands on /profile'
   await page.getByTestId(ids.onboardingSubmit).click();
   await expect(page).toHaveURL(/\/profile$/);
   await expect(page.getByTestId(ids.displayName)).toHaveText('Nia Newcomer');
+  // How they signed in, from the ID token's amr (RFC 8176: otp for an emailed passcode).
+  await expect(page.getByTestId(ids.signInMethod)).toContainText('Signed in with a one-time passcode');
   await expect(page.getByTestId(ids.idClaims)).toContainText(email);
   await expect(page.getByTestId(ids.userinfo)).toContainText(email);
   await expect(page.getByTestId(ids.signedInAs)).toHaveText(email);

@@ -71,6 +71,8 @@ pub struct Session {
     pub csrf: String,
     pub identity: Identity,
     pub auth_time: i64,
+    /// How the user authenticated (RFC 8176 `amr` values, space-separated), e.g. `otp`.
+    pub amr: String,
 }
 
 fn see_other(location: &str) -> Response {
@@ -128,16 +130,22 @@ pub async fn current_session(provider: &Provider, headers: &HeaderMap) -> Result
     let Some(cookie) = util::cookie(headers, SESSION_COOKIE) else {
         return Ok(None);
     };
-    let row: Option<(String, String, String, i64)> =
-        sqlx::query_as("SELECT sid, csrf, identity_id, auth_time FROM sessions WHERE id = ? AND expires_at > ?")
+    let row: Option<(String, String, String, i64, String)> =
+        sqlx::query_as("SELECT sid, csrf, identity_id, auth_time, amr FROM sessions WHERE id = ? AND expires_at > ?")
             .bind(util::hash(&cookie))
             .bind(db::now())
             .fetch_optional(&provider.db)
             .await?;
-    let Some((sid, csrf, identity_id, auth_time)) = row else {
+    let Some((sid, csrf, identity_id, auth_time, amr)) = row else {
         return Ok(None);
     };
-    Ok(oauth::active_identity(provider, &identity_id).await?.map(|identity| Session { sid, csrf, identity, auth_time }))
+    Ok(oauth::active_identity(provider, &identity_id).await?.map(|identity| Session {
+        sid,
+        csrf,
+        identity,
+        auth_time,
+        amr,
+    }))
 }
 
 /// `GET /oauth2/auth`
@@ -314,6 +322,7 @@ async fn issue_code(provider: &Provider, req: &AuthRequest, session: &Session) -
         &req.scope,
         Some(&session.sid),
         Some(session.auth_time),
+        &session.amr,
         &req.audience,
     )
     .await
@@ -755,9 +764,15 @@ pub async fn submit_passcode(
     }
     let cookie = util::random_token();
     let now = db::now();
-    let session =
-        Session { sid: uuid::Uuid::new_v4().to_string(), csrf: util::random_token(), identity, auth_time: now };
-    let res = sqlx::query("INSERT INTO sessions (id, sid, csrf, identity_id, auth_time, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?)")
+    // A passcode sent by email is a one-time password (RFC 8176 `otp`).
+    let session = Session {
+        sid: uuid::Uuid::new_v4().to_string(),
+        csrf: util::random_token(),
+        identity,
+        auth_time: now,
+        amr: "otp".into(),
+    };
+    let res = sqlx::query("INSERT INTO sessions (id, sid, csrf, identity_id, auth_time, created_at, expires_at, amr) VALUES (?, ?, ?, ?, ?, ?, ?, ?)")
         .bind(util::hash(&cookie))
         .bind(&session.sid)
         .bind(&session.csrf)
@@ -765,6 +780,7 @@ pub async fn submit_passcode(
         .bind(now)
         .bind(now)
         .bind(now + provider.config.ttl.session)
+        .bind(&session.amr)
         .execute(&provider.db)
         .await;
     if let Err(e) = res {

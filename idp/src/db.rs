@@ -24,7 +24,8 @@ CREATE TABLE IF NOT EXISTS identities (
 CREATE INDEX IF NOT EXISTS identities_created ON identities(created_at);
 CREATE TABLE IF NOT EXISTS sessions (
     id TEXT PRIMARY KEY, sid TEXT NOT NULL UNIQUE, csrf TEXT NOT NULL, identity_id TEXT NOT NULL,
-    auth_time INTEGER NOT NULL, created_at INTEGER NOT NULL, expires_at INTEGER NOT NULL);
+    auth_time INTEGER NOT NULL, created_at INTEGER NOT NULL, expires_at INTEGER NOT NULL,
+    amr TEXT NOT NULL DEFAULT '');
 CREATE TABLE IF NOT EXISTS login_requests (
     id TEXT PRIMARY KEY, csrf TEXT NOT NULL, params TEXT NOT NULL, email TEXT, identity_id TEXT,
     registered INTEGER NOT NULL DEFAULT 0, passcode_hash TEXT, passcode_expires_at INTEGER,
@@ -32,7 +33,7 @@ CREATE TABLE IF NOT EXISTS login_requests (
 CREATE TABLE IF NOT EXISTS grants (
     id TEXT PRIMARY KEY, client_id TEXT NOT NULL, identity_id TEXT, scope TEXT NOT NULL,
     sid TEXT, auth_time INTEGER, revoked INTEGER NOT NULL DEFAULT 0, created_at INTEGER NOT NULL,
-    audience TEXT NOT NULL DEFAULT '');
+    audience TEXT NOT NULL DEFAULT '', amr TEXT NOT NULL DEFAULT '');
 CREATE INDEX IF NOT EXISTS grants_sid ON grants(sid);
 CREATE TABLE IF NOT EXISTS codes (
     hash TEXT PRIMARY KEY, grant_id TEXT NOT NULL, redirect_uri TEXT NOT NULL, nonce TEXT,
@@ -172,12 +173,18 @@ fn is_busy(e: &sqlx::Error) -> bool {
 
 /// Brings a database created by an earlier version up to the schema above.
 async fn upgrade(pool: &Db) -> Result<(), sqlx::Error> {
-    let (has_audience,): (i64,) =
-        sqlx::query_as("SELECT COUNT(*) FROM pragma_table_info('grants') WHERE name = 'audience'")
+    // (table, column) pairs added since the first schema; all default to ''.
+    for (table, column) in [("grants", "audience"), ("grants", "amr"), ("sessions", "amr")] {
+        let (has,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM pragma_table_info(?) WHERE name = ?")
+            .bind(table)
+            .bind(column)
             .fetch_one(pool)
             .await?;
-    if has_audience == 0 {
-        match sqlx::query("ALTER TABLE grants ADD COLUMN audience TEXT NOT NULL DEFAULT ''").execute(pool).await {
+        if has > 0 {
+            continue;
+        }
+        let sql = format!("ALTER TABLE {table} ADD COLUMN {column} TEXT NOT NULL DEFAULT ''");
+        match sqlx::query(&sql).execute(pool).await {
             // Another process opening the same file added it first.
             Err(e) if e.to_string().contains("duplicate column") => {}
             r => {
@@ -244,6 +251,9 @@ mod tests {
             let (audience,): (String,) =
                 sqlx::query_as("SELECT audience FROM grants WHERE id = 'g1'").fetch_one(&db).await.unwrap();
             assert_eq!(audience, "", "an old grant has no extra audience");
+            let (amr,): (String,) =
+                sqlx::query_as("SELECT amr FROM grants WHERE id = 'g1'").fetch_one(&db).await.unwrap();
+            assert_eq!(amr, "", "nor a recorded sign-in method");
             db.close().await;
         }
         let _ = std::fs::remove_dir_all(&dir);

@@ -140,6 +140,8 @@ pub struct Grant {
     pub scope: String,
     pub sid: Option<String>,
     pub auth_time: Option<i64>,
+    /// How the user authenticated (RFC 8176 `amr` values, space-separated); empty for machine grants.
+    pub amr: String,
     pub revoked: bool,
     /// Audiences (resource servers) the grant's access tokens are for, besides the client.
     pub audience: Vec<String>,
@@ -152,12 +154,13 @@ pub async fn create_grant(
     scope: &str,
     sid: Option<&str>,
     auth_time: Option<i64>,
+    amr: &str,
     audience: &[String],
 ) -> Result<Grant, sqlx::Error> {
     let id = uuid::Uuid::new_v4().to_string();
     sqlx::query(
-        "INSERT INTO grants (id, client_id, identity_id, scope, sid, auth_time, created_at, audience) \
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        "INSERT INTO grants (id, client_id, identity_id, scope, sid, auth_time, created_at, audience, amr) \
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
     )
     .bind(&id)
     .bind(client_id)
@@ -167,6 +170,7 @@ pub async fn create_grant(
     .bind(auth_time)
     .bind(db::now())
     .bind(audience.join(" "))
+    .bind(amr)
     .execute(&provider.db)
     .await?;
     Ok(Grant {
@@ -176,15 +180,16 @@ pub async fn create_grant(
         scope: scope.into(),
         sid: sid.map(Into::into),
         auth_time,
+        amr: amr.into(),
         revoked: false,
         audience: audience.to_vec(),
     })
 }
 
 pub async fn load_grant(provider: &Provider, id: &str) -> Result<Option<Grant>, sqlx::Error> {
-    type Row = (String, String, Option<String>, String, Option<String>, Option<i64>, i64, String);
+    type Row = (String, String, Option<String>, String, Option<String>, Option<i64>, i64, String, String);
     let row: Option<Row> = sqlx::query_as(
-        "SELECT id, client_id, identity_id, scope, sid, auth_time, revoked, audience FROM grants WHERE id = ?",
+        "SELECT id, client_id, identity_id, scope, sid, auth_time, revoked, audience, amr FROM grants WHERE id = ?",
     )
     .bind(id)
     .fetch_optional(&provider.db)
@@ -198,6 +203,7 @@ pub async fn load_grant(provider: &Provider, id: &str) -> Result<Option<Grant>, 
         auth_time: r.5,
         revoked: r.6 != 0,
         audience: r.7.split_whitespace().map(String::from).collect(),
+        amr: r.8,
     }))
 }
 
@@ -326,6 +332,11 @@ pub async fn issue_user_tokens(
     id.insert("at_hash".into(), json!(util::at_hash(&access_token)));
     if let Some(sid) = &grant.sid {
         id.insert("sid".into(), json!(sid));
+    }
+    // How the user signed in (RFC 8176), when the grant recorded it.
+    let amr: Vec<&str> = grant.amr.split_whitespace().collect();
+    if !amr.is_empty() {
+        id.insert("amr".into(), json!(amr));
     }
     if let Some(nonce) = nonce {
         id.insert("nonce".into(), json!(nonce));

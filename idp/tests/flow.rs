@@ -83,6 +83,7 @@ async fn full_code_flow_with_pkce_issues_valid_tokens() {
         assert!(!id[c].is_null(), "{c}");
     }
     assert_eq!(id["at_hash"], idp::util::at_hash(t["access_token"].as_str().unwrap()));
+    assert_eq!(id["amr"], serde_json::json!(["otp"]), "a passcode is a one-time password (RFC 8176)");
 
     let (ah, at) = jwt_parts(t["access_token"].as_str().unwrap());
     assert_eq!(ah["typ"], "at+jwt");

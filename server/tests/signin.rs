@@ -56,6 +56,7 @@ async fn a_new_user_is_onboarded_then_returns_to_the_page() {
     assert_eq!(location(&r), "/");
     let html = app.client.get(format!("{}/profile", app.base)).send().await.unwrap().text().await.unwrap();
     assert!(html.contains("Ada Lovelace"), "the profile shows the display name");
+    assert!(html.contains("Signed in with a one-time passcode"), "the sign-in method, from the ID token's amr: {html}");
 
     // Signed in: /login goes straight to return_to.
     let r = app.client.get(format!("{}/login?return_to=/profile", app.base)).send().await.unwrap();
