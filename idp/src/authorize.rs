@@ -315,18 +315,13 @@ async fn start_login(provider: &Provider, req: &AuthRequest, headers: &HeaderMap
 
 /// Creates the grant and a single-use code, then redirects to the client.
 async fn issue_code(provider: &Provider, req: &AuthRequest, session: &Session) -> Response {
-    let grant = match oauth::create_grant(
-        provider,
-        &req.client_id,
-        Some(&session.identity.id),
-        &req.scope,
-        Some(&session.sid),
-        Some(session.auth_time),
-        &session.amr,
-        &req.audience,
-    )
-    .await
-    {
+    let user = oauth::GrantUser {
+        identity_id: &session.identity.id,
+        sid: &session.sid,
+        auth_time: session.auth_time,
+        amr: &session.amr,
+    };
+    let grant = match oauth::create_grant(provider, &req.client_id, &req.scope, Some(user), &req.audience).await {
         Ok(g) => g,
         Err(e) => return internal(e),
     };

@@ -147,16 +147,29 @@ pub struct Grant {
     pub audience: Vec<String>,
 }
 
+/// Who a user grant is for and how they signed in.
+#[derive(Debug, Clone, Copy)]
+pub struct GrantUser<'a> {
+    pub identity_id: &'a str,
+    /// The provider session's id (the ID token's `sid`).
+    pub sid: &'a str,
+    pub auth_time: i64,
+    /// RFC 8176 `amr` values, space-separated.
+    pub amr: &'a str,
+}
+
+/// Records a grant: a user's (`user`), or the client's own (client credentials, `None`).
 pub async fn create_grant(
     provider: &Provider,
     client_id: &str,
-    identity_id: Option<&str>,
     scope: &str,
-    sid: Option<&str>,
-    auth_time: Option<i64>,
-    amr: &str,
+    user: Option<GrantUser<'_>>,
     audience: &[String],
 ) -> Result<Grant, sqlx::Error> {
+    let identity_id = user.map(|u| u.identity_id);
+    let sid = user.map(|u| u.sid);
+    let auth_time = user.map(|u| u.auth_time);
+    let amr = user.map(|u| u.amr).unwrap_or_default();
     let id = uuid::Uuid::new_v4().to_string();
     sqlx::query(
         "INSERT INTO grants (id, client_id, identity_id, scope, sid, auth_time, created_at, audience, amr) \

@@ -286,7 +286,7 @@ async fn client_credentials(
     if let Some(a) = audiences.iter().find(|a| !client.audiences.contains(a)) {
         return Err(OAuthError::invalid_request(format!("the audience {a} is not allowed for this client")));
     }
-    let grant = oauth::create_grant(provider, &client.id, None, &scope.join(" "), None, None, "", &audiences)
+    let grant = oauth::create_grant(provider, &client.id, &scope.join(" "), None, &audiences)
         .await
         .map_err(OAuthError::server_error)?;
     let (access_token, expires_in) =
