@@ -40,12 +40,7 @@ pub fn device(user_agent: Option<&str>) -> String {
 /// times) and gets 0.
 pub fn now() -> i64 {
     #[cfg(feature = "ssr")]
-    {
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
-            .unwrap_or(0)
-    }
+    return bff::unix_now();
     #[cfg(not(feature = "ssr"))]
     0
 }

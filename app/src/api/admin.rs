@@ -56,8 +56,6 @@ pub struct IdentityList {
     pub has_prev: bool,
     /// The search that produced this page, when there was one (words, state or order).
     pub search: Option<SearchCounts>,
-    /// The server's clock (Unix seconds), for relative times.
-    pub now: i64,
 }
 
 /// What a search found: how many identities were read, how many match, and
@@ -207,7 +205,6 @@ pub async fn admin_list_identities(
     let admin = authorize(&bff).await?;
     let per_page = page_size(per_page);
     let page = page.unwrap_or(1).max(1);
-    let now = bff::unix_now();
     let search = SearchQuery {
         text: q.map(|t| t.trim().chars().take(200).collect::<String>()).filter(|t| !t.is_empty()),
         email: email.as_deref().map(str::trim).filter(|e| !e.is_empty()).map(str::to_string),
@@ -234,7 +231,6 @@ pub async fn admin_list_identities(
                 inactive: found.inactive,
                 truncated: found.truncated,
             }),
-            now,
         });
     }
     let q = bff::admin::model::ListQuery { page: page - 1, per_page, email: search.email };
@@ -249,7 +245,6 @@ pub async fn admin_list_identities(
         total: p.total,
         pages,
         search: None,
-        now,
     })
 }
 

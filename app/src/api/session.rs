@@ -48,8 +48,6 @@ pub struct ProfileView {
     pub amr: Vec<String>,
     /// The provider's host name (from the `iss` claim), e.g. `login.example.com`.
     pub provider: String,
-    /// The server's clock when it answered (Unix seconds), for relative times.
-    pub now: i64,
 }
 
 /// The signed-in user, or `None` (from the session and the local user table; no network).
@@ -172,7 +170,6 @@ pub async fn profile() -> Result<ProfileView, AppError> {
             .and_then(|iss| iss.split("://").nth(1))
             .map(|rest| rest.split('/').next().unwrap_or(rest).to_string())
             .unwrap_or_default(),
-        now: bff::unix_now(),
     })
 }
 

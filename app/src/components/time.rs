@@ -2,19 +2,20 @@
 
 use leptos::prelude::*;
 
-use crate::format::{iso, relative, when};
+use crate::format::{iso, now, relative, when};
 
-/// `unix` relative to `now` ("2 minutes ago") in a `<time>` whose tooltip
-/// holds the exact time: in UTC as rendered, then in the reader's own time
-/// zone once the bundle runs (see [`localize_times`]).
+/// `unix` relative to the server's clock ("2 minutes ago") in a `<time>`
+/// whose tooltip holds the exact time: in UTC as rendered, then in the
+/// reader's own time zone once the bundle runs (see [`localize_times`]).
+/// For server-rendered pages only (islands have no clock; see [`now`]).
 #[component]
-pub fn Ago(unix: i64, now: i64) -> impl IntoView {
+pub fn Ago(unix: i64) -> impl IntoView {
     if unix <= 0 {
         return view! { <span>"never"</span> }.into_any();
     }
     view! {
         <time datetime=iso(unix) title=when(unix) data-local="">
-            {relative(unix, now)}
+            {relative(unix, now())}
         </time>
     }
     .into_any()

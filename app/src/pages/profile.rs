@@ -53,13 +53,13 @@ pub fn ProfilePage() -> impl IntoView {
 
 /// The user's sessions in this app; any other one can be ended here.
 #[component]
-fn Sessions(sessions: Loaded<Vec<SessionView>>, end: ServerAction<EndMySession>, now: i64) -> impl IntoView {
+fn Sessions(sessions: Loaded<Vec<SessionView>>, end: ServerAction<EndMySession>) -> impl IntoView {
     view! {
         <section class="panel" id="sessions" aria-labelledby="sessions-heading">
             <h2 id="sessions-heading">"Your sessions"</h2>
             <p class="muted">"Where you are signed in to this app. End a session you do not recognise."</p>
             <Gate data=sessions loading="Loading your sessions…" let:rows>
-                <SessionList rows end now />
+                <SessionList rows end />
             </Gate>
             {end.value().get_untracked().and_then(Result::err).map(|e| view! { <ErrorMessage error=e /> })}
         </section>
@@ -67,7 +67,7 @@ fn Sessions(sessions: Loaded<Vec<SessionView>>, end: ServerAction<EndMySession>,
 }
 
 #[component]
-fn SessionList(rows: Vec<SessionView>, end: ServerAction<EndMySession>, now: i64) -> impl IntoView {
+fn SessionList(rows: Vec<SessionView>, end: ServerAction<EndMySession>) -> impl IntoView {
     view! {
         <ul class="list" data-testid=ids::SESSION_LIST>
             {rows
@@ -77,8 +77,8 @@ fn SessionList(rows: Vec<SessionView>, end: ServerAction<EndMySession>, now: i64
                         <div>
                             <strong>{s.device.clone()}</strong>
                             <div class="muted small">
-                                "Signed in " <Ago unix=s.signed_in_at now />
-                                " · last active " <Ago unix=s.last_seen_at now />
+                                "Signed in " <Ago unix=s.signed_in_at />
+                                " · last active " <Ago unix=s.last_seen_at />
                             </div>
                         </div>
                         {if s.current {
@@ -131,7 +131,7 @@ fn Profile(
     view! {
         <Gate data loading="Loading your profile…" let:p>
             <Overview user=user.clone() p=p.clone() />
-            <Sessions sessions end now=p.now />
+            <Sessions sessions end />
             <TechnicalDetails p />
         </Gate>
     }
@@ -159,8 +159,8 @@ fn Overview(user: UserView, p: ProfileView) -> impl IntoView {
                         }}
                     </p>
                     <p class="muted small" data-testid=ids::SIGN_IN_METHOD>
-                        {method} {at} " " <Ago unix=p.signed_in_at now=p.now />
-                        " · member since " <Ago unix=p.first_seen_at now=p.now />
+                        {method} {at} " " <Ago unix=p.signed_in_at />
+                        " · member since " <Ago unix=p.first_seen_at />
                     </p>
                 </div>
             </div>

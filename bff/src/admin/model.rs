@@ -192,7 +192,7 @@ pub struct SearchPage {
     pub truncated: bool,
 }
 
-/// Whether `identity` holds every word of `text` (already lower-case) in its email or name.
+/// Whether `identity` holds every one of `words` (lower-case) in its email or name.
 fn matches_text(identity: &Identity, words: &[String]) -> bool {
     if words.is_empty() {
         return true;
@@ -220,10 +220,11 @@ pub fn search_in(all: Vec<Identity>, q: &SearchQuery, truncated: bool) -> Search
     let scanned = all.len() as u64;
     let words: Vec<String> =
         q.text.as_deref().unwrap_or_default().to_lowercase().split_whitespace().map(str::to_string).collect();
-    let found: Vec<Identity> = all.into_iter().filter(|i| matches_text(i, &words)).collect();
     let email = q.email.as_deref().map(str::trim).filter(|e| !e.is_empty());
-    let found: Vec<Identity> =
-        found.into_iter().filter(|i| email.is_none_or(|e| i.traits.email.eq_ignore_ascii_case(e))).collect();
+    let found: Vec<Identity> = all
+        .into_iter()
+        .filter(|i| matches_text(i, &words) && email.is_none_or(|e| i.traits.email.eq_ignore_ascii_case(e)))
+        .collect();
     let active = found.iter().filter(|i| i.state.is_active()).count() as u64;
     let inactive = found.len() as u64 - active;
     let mut items: Vec<Identity> = found.into_iter().filter(|i| q.state.is_none_or(|s| i.state == s)).collect();

@@ -47,7 +47,6 @@ fn audit_table(a: AuditList) -> impl IntoView {
     let page = |n: u64| format!("{}?page={n}", paths::ADMIN_AUDIT);
     let prev = (a.page > 1).then(|| page(a.page - 1));
     let next = (a.page < a.pages).then(|| page(a.page + 1));
-    let now = crate::format::now();
     if a.rows.is_empty() {
         return view! {
             <p class="muted">{format!("{} actions · page {} of {}", a.total, a.page, a.pages)}</p>
@@ -76,7 +75,7 @@ fn audit_table(a: AuditList) -> impl IntoView {
                     .into_iter()
                     .map(|r| view! {
                         <tr data-testid=ids::AUDIT_ROW>
-                            <td data-label="When" class="nowrap"><Ago unix=r.at now /></td>
+                            <td data-label="When" class="nowrap"><Ago unix=r.at /></td>
                             <td data-label="Admin">{r.actor}</td>
                             <td data-label="Action">{r.action}</td>
                             <td data-label="Identity">{r.target}</td>

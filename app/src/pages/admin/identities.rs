@@ -8,7 +8,7 @@ use leptos_router::hooks::use_query_map;
 use rules::paths;
 
 use super::fields::{other_error, server_fields, IdentityFields};
-use super::{badge, is_admin, require_admin, AdminNav, NoticeBanner};
+use super::{badge, href, is_admin, require_admin, AdminNav, NoticeBanner};
 use crate::api::admin::{admin_list_identities, AdminCreateIdentity, IdentityList};
 use crate::components::auth::use_current_user;
 use crate::components::error::ErrorMessage;
@@ -105,8 +105,7 @@ fn page_href(query: &leptos_router::params::ParamsMap, page: u64) -> String {
             pairs.push((k.into(), v));
         }
     }
-    let qs: Vec<String> = pairs.iter().map(|(k, v)| format!("{k}={}", paths::encode_query_value(v))).collect();
-    format!("{}?{}", paths::ADMIN_IDENTITIES, qs.join("&"))
+    href(paths::ADMIN_IDENTITIES, &pairs)
 }
 
 /// "1 identity", "3 identities".
@@ -147,7 +146,6 @@ fn IdentityTable(list: IdentityList) -> impl IntoView {
     let prev = list.has_prev.then(|| page_href(&query, list.page - 1));
     let next = list.has_next.then(|| page_href(&query, list.page + 1));
     let empty = list.rows.is_empty();
-    let now = list.now;
     let searched = ["q", "state", "email"].iter().any(|k| query.get(k).is_some_and(|v| !v.is_empty()));
     view! {
         <p class="muted" data-testid=ids::ADMIN_TOTAL role="status">{summary}</p>
@@ -189,7 +187,7 @@ fn IdentityTable(list: IdentityList) -> impl IntoView {
                                         <td data-label="Email"><a href=paths::admin_identity(&r.id, None)>{r.email.clone()}</a></td>
                                         <td data-label="Name">{r.full_name()}</td>
                                         <td data-label="State">{badge(r.state)}</td>
-                                        <td data-label="Created" class="nowrap"><Ago unix=r.created_unix now /></td>
+                                        <td data-label="Created" class="nowrap"><Ago unix=r.created_unix /></td>
                                     </tr>
                                 }
                             })

@@ -66,24 +66,18 @@ fn EditIdentity(row: IdentityRow) -> impl IntoView {
     let server_errors = server_fields(saved.clone());
     let (id, fields_row) = (row.id.clone(), row.clone());
     let field = |k: &str, v: &str| (k.to_string(), v.to_string());
-    let state_confirm = if row.state.is_active() {
-        Confirm {
-            title: format!("Deactivate {}?", row.email),
-            message: "They are signed out everywhere and cannot sign in until an admin activates them again.".into(),
-            confirm_label: "Yes, deactivate".into(),
-            confirm_testid: format!("{}-confirm", ids::ADMIN_TOGGLE_STATE),
-            action: AdminSetIdentityState::PATH.into(),
-            fields: vec![field("id", &row.id), field("state", next_state.as_str())],
-        }
+    let (message, confirm_label) = if row.state.is_active() {
+        ("They are signed out everywhere and cannot sign in until an admin activates them again.", "Yes, deactivate")
     } else {
-        Confirm {
-            title: format!("Activate {}?", row.email),
-            message: "They can sign in again.".into(),
-            confirm_label: "Yes, activate".into(),
-            confirm_testid: format!("{}-confirm", ids::ADMIN_TOGGLE_STATE),
-            action: AdminSetIdentityState::PATH.into(),
-            fields: vec![field("id", &row.id), field("state", next_state.as_str())],
-        }
+        ("They can sign in again.", "Yes, activate")
+    };
+    let state_confirm = Confirm {
+        title: format!("{switch_label} {}?", row.email),
+        message: message.into(),
+        confirm_label: confirm_label.into(),
+        confirm_testid: format!("{}-confirm", ids::ADMIN_TOGGLE_STATE),
+        action: AdminSetIdentityState::PATH.into(),
+        fields: vec![field("id", &row.id), field("state", next_state.as_str())],
     };
     let end_confirm = Confirm {
         title: format!("End every session of {}?", row.email),
@@ -129,7 +123,7 @@ fn EditIdentity(row: IdentityRow) -> impl IntoView {
     .into_any();
     view! {
         <h1>{row.email.clone()} " " {badge(row.state)}</h1>
-        <p class="muted">"Created " <Ago unix=row.created_unix now=crate::format::now() /> {format!(" · id {}", row.id)}</p>
+        <p class="muted">"Created " <Ago unix=row.created_unix /> {format!(" · id {}", row.id)}</p>
         <ActionForm action=update attr:class="form" attr:data-testid=ids::ADMIN_EDIT_FORM>
             <input type="hidden" name="id" value=id.clone() />
             <IdentityFields

@@ -74,13 +74,21 @@ fn NoticeBanner() -> impl IntoView {
     let query = use_query_map();
     move || {
         let notice = Notice::parse(query.read().get("notice").as_deref()?)?;
-        let location = leptos_router::hooks::use_location();
+        let path = leptos_router::hooks::use_location().pathname.get_untracked();
         let rest: Vec<(String, String)> =
             query.get_untracked().into_iter().filter(|(k, _)| k != "notice").map(|(k, v)| (k.to_string(), v)).collect();
-        let qs: Vec<String> = rest.iter().map(|(k, v)| format!("{k}={}", paths::encode_query_value(v))).collect();
-        let path = location.pathname.get_untracked();
-        let dismiss_href = if qs.is_empty() { path } else { format!("{path}?{}", qs.join("&")) };
+        let dismiss_href = href(&path, &rest);
         Some(view! { <Toast text=notice.text().to_string() testid=ids::ADMIN_NOTICE dismiss_href /> })
+    }
+}
+
+/// `path` with the query `pairs` (values percent-encoded), or `path` alone without any.
+fn href(path: &str, pairs: &[(String, String)]) -> String {
+    let qs: Vec<String> = pairs.iter().map(|(k, v)| format!("{k}={}", paths::encode_query_value(v))).collect();
+    if qs.is_empty() {
+        path.to_string()
+    } else {
+        format!("{path}?{}", qs.join("&"))
     }
 }
 
