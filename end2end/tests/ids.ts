@@ -63,4 +63,8 @@ export const ids = {
   auditTable: 'audit-table',
   auditRow: 'audit-row',
   auditEmpty: 'audit-empty',
+  adminPasskeys: 'admin-passkeys',
+  adminPasskey: 'admin-passkey',
+  adminPasskeysEmpty: 'admin-passkeys-empty',
+  adminRemovePasskey: 'admin-remove-passkey',
 } as const;

@@ -17,6 +17,7 @@ use serde_json::{json, Value};
 
 use crate::identity::{self, IdentityError, IdentityInput, State as IdState};
 use crate::oauth::{self, BearerError};
+use crate::passkey;
 use crate::Provider;
 
 pub const DEFAULT_PER_PAGE: i64 = 250;
@@ -144,14 +145,97 @@ pub fn link_header(base: &str, page: i64, per_page: i64, total: i64) -> String {
     links.join(",")
 }
 
-/// `GET /admin/identities/{id}`
+/// `GET /admin/identities/{id}`: the identity with its `credentials`.
 pub async fn get(State(p): State<Provider>, headers: HeaderMap, Path(id): Path<String>) -> Response {
     if let Err(r) = authorize(&p, &headers).await {
         return r;
     }
+    let i = match identity::get(&p.db, &id).await {
+        Ok(Some(i)) => i,
+        Ok(None) => return kratos_error(StatusCode::NOT_FOUND, "no identity with this id"),
+        Err(e) => return internal(e),
+    };
+    let keys = match passkey::list(&p.db, &i.id).await {
+        Ok(k) => k,
+        Err(e) => return internal(e),
+    };
+    let mut body = i.to_json(&p.issuer);
+    body["credentials"] = credentials_json(&i, &keys);
+    Json(body).into_response()
+}
+
+fn rfc3339(ts: i64) -> String {
+    chrono::DateTime::from_timestamp(ts, 0).unwrap_or_default().to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+}
+
+/// An identity's credentials in Kratos' shape: `webauthn` lists the passkeys
+/// (id, display name, dates; never key material). Absent without passkeys.
+pub fn credentials_json(i: &identity::Identity, keys: &[passkey::PasskeyInfo]) -> Value {
+    if keys.is_empty() {
+        return json!({});
+    }
+    let first = keys.iter().map(|k| k.created_at).min().unwrap_or_default();
+    let last = keys.iter().map(|k| k.last_used_at.unwrap_or(k.created_at).max(k.created_at)).max().unwrap_or_default();
+    let creds: Vec<Value> = keys
+        .iter()
+        .map(|k| {
+            json!({
+                "id": k.id,
+                "display_name": k.name,
+                "added_at": rfc3339(k.created_at),
+                "last_used_at": k.last_used_at.map(rfc3339),
+                "is_passwordless": true,
+                "backup_eligible": k.backup_eligible,
+            })
+        })
+        .collect();
+    json!({ "webauthn": {
+        "type": "webauthn",
+        "identifiers": [i.email()],
+        "config": { "credentials": creds },
+        "version": 1,
+        "created_at": rfc3339(first),
+        "updated_at": rfc3339(last),
+    }})
+}
+
+/// `DELETE /admin/identities/{id}/credentials/{type}?identifier=<credential id>`
+/// → 204: deletes one passkey (`identifier`), or all of them (no `identifier`).
+/// Only `webauthn` credentials can be deleted (a passcode by email is not a
+/// stored credential).
+pub async fn delete_credential(
+    State(p): State<Provider>,
+    headers: HeaderMap,
+    Path((id, kind)): Path<(String, String)>,
+    Query(params): Query<HashMap<String, String>>,
+) -> Response {
+    if let Err(r) = authorize(&p, &headers).await {
+        return r;
+    }
+    if kind != "webauthn" {
+        return kratos_error(
+            StatusCode::BAD_REQUEST,
+            &format!("credentials of type {kind:?} cannot be deleted; only webauthn"),
+        );
+    }
     match identity::get(&p.db, &id).await {
-        Ok(Some(i)) => Json(i.to_json(&p.issuer)).into_response(),
-        Ok(None) => kratos_error(StatusCode::NOT_FOUND, "no identity with this id"),
+        Ok(Some(_)) => {}
+        Ok(None) => return kratos_error(StatusCode::NOT_FOUND, "no identity with this id"),
+        Err(e) => return internal(e),
+    }
+    let deleted = match params.get("identifier").map(|s| s.trim()) {
+        Some("") => {
+            return kratos_error(
+                StatusCode::BAD_REQUEST,
+                "identifier: must name a credential (leave it out to delete all)",
+            )
+        }
+        Some(cred) => passkey::delete(&p.db, &id, cred).await.map(u64::from),
+        None => passkey::delete_all(&p.db, &id).await,
+    };
+    match deleted {
+        Ok(0) => kratos_error(StatusCode::NOT_FOUND, "the identity has no such webauthn credential"),
+        Ok(_) => StatusCode::NO_CONTENT.into_response(),
         Err(e) => internal(e),
     }
 }

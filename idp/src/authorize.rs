@@ -14,7 +14,7 @@ use url::Url;
 use crate::html::{error_page, esc, page};
 use crate::identity::{self, Identity, IdentityInput, State as IdState};
 use crate::oauth::{self, has_scope};
-use crate::{db, mailbox, ratelimit, util, Provider};
+use crate::{db, mailbox, passkey, ratelimit, util, Provider};
 
 pub const SESSION_COOKIE: &str = "idp_session";
 const LOGIN_COOKIE: &str = "idp_login";
@@ -460,11 +460,13 @@ fn email_form(p: &Pending, email: &str, error: Option<&str>) -> Response {
         error,
         &format!(
             "<h1>Sign in or create an account</h1>{}<form method=\"post\" action=\"/login\">{}\
-<label for=\"email\">Email</label><input id=\"email\" name=\"email\" type=\"email\" autocomplete=\"email\" required value=\"{}\" autofocus>\
-<button type=\"submit\">Continue</button></form>",
+<label for=\"email\">Email</label><input id=\"email\" name=\"email\" type=\"email\" autocomplete=\"username webauthn\" required value=\"{}\" autofocus>\
+<input type=\"hidden\" name=\"passkey\" value=\"\" data-passkey-capable=\"any\">\
+<button type=\"submit\">Continue</button></form>{}",
             alert(error),
             hidden(p),
-            esc(email)
+            esc(email),
+            passkey_sign_in_button(p),
         ),
     )
 }
@@ -494,6 +496,7 @@ fn passcode_form(p: &Pending, email: &str, error: Option<&str>) -> Response {
             "<h1>Enter your passcode</h1><p class=\"info\">We sent a 6-digit passcode to <strong>{}</strong>. It is valid for {}.</p>{}\
 <form method=\"post\" action=\"/login/passcode\">{}\
 <label for=\"passcode\">Passcode</label><input id=\"passcode\" name=\"passcode\" inputmode=\"numeric\" autocomplete=\"one-time-code\" pattern=\"[0-9]{{6}}\" maxlength=\"6\" required autofocus>\
+<input type=\"hidden\" name=\"passkey\" value=\"\" data-passkey-capable=\"platform\">\
 <button type=\"submit\">Sign in</button></form>\
 <form method=\"post\" action=\"/login/resend\">{}<button type=\"submit\" class=\"secondary\">Send a new passcode</button></form>",
             esc(email),
@@ -503,6 +506,132 @@ fn passcode_form(p: &Pending, email: &str, error: Option<&str>) -> Response {
             hidden(p)
         ),
     )
+}
+
+/// Below the email form: signing in with whichever passkey the browser has
+/// (shown by the page's script when the browser can do passkeys).
+fn passkey_sign_in_button(p: &Pending) -> String {
+    format!(
+        "<div class=\"passkey-alt\" data-passkey-only hidden><p class=\"muted\">or</p>\
+<p class=\"error\" role=\"alert\" data-testid=\"passkey-error\" data-passkey-status hidden></p>\
+<button type=\"button\" class=\"secondary\" data-passkey-signin data-passkey-conditional data-mode=\"discover\" data-challenge=\"{}\" data-csrf=\"{}\" \
+data-testid=\"passkey-signin\">Sign in with a passkey</button></div>",
+        esc(&p.id),
+        esc(&p.csrf)
+    )
+}
+
+/// The email step for someone with passkeys: the browser asks for one at
+/// once; a passcode by email stays the fallback.
+fn passkey_step(p: &Pending, email: &str) -> Response {
+    step_page(
+        "Use your passkey",
+        None,
+        &format!(
+            "<h1>Use your passkey</h1><p class=\"info\">Confirm it is you, <strong>{}</strong>, with the passkey \
+on this device or your phone.</p>\
+<p class=\"error\" role=\"alert\" data-testid=\"passkey-error\" data-passkey-status hidden></p>\
+<div class=\"actions\"><button type=\"button\" data-passkey-signin data-passkey-auto data-challenge=\"{}\" data-csrf=\"{}\" \
+data-testid=\"passkey-signin\">Sign in with your passkey</button></div>\
+<form method=\"post\" action=\"/login/resend\">{}<button type=\"submit\" class=\"secondary\" data-testid=\"passcode-instead\">\
+Email me a passcode instead</button></form>",
+            esc(email),
+            esc(&p.id),
+            esc(&p.csrf),
+            hidden(p)
+        ),
+    )
+}
+
+/// A JSON answer to the passkey script.
+fn json(status: StatusCode, body: serde_json::Value) -> Response {
+    let mut r = (status, axum::Json(body)).into_response();
+    r.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    r
+}
+
+/// A failed ceremony as JSON: the message says what to do; internals are logged.
+pub fn ceremony_error(e: &passkey::CeremonyError) -> Response {
+    use passkey::CeremonyError as E;
+    if e.is_internal() {
+        tracing::error!(error = ?e.to_string(), "passkey ceremony failure");
+    } else {
+        tracing::info!(reason = %e, "passkey ceremony refused");
+    }
+    let status = match e {
+        E::Db(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        E::Disabled => StatusCode::NOT_FOUND,
+        E::Duplicate | E::TooMany => StatusCode::CONFLICT,
+        E::Inactive => StatusCode::FORBIDDEN,
+        E::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        _ => StatusCode::BAD_REQUEST,
+    };
+    json(status, serde_json::json!({ "error": e.message() }))
+}
+
+/// `POST /login/passkey/start`: options for `navigator.credentials.get`, for
+/// the identity named at the email step, else for any discoverable passkey.
+pub async fn passkey_sign_in_start(
+    State(provider): State<Provider>,
+    PendingForm { pending: p, form }: PendingForm,
+) -> Response {
+    let Some(wa) = provider.passkeys.as_deref() else {
+        return ceremony_error(&passkey::CeremonyError::Disabled);
+    };
+    let ttl = provider.config.ttl.passkey_challenge;
+    // The email form asks for any passkey (`mode=discover`); the step after
+    // the email for the passkeys of the identity named there.
+    let identity = if form.get("mode").is_some_and(|m| m == "discover") { None } else { p.identity_id.as_deref() };
+    if identity.is_none() && form.get("mode").is_none_or(|m| m != "discover") {
+        return ceremony_error(&passkey::CeremonyError::Unknown);
+    }
+    match passkey::start_sign_in(wa, &provider.db, identity, &p.id, ttl).await {
+        Ok(started) => json(StatusCode::OK, serde_json::to_value(started).unwrap_or_default()),
+        Err(e) => ceremony_error(&e),
+    }
+}
+
+/// `POST /login/passkey/finish`: verifies the passkey, starts the provider
+/// session (`amr` `hwk`/`swk` with `user`) and answers where to go next.
+pub async fn passkey_sign_in_finish(
+    State(provider): State<Provider>,
+    headers: HeaderMap,
+    PendingForm { pending: p, form }: PendingForm,
+) -> Response {
+    let Some(wa) = provider.passkeys.as_deref() else {
+        return ceremony_error(&passkey::CeremonyError::Disabled);
+    };
+    let ceremony = form.get("ceremony").map(String::as_str).unwrap_or_default();
+    let credential = form.get("credential").map(String::as_str).unwrap_or_default();
+    let signed_in = match passkey::finish_sign_in(wa, &provider.db, ceremony, &p.id, credential).await {
+        Ok(s) => s,
+        Err(e) => return ceremony_error(&e),
+    };
+    let identity = match oauth::active_identity(&provider, &signed_in.identity_id).await {
+        Ok(Some(i)) => i,
+        Ok(None) => return json(StatusCode::FORBIDDEN, serde_json::json!({ "error": INACTIVE })),
+        Err(e) => return internal_json(e),
+    };
+    let (session, cookies) = match start_session(&provider, &headers, &p, identity, &signed_in.amr).await {
+        Ok(s) => s,
+        Err(_) => return internal_json("cannot start the session"),
+    };
+    let redirect = issue_code(&provider, &p.req, &session).await;
+    // Signed in either way: without a code the browser still gets the session
+    // (its next attempt at the application signs in at once).
+    let mut resp = match redirect.headers().get(header::LOCATION).and_then(|v| v.to_str().ok()) {
+        Some(next) => json(StatusCode::OK, serde_json::json!({ "next": next })),
+        None => internal_json("no redirect after a passkey sign-in"),
+    };
+    for c in cookies {
+        resp.headers_mut().append(header::SET_COOKIE, c);
+    }
+    resp
+}
+
+fn internal_json(e: impl std::fmt::Display) -> Response {
+    tracing::error!(error = ?e.to_string(), "passkey sign-in failure");
+    json(StatusCode::INTERNAL_SERVER_ERROR, serde_json::json!({ "error": "Something went wrong. Please try again." }))
 }
 
 /// `GET /login?login_challenge=…`: the email form.
@@ -559,6 +688,13 @@ pub async fn submit_email(State(provider): State<Provider>, PendingForm { pendin
     }
     match found {
         Some(i) if i.state == IdState::Inactive => email_form(&p, &email, Some(INACTIVE)),
+        Some(i) if provider.passkeys.is_some() && form.get("passkey").is_some_and(|v| v == "1") => {
+            match passkey::count(&provider.db, &i.id).await {
+                Ok(0) => send_passcode(&provider, &p, &i.id, i.email()).await,
+                Ok(_) => passkey_step(&p, i.email()),
+                Err(e) => internal(e),
+            }
+        }
         Some(i) => send_passcode(&provider, &p, &i.id, i.email()).await,
         None => registration_form(&p, &email, None),
     }
@@ -753,19 +889,59 @@ pub async fn submit_passcode(
     if let Err(e) = ratelimit::clear_failed_passcodes(&provider, &identity.id).await {
         return internal(e);
     }
+    // Offered once the browser said it can make a passkey (the page's script
+    // sets `passkey=1`), to someone who has none yet.
+    let offer = if provider.passkeys.is_some() && form.get("passkey").is_some_and(|v| v == "1") {
+        match passkey::count(&provider.db, &identity.id).await {
+            Ok(n) => n == 0,
+            Err(e) => return internal(e),
+        }
+    } else {
+        false
+    };
+    // A passcode sent by email is a one-time password (RFC 8176 `otp`).
+    let (session, cookies) = match start_session(&provider, &headers, &p, identity, "otp").await {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    // The offer is a page of its own (a reload does not post the passcode again).
+    let mut resp = if offer {
+        see_other(&format!(
+            "/passkeys/offer?{}",
+            url::form_urlencoded::Serializer::new(String::new()).append_pair("next", &continue_url(&p.req)).finish()
+        ))
+    } else {
+        issue_code(&provider, &p.req, &session).await
+    };
+    for c in cookies {
+        resp.headers_mut().append(header::SET_COOKIE, c);
+    }
+    resp
+}
+
+/// Ends the login request and starts the provider session for `identity`,
+/// signed in by `amr` (RFC 8176 values, space-separated). Returns the session
+/// and the cookies to set: the session cookie, and the login cookie without
+/// this request (other tabs' sign-ins stay valid).
+async fn start_session(
+    provider: &Provider,
+    headers: &HeaderMap,
+    p: &Pending,
+    identity: Identity,
+    amr: &str,
+) -> Result<(Session, Vec<HeaderValue>), Response> {
     let _ = sqlx::query("DELETE FROM login_requests WHERE id = ?").bind(&p.id).execute(&provider.db).await;
-    if let Some(old) = util::cookie(&headers, SESSION_COOKIE) {
+    if let Some(old) = util::cookie(headers, SESSION_COOKIE) {
         let _ = sqlx::query("DELETE FROM sessions WHERE id = ?").bind(util::hash(&old)).execute(&provider.db).await;
     }
     let cookie = util::random_token();
     let now = db::now();
-    // A passcode sent by email is a one-time password (RFC 8176 `otp`).
     let session = Session {
         sid: uuid::Uuid::new_v4().to_string(),
         csrf: util::random_token(),
         identity,
         auth_time: now,
-        amr: "otp".into(),
+        amr: amr.into(),
     };
     let res = sqlx::query("INSERT INTO sessions (id, sid, csrf, identity_id, auth_time, created_at, expires_at, amr) VALUES (?, ?, ?, ?, ?, ?, ?, ?)")
         .bind(util::hash(&cookie))
@@ -779,23 +955,84 @@ pub async fn submit_passcode(
         .execute(&provider.db)
         .await;
     if let Err(e) = res {
-        return internal(e);
+        return Err(internal(e));
     }
-    let mut resp = issue_code(&provider, &p.req, &session).await;
     let secure = provider.secure_cookies();
-    // Other tabs' sign-ins stay valid.
-    let others: Vec<String> = login_ids(&headers).into_iter().filter(|i| *i != p.id).collect();
+    let others: Vec<String> = login_ids(headers).into_iter().filter(|i| *i != p.id).collect();
     let login_cookie = if others.is_empty() {
         util::set_cookie(LOGIN_COOKIE, "", "/", Some(0), secure)
     } else {
         util::set_cookie(LOGIN_COOKIE, &others.join("."), "/", None, secure)
     };
-    for c in [util::set_cookie(SESSION_COOKIE, &cookie, "/", Some(provider.config.ttl.session), secure), login_cookie] {
-        if let Ok(v) = HeaderValue::from_str(&c) {
-            resp.headers_mut().append(header::SET_COOKIE, v);
+    let cookies =
+        [util::set_cookie(SESSION_COOKIE, &cookie, "/", Some(provider.config.ttl.session), secure), login_cookie]
+            .iter()
+            .filter_map(|c| HeaderValue::from_str(c).ok())
+            .collect();
+    Ok((session, cookies))
+}
+
+/// Where the browser goes to finish signing in once it has a provider
+/// session: the original authorization request, which now returns at once
+/// with a code (a code made earlier could expire while the user decides).
+fn continue_url(req: &AuthRequest) -> String {
+    let mut q = url::form_urlencoded::Serializer::new(String::new());
+    q.append_pair("response_type", "code").append_pair("client_id", &req.client_id);
+    q.append_pair("redirect_uri", &req.redirect_uri).append_pair("scope", &req.scope);
+    for (k, v) in [("state", &req.state), ("nonce", &req.nonce)] {
+        if let Some(v) = v {
+            q.append_pair(k, v);
         }
     }
-    resp
+    if let Some(c) = &req.code_challenge {
+        q.append_pair("code_challenge", c).append_pair("code_challenge_method", "S256");
+    }
+    if !req.audience.is_empty() {
+        q.append_pair("audience", &req.audience.join(" "));
+    }
+    format!("/oauth2/auth?{}", q.finish())
+}
+
+/// `GET /passkeys/offer?next=/oauth2/auth?…`: after a passcode sign-in, the
+/// offer to create a passkey for next time. `next` must be an authorization
+/// request on this provider (nothing else is followed).
+pub async fn passkey_offer_page(
+    State(provider): State<Provider>,
+    headers: HeaderMap,
+    RawQuery(q): RawQuery,
+) -> Response {
+    let next = url::form_urlencoded::parse(q.unwrap_or_default().as_bytes())
+        .find(|(k, _)| k == "next")
+        .map(|(_, v)| v.into_owned())
+        .filter(|n| n.starts_with("/oauth2/auth?") && !n.contains(['\\', '\r', '\n']))
+        .unwrap_or_default();
+    if next.is_empty() {
+        return error_page(StatusCode::BAD_REQUEST, "Invalid address", "Go back to the application and sign in again.");
+    }
+    match current_session(&provider, &headers).await {
+        Ok(Some(s)) => passkey_offer(&next, &s),
+        // The session ended meanwhile: the authorization request signs in again.
+        Ok(None) => see_other(&next),
+        Err(e) => internal(e),
+    }
+}
+
+fn passkey_offer(next: &str, s: &Session) -> Response {
+    page(
+        StatusCode::OK,
+        "Create a passkey",
+        &format!(
+            "<h1>Sign in faster next time</h1><p class=\"info\">You are signed in as <strong>{email}</strong>. \
+Create a passkey and next time you sign in with your fingerprint, face or screen lock, with no passcode to wait for.</p>\
+<p class=\"error\" role=\"alert\" data-testid=\"passkey-error\" data-passkey-status hidden></p>\
+<div class=\"actions\"><button type=\"button\" data-passkey-register data-csrf=\"{csrf}\" data-next=\"{next}\" \
+data-testid=\"passkey-create\">Create a passkey</button>\
+<a class=\"button button--secondary\" href=\"{next}\" data-testid=\"passkey-skip\">Not now</a></div>",
+            email = esc(s.identity.email()),
+            csrf = esc(&s.csrf),
+            next = esc(next),
+        ),
+    )
 }
 
 /// Whether `scope` asks for a refresh token.

@@ -86,6 +86,8 @@ pub struct Ttls {
     pub passcode: i64,
     pub session: i64,
     pub login_request: i64,
+    /// How long a passkey ceremony (its challenge) may take, from the options to the answer.
+    pub passkey_challenge: i64,
 }
 
 impl Default for Ttls {
@@ -98,6 +100,7 @@ impl Default for Ttls {
             passcode: 300,
             session: 24 * 3600,
             login_request: 30 * 60,
+            passkey_challenge: 300,
         }
     }
 }
@@ -116,6 +119,8 @@ pub struct RateLimits {
     pub email_per_ip: u32,
     /// `POST /login/passcode` and `POST /login/resend` per client IP per window.
     pub passcode_per_ip: u32,
+    /// The passkey ceremonies (`POST /login/passkey/*`, `POST /passkeys/*`) per client IP per window.
+    pub passkey_per_ip: u32,
     /// Wrong passcodes one identity may get within `failed_passcode_window`
     /// before its passcode step is locked.
     pub failed_passcodes_per_identity: u32,
@@ -133,6 +138,7 @@ impl Default for RateLimits {
             authorize_per_ip: 300,
             email_per_ip: 300,
             passcode_per_ip: 300,
+            passkey_per_ip: 300,
             failed_passcodes_per_identity: 10,
             failed_passcode_window: 3600,
             lockout: 3600,
@@ -280,6 +286,7 @@ impl Config {
             ("ttl.passcode", ttl.passcode),
             ("ttl.session", ttl.session),
             ("ttl.login_request", ttl.login_request),
+            ("ttl.passkey_challenge", ttl.passkey_challenge),
         ] {
             if v <= 0 {
                 return Err(invalid(name, "must be a positive number of seconds"));
@@ -294,6 +301,7 @@ impl Config {
             ("rate_limits.authorize_per_ip", i64::from(rl.authorize_per_ip)),
             ("rate_limits.email_per_ip", i64::from(rl.email_per_ip)),
             ("rate_limits.passcode_per_ip", i64::from(rl.passcode_per_ip)),
+            ("rate_limits.passkey_per_ip", i64::from(rl.passkey_per_ip)),
             ("rate_limits.failed_passcodes_per_identity", i64::from(rl.failed_passcodes_per_identity)),
             ("rate_limits.failed_passcode_window", rl.failed_passcode_window),
             ("rate_limits.lockout", rl.lockout),

@@ -52,6 +52,17 @@ CREATE INDEX IF NOT EXISTS mailbox_recipient ON mailbox(recipient COLLATE NOCASE
 CREATE TABLE IF NOT EXISTS passcode_failures (
     identity_id TEXT PRIMARY KEY, window_start INTEGER NOT NULL, failures INTEGER NOT NULL,
     locked_until INTEGER NOT NULL DEFAULT 0, lockouts INTEGER NOT NULL DEFAULT 0);
+-- Passkeys: id is the WebAuthn credential id (base64url), credential the webauthn-rs Passkey (JSON,
+-- public key and sign count; no secret).
+CREATE TABLE IF NOT EXISTS passkeys (
+    id TEXT PRIMARY KEY, identity_id TEXT NOT NULL, name TEXT NOT NULL, credential TEXT NOT NULL,
+    backup_eligible INTEGER NOT NULL DEFAULT 0, sign_count INTEGER NOT NULL DEFAULT 0,
+    created_at INTEGER NOT NULL, last_used_at INTEGER);
+CREATE INDEX IF NOT EXISTS passkeys_identity ON passkeys(identity_id);
+-- A passkey ceremony between its options and its answer (id and binding hashed; taken once).
+CREATE TABLE IF NOT EXISTS passkey_ceremonies (
+    id TEXT PRIMARY KEY, kind TEXT NOT NULL, binding TEXT NOT NULL, identity_id TEXT,
+    state TEXT NOT NULL, created_at INTEGER NOT NULL, expires_at INTEGER NOT NULL);
 "#;
 
 /// Why the database could not be opened.
@@ -198,6 +209,7 @@ async fn upgrade(pool: &Db) -> Result<(), sqlx::Error> {
 /// Deletes expired short-lived records. Called periodically.
 pub async fn cleanup(db: &Db, now: i64) -> Result<(), sqlx::Error> {
     sqlx::query("DELETE FROM login_requests WHERE expires_at < ?").bind(now).execute(db).await?;
+    sqlx::query("DELETE FROM passkey_ceremonies WHERE expires_at < ?").bind(now).execute(db).await?;
     sqlx::query("DELETE FROM codes WHERE expires_at < ?").bind(now - 3600).execute(db).await?;
     sqlx::query("DELETE FROM sessions WHERE expires_at < ?").bind(now).execute(db).await?;
     sqlx::query("DELETE FROM access_tokens WHERE expires_at < ?").bind(now).execute(db).await?;

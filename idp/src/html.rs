@@ -1,8 +1,9 @@
 //! Minimal server-rendered HTML for the provider's own pages (login, passcode,
 //! registration, profile, mailbox, errors). Every dynamic value is escaped.
-//! Pages have no scripts and no inline styles: the stylesheet is served at
-//! [`STYLESHEET_PATH`], so the Content-Security-Policy needs no `'unsafe-inline'`
-//! and no nonces. [`security_headers`] adds the headers to every page.
+//! Pages have no inline scripts and no inline styles: the stylesheet is served
+//! at [`STYLESHEET_PATH`] and the one script (passkeys, on the pages that
+//! offer them) at [`SCRIPT_PATH`], so the Content-Security-Policy needs no
+//! `'unsafe-inline'` and no nonces. [`security_headers`] adds the headers to every page.
 
 use axum::extract::{Request, State};
 use axum::http::{header, HeaderValue, StatusCode};
@@ -35,6 +36,25 @@ const STYLE: &str = include_str!("../../style/main.css");
 
 /// Where the pages' stylesheet is served.
 pub const STYLESHEET_PATH: &str = "/assets/idp.css";
+
+/// The passkey script (WebAuthn calls need JavaScript); pages work without it.
+const SCRIPT: &str = include_str!("passkey.js");
+
+/// Where the passkey script is served.
+pub const SCRIPT_PATH: &str = "/assets/passkey.js";
+
+/// Marks a page that loads [`SCRIPT_PATH`]; [`security_headers`] then allows
+/// that one script in its CSP and removes the marker.
+const SCRIPT_MARKER: &str = "x-idp-passkey-script";
+
+/// `GET /assets/passkey.js`
+pub async fn script() -> Response {
+    let mut r = SCRIPT.into_response();
+    let h = r.headers_mut();
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/javascript; charset=utf-8"));
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=3600"));
+    r
+}
 
 /// The CSP a page carries when no middleware replaces it (see [`csp_for`]).
 const BASE_CSP: &str = "default-src 'self'; script-src 'none'; style-src 'self'; img-src 'self'; object-src 'none'; \
@@ -97,14 +117,23 @@ pub async fn security_headers(State(p): State<Provider>, req: Request, next: Nex
         h.insert(header::STRICT_TRANSPORT_SECURITY, HeaderValue::from_static("max-age=31536000"));
     }
     if is_html {
-        if let Ok(v) = HeaderValue::from_str(&p.csp) {
+        // Only a page with the passkey script may run a script, and only that file.
+        let csp = if h.remove(SCRIPT_MARKER).is_some() {
+            p.csp.replacen("script-src 'none'", &format!("script-src {}", p.url(SCRIPT_PATH)), 1)
+        } else {
+            p.csp.to_string()
+        };
+        if let Ok(v) = HeaderValue::from_str(&csp) {
             h.insert(header::CONTENT_SECURITY_POLICY, v);
         }
         h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
         h.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
         h.insert(
             "permissions-policy",
-            HeaderValue::from_static("camera=(), microphone=(), geolocation=(), payment=(), usb=()"),
+            HeaderValue::from_static(
+                "camera=(), microphone=(), geolocation=(), payment=(), usb=(), \
+publickey-credentials-create=(self), publickey-credentials-get=(self)",
+            ),
         );
         h.insert("cross-origin-opener-policy", HeaderValue::from_static("same-origin"));
     }
@@ -113,9 +142,14 @@ pub async fn security_headers(State(p): State<Provider>, req: Request, next: Nex
 
 /// A complete page with `title` and `body` (already escaped HTML).
 pub fn page(status: StatusCode, title: &str, body: &str) -> Response {
+    let script = if body.contains("data-passkey") {
+        format!("<script src=\"{SCRIPT_PATH}\" defer></script>")
+    } else {
+        String::new()
+    };
     let html = format!(
         "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
-<title>{} · Local Identity</title><link rel=\"stylesheet\" href=\"{STYLESHEET_PATH}\"></head>\
+<title>{} · Local Identity</title><link rel=\"stylesheet\" href=\"{STYLESHEET_PATH}\">{script}</head>\
 <body class=\"idp\"><a class=\"skip-link\" href=\"#main\">Skip to content</a><div class=\"shell\">\
 <header class=\"header\"><span class=\"brand\">Local Identity</span></header>\
 <main class=\"main\" id=\"main\"><section class=\"panel\">{body}</section></main>\
@@ -130,6 +164,9 @@ pub fn page(status: StatusCode, title: &str, body: &str) -> Response {
     h.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
     h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
     h.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(BASE_CSP));
+    if !script.is_empty() {
+        h.insert(SCRIPT_MARKER, HeaderValue::from_static("1"));
+    }
     resp
 }
 

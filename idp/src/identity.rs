@@ -343,6 +343,7 @@ pub async fn delete(db: &Db, id: &str) -> Result<(), IdentityError> {
         return Err(IdentityError::NotFound);
     }
     sqlx::query("DELETE FROM sessions WHERE identity_id = ?").bind(id).execute(db).await?;
+    sqlx::query("DELETE FROM passkeys WHERE identity_id = ?").bind(id).execute(db).await?;
     sqlx::query("UPDATE grants SET revoked = 1 WHERE identity_id = ?").bind(id).execute(db).await?;
     Ok(())
 }

@@ -14,6 +14,7 @@ pub mod logout;
 pub mod mailbox;
 pub mod oauth;
 pub mod oidc;
+pub mod passkey;
 pub mod profile;
 pub mod ratelimit;
 pub mod stats;
@@ -47,6 +48,9 @@ pub struct Provider {
     pub limits: Arc<ratelimit::Limiters>,
     /// The Content-Security-Policy of every page (form-action lists the clients' origins).
     pub csp: Arc<str>,
+    /// The passkey relying party (from the issuer); `None` when the issuer's
+    /// host cannot have passkeys (an IP address).
+    pub passkeys: passkey::Rp,
 }
 
 impl Provider {
@@ -97,6 +101,9 @@ impl Idp {
     pub async fn provider(config: Config, addr: SocketAddr) -> Result<Provider, StartError> {
         let issuer = match &config.issuer {
             Some(url) => url.to_string(),
+            // Browsers allow passkeys on domain names only: a loopback
+            // listener is published as localhost (which reaches it).
+            None if addr.ip().is_loopback() => format!("http://localhost:{}/", addr.port()),
             None => format!("http://{addr}/"),
         };
         let issuer = if issuer.ends_with('/') { issuer } else { format!("{issuer}/") };
@@ -122,6 +129,13 @@ impl Idp {
             .map_err(|e| StartError::Http(e.to_string()))?;
         let limits = Arc::new(ratelimit::Limiters::new(&config.rate_limits));
         let csp = html::csp_for(&config).into();
+        let passkeys = match passkey::relying_party(&issuer, config.ttl.passkey_challenge) {
+            Ok(rp) => Some(Arc::new(rp)),
+            Err(why) => {
+                tracing::warn!(%why, "passkeys are off; sign-in uses passcodes only");
+                None
+            }
+        };
         Ok(Provider {
             config: Arc::new(config),
             db,
@@ -131,6 +145,7 @@ impl Idp {
             stats: Arc::default(),
             limits,
             csp,
+            passkeys,
         })
     }
 
@@ -203,6 +218,13 @@ pub fn router(provider: Provider) -> Router {
         .route("/login/register", post(authorize::submit_registration))
         .route("/login/passcode", post(authorize::submit_passcode))
         .route("/login/resend", post(authorize::resend_passcode))
+        .route("/login/passkey/start", post(authorize::passkey_sign_in_start))
+        .route("/login/passkey/finish", post(authorize::passkey_sign_in_finish))
+        .route("/passkeys/offer", get(authorize::passkey_offer_page))
+        .route("/passkeys/register/start", post(profile::register_start))
+        .route("/passkeys/register/finish", post(profile::register_finish))
+        .route("/profile/passkeys/{id}/rename", post(profile::rename_passkey))
+        .route("/profile/passkeys/{id}/delete", post(profile::delete_passkey))
         .route("/oauth2/token", post(token::token))
         .route("/userinfo", get(oidc::userinfo).post(oidc::userinfo))
         .route("/oauth2/revoke", post(token::revoke))
@@ -212,9 +234,11 @@ pub fn router(provider: Provider) -> Router {
         .route("/oauth2/sessions/logout", get(logout::logout).post(logout::logout))
         .route("/admin/identities", get(admin::list).post(admin::create))
         .route("/admin/identities/{id}", get(admin::get).put(admin::update).delete(admin::delete))
+        .route("/admin/identities/{id}/credentials/{type}", axum::routing::delete(admin::delete_credential))
         .route("/schemas/{id}", get(oidc::schema))
         .route("/profile", get(profile::show).post(profile::save))
         .route(html::STYLESHEET_PATH, get(html::stylesheet))
+        .route(html::SCRIPT_PATH, get(html::script))
         .route("/health/alive", get(|| async { "ok" }));
     if provider.config.dev_mode {
         router = router.route("/mailbox", get(mailbox::page_route)).route("/mailbox/messages", get(mailbox::messages));

@@ -29,6 +29,7 @@ pub struct Limiters {
     authorize: Limiter,
     email: Limiter,
     passcode: Limiter,
+    passkey: Limiter,
 }
 
 /// `n` requests per `window` seconds, all of which may come at once; one more
@@ -46,12 +47,13 @@ impl Limiters {
             authorize: limiter(cfg.window, cfg.authorize_per_ip),
             email: limiter(cfg.window, cfg.email_per_ip),
             passcode: limiter(cfg.window, cfg.passcode_per_ip),
+            passkey: limiter(cfg.window, cfg.passkey_per_ip),
         }
     }
 
     /// Forgets clients whose limit is fully replenished (called periodically).
     pub fn retain_recent(&self) {
-        for l in [&self.authorize, &self.email, &self.passcode] {
+        for l in [&self.authorize, &self.email, &self.passcode, &self.passkey] {
             l.retain_recent();
             l.shrink_to_fit();
         }
@@ -138,6 +140,9 @@ pub async fn per_ip(State(p): State<Provider>, req: Request, next: Next) -> Resp
         (&Method::GET | &Method::HEAD, "/oauth2/auth") => &p.limits.authorize,
         (&Method::POST, "/login" | "/login/register") => &p.limits.email,
         (&Method::POST, "/login/passcode" | "/login/resend") => &p.limits.passcode,
+        (&Method::POST, path) if path.starts_with("/login/passkey/") || path.starts_with("/passkeys/") => {
+            &p.limits.passkey
+        }
         _ => return next.run(req).await,
     };
     let ip = client_ip(&req);

@@ -71,15 +71,26 @@ async fn the_mailbox_exists_only_in_dev_mode() {
     assert!(!idp::Config::from_toml("", "x.toml").unwrap().dev_mode);
 }
 
-/// Checks the security headers and that the page has no inline script or style.
+/// Checks the security headers and that the page has no inline script or
+/// style (the passkey script is a file of the provider's own).
 async fn assert_hardened(what: &str, r: reqwest::Response) -> String {
     let h = r.headers().clone();
     let get = |k: &str| h.get(k).map(|v| v.to_str().unwrap().to_string()).unwrap_or_else(|| panic!("{what}: no {k}"));
     assert!(get("content-type").starts_with("text/html"), "{what}");
     let csp = get("content-security-policy");
+    let body = r.text().await.unwrap();
+    // A page runs no script, or exactly the provider's passkey file.
+    let script = if body.contains("<script src=\"/assets/passkey.js\" defer></script>") {
+        let d = csp.split(';').map(str::trim).find(|d| d.starts_with("script-src")).unwrap().to_string();
+        assert!(d.starts_with("script-src http://localhost:") && d.ends_with("/assets/passkey.js"), "{what}: {d}");
+        assert_eq!(d.split_whitespace().count(), 2, "{what}: one source only: {d}");
+        d
+    } else {
+        "script-src 'none'".to_string()
+    };
     for d in [
         "default-src 'self'",
-        "script-src 'none'",
+        script.as_str(),
         "style-src 'self'",
         "object-src 'none'",
         "base-uri 'none'",
@@ -98,9 +109,15 @@ async fn assert_hardened(what: &str, r: reqwest::Response) -> String {
     }
     assert_eq!(get("cross-origin-opener-policy"), "same-origin", "{what}");
     assert!(h.get("strict-transport-security").is_none(), "{what}: no HSTS over http");
-    let body = r.text().await.unwrap();
+    assert!(h.get("x-idp-passkey-script").is_none(), "{what}: the internal marker is not sent");
     let lower = body.to_ascii_lowercase();
-    assert!(!lower.contains("<script"), "{what}: inline script: {body}");
+    // The one script a page may load is the provider's own passkey file.
+    let without_own = lower.replace("<script src=\"/assets/passkey.js\" defer></script>", "");
+    assert!(!without_own.contains("<script"), "{what}: inline script: {body}");
+    assert!(!lower.contains("javascript:"), "{what}: a javascript: URL: {body}");
+    for handler in [" onclick=", " onload=", " onerror=", " onsubmit="] {
+        assert!(!lower.contains(handler), "{what}: inline handler {handler}: {body}");
+    }
     assert!(!lower.contains("<style"), "{what}: inline stylesheet: {body}");
     assert!(!lower.contains("style="), "{what}: style attribute: {body}");
     assert!(lower.contains("<link rel=\"stylesheet\" href=\"/assets/idp.css\">"), "{what}");

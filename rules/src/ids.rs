@@ -64,3 +64,7 @@ pub const ADMIN_DELETE_CONFIRM: &str = "admin-delete-confirm";
 pub const AUDIT_TABLE: &str = "audit-table";
 pub const AUDIT_ROW: &str = "audit-row";
 pub const AUDIT_EMPTY: &str = "audit-empty";
+pub const ADMIN_PASSKEYS: &str = "admin-passkeys";
+pub const ADMIN_PASSKEY: &str = "admin-passkey";
+pub const ADMIN_PASSKEYS_EMPTY: &str = "admin-passkeys-empty";
+pub const ADMIN_REMOVE_PASSKEY: &str = "admin-remove-passkey";

@@ -12,16 +12,18 @@ pub enum Notice {
     Deactivated,
     Deleted,
     SessionsEnded,
+    PasskeyRemoved,
 }
 
 impl Notice {
-    const ALL: [Notice; 6] = [
+    const ALL: [Notice; 7] = [
         Notice::Created,
         Notice::Saved,
         Notice::Activated,
         Notice::Deactivated,
         Notice::Deleted,
         Notice::SessionsEnded,
+        Notice::PasskeyRemoved,
     ];
 
     /// The value of the `notice` query parameter.
@@ -33,6 +35,7 @@ impl Notice {
             Notice::Deactivated => "deactivated",
             Notice::Deleted => "deleted",
             Notice::SessionsEnded => "sessions-ended",
+            Notice::PasskeyRemoved => "passkey-removed",
         }
     }
 
@@ -50,6 +53,7 @@ impl Notice {
             Notice::Deactivated => "Identity deactivated: it is signed out and cannot sign in.",
             Notice::Deleted => "Identity deleted.",
             Notice::SessionsEnded => "Every session of this identity in this app has ended.",
+            Notice::PasskeyRemoved => "Passkey removed: it can no longer sign in to this identity.",
         }
     }
 

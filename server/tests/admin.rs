@@ -27,6 +27,7 @@ const CALLS: &[(&str, &[(&str, &str)])] = &[
     ("admin_set_identity_state", &[("id", "x"), ("state", "inactive")]),
     ("admin_delete_identity", &[("id", "x"), ("confirm", "delete")]),
     ("admin_end_sessions", &[("id", "x")]),
+    ("admin_remove_passkey", &[("id", "x"), ("passkey", "y")]),
     ("admin_audit", &[]),
 ];
 
@@ -299,4 +300,119 @@ async fn the_default_admin_list_can_be_replaced() {
     let user = as_browser(&app);
     signed_in(&user, "user@example.com").await;
     assert_eq!(api_form(&user, "admin_list_identities", &[]).await.status(), 200);
+}
+
+/// The provider's email form reached from the app's `/login`: its login challenge and CSRF token.
+async fn provider_login_form(app: &TestApp, b: &reqwest::Client) -> (String, String, String) {
+    let r = b.get(format!("{}/login", app.base)).send().await.unwrap();
+    let r = b.get(location(&r)).send().await.unwrap();
+    let provider = provider_base(app).await;
+    let page = b
+        .get(format!("{provider}{}", location(&r).trim_start_matches('/')))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let field = |name: &str| {
+        let marker = format!("name=\"{name}\" value=\"");
+        let start = page.find(&marker).unwrap() + marker.len();
+        page[start..start + page[start..].find('"').unwrap()].to_string()
+    };
+    (provider, field("login_challenge"), field("csrf"))
+}
+
+#[tokio::test]
+async fn an_admin_sees_and_removes_a_users_passkey_audited_and_it_no_longer_signs_in() {
+    let app = spawn_app().await;
+    signed_in(&app, "admin@example.com").await;
+    let provider = provider_base(&app).await;
+    assert!(provider.starts_with("http://localhost:"), "passkeys need a domain name: {provider}");
+
+    // The user adds a passkey at the provider's profile.
+    let user = as_browser(&app);
+    signed_in(&user, "user@example.com").await;
+    let profile = user.client.get(format!("{provider}profile")).send().await.unwrap().text().await.unwrap();
+    let marker = "name=\"csrf\" value=\"";
+    let at = profile.find(marker).unwrap() + marker.len();
+    let csrf = profile[at..at + profile[at..].find('"').unwrap()].to_string();
+    let started: serde_json::Value = user
+        .client
+        .post(format!("{provider}passkeys/register/start"))
+        .form(&[("csrf", &*csrf)])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let mut soft = idp::testkit::SoftAuthenticator::new(provider.trim_end_matches('/'));
+    let answer = soft.create(&started);
+    let r = user
+        .client
+        .post(format!("{provider}passkeys/register/finish"))
+        .form(&[
+            ("csrf", &*csrf),
+            ("ceremony", started["ceremony"].as_str().unwrap()),
+            ("name", "Phone"),
+            ("credential", &answer.to_string()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+
+    let list = json(api_form(&app, "admin_list_identities", &[("email", "user@example.com")]).await).await;
+    let id = list["rows"][0]["id"].as_str().unwrap().to_string();
+    let row = json(api_form(&app, "admin_get_identity", &[("id", &id)]).await).await;
+    let passkeys = row["passkeys"].as_array().unwrap();
+    assert_eq!(passkeys.len(), 1, "{row}");
+    assert_eq!(passkeys[0]["name"], "Phone");
+    assert!(passkeys[0]["added_unix"].as_i64().unwrap() > 1_700_000_000);
+    let passkey = passkeys[0]["id"].as_str().unwrap().to_string();
+    // The identity page shows it without JavaScript.
+    let page =
+        app.client.get(format!("{}/admin/identities/{id}", app.base)).send().await.unwrap().text().await.unwrap();
+    assert!(page.contains("Phone") && page.contains("admin-remove-passkey"), "the page lists the passkey");
+
+    // Only admins; an unknown passkey is not found; then removed.
+    assert_eq!(api_form(&user, "admin_remove_passkey", &[("id", &id), ("passkey", &passkey)]).await.status(), 403);
+    assert_eq!(api_form(&app, "admin_remove_passkey", &[("id", &id), ("passkey", "nope")]).await.status(), 404);
+    assert_eq!(api_form(&app, "admin_remove_passkey", &[("id", &id), ("passkey", &passkey)]).await.status(), 200);
+    let row = json(api_form(&app, "admin_get_identity", &[("id", &id)]).await).await;
+    assert_eq!(row["passkeys"], serde_json::json!([]));
+
+    let audit = json(api_form(&app, "admin_audit", &[]).await).await;
+    let rows = audit["rows"].as_array().unwrap();
+    assert_eq!(
+        (rows[0]["action"].as_str(), rows[0]["outcome"].as_str(), rows[0]["target"].as_str()),
+        (Some("remove passkey"), Some("ok: \"Phone\""), Some("user@example.com"))
+    );
+    assert_eq!((rows[1]["action"].as_str(), rows[1]["outcome"].as_str()), (Some("remove passkey"), Some("not found")));
+
+    // The passkey no longer signs in.
+    let b = browser();
+    let (provider, challenge, csrf) = provider_login_form(&app, &b).await;
+    let started: serde_json::Value = b
+        .post(format!("{provider}login/passkey/start"))
+        .form(&[("login_challenge", &*challenge), ("csrf", &*csrf), ("mode", "discover")])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let r = b
+        .post(format!("{provider}login/passkey/finish"))
+        .form(&[
+            ("login_challenge", &*challenge),
+            ("csrf", &*csrf),
+            ("ceremony", started["ceremony"].as_str().unwrap()),
+            ("credential", &soft.get(&started).to_string()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
 }

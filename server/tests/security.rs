@@ -180,7 +180,7 @@ async fn html_pages_carry_the_security_headers_and_a_fresh_nonce() {
             "base-uri 'none'",
             "frame-ancestors 'none'",
             "'wasm-unsafe-eval'",
-            "form-action 'self' http://127.0.0.1:",
+            "form-action 'self' http://localhost:",
         ] {
             assert!(csp.contains(part), "{part}: {csp}");
         }

@@ -29,6 +29,20 @@ pub struct IdentityRow {
     /// The same in Unix seconds (0 when the provider's time is unreadable).
     #[serde(default)]
     pub created_unix: i64,
+    /// The identity's passkeys (read with a single identity; empty in lists).
+    #[serde(default)]
+    pub passkeys: Vec<PasskeyRow>,
+}
+
+/// One passkey of an identity, as the provider lists it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PasskeyRow {
+    /// The credential id (what removing it names).
+    pub id: String,
+    pub name: String,
+    /// Unix seconds (0 when the provider's time is unreadable).
+    pub added_unix: i64,
+    pub last_used_unix: Option<i64>,
 }
 
 impl IdentityRow {
@@ -107,7 +121,7 @@ mod server {
     use bff::admin::{AdminDenied, AdminIdentities};
     use bff::routes::Bff;
 
-    use super::{FieldError, IdentityRow};
+    use super::{FieldError, IdentityRow, PasskeyRow};
     use crate::api::server::{fail, failed, session};
     use crate::error::AppError;
     use crate::forms::IdentityForm;
@@ -160,7 +174,18 @@ mod server {
 
     pub(super) fn row(i: Identity) -> IdentityRow {
         let created_unix = i.created_unix();
+        let passkeys = i
+            .passkeys()
+            .iter()
+            .map(|p| PasskeyRow {
+                id: p.id.clone(),
+                name: p.display_name.clone(),
+                added_unix: p.added_unix(),
+                last_used_unix: p.last_used_unix(),
+            })
+            .collect();
         IdentityRow {
+            passkeys,
             id: i.id,
             email: i.traits.email,
             first_name: i.traits.name.first,
@@ -325,6 +350,20 @@ pub async fn admin_end_sessions(id: String) -> Result<(), AppError> {
     Ok(())
 }
 
+/// Removes one passkey of an identity at the provider (audited).
+#[server(prefix = "/api", endpoint = "admin_remove_passkey", client = crate::api::client::AppClient)]
+pub async fn admin_remove_passkey(id: String, passkey: String) -> Result<(), AppError> {
+    use self::server::*;
+    use crate::api::server::*;
+    let bff = bff()?;
+    let admin = authorize(&bff).await?;
+    let id = check_id(&id)?;
+    let passkey = check_id(&passkey)?;
+    admin.remove_passkey(id, passkey).await.map_err(admin_error)?;
+    leptos_axum::redirect(&paths::admin_identity(id, Some(Notice::PasskeyRemoved)));
+    Ok(())
+}
+
 /// Deletes an identity; `confirm` must be `delete` (the confirmation step's form sends it).
 #[server(prefix = "/api", endpoint = "admin_delete_identity", client = crate::api::client::AppClient)]
 pub async fn admin_delete_identity(id: String, confirm: String) -> Result<(), AppError> {
@@ -394,6 +433,7 @@ mod tests {
             state: IdentityState::Active,
             created_at: "2026-11-24T19:40:12Z".into(),
             created_unix: 1_795_981_212,
+            passkeys: Vec::new(),
         };
         assert_eq!(r.full_name(), "Dr. Ada Lovelace");
     }

@@ -169,7 +169,7 @@ fn Overview(user: UserView, p: ProfileView) -> impl IntoView {
             <div class="actions mt-4">
                 {p.provider_profile_url.clone().map(|href| view! {
                     <a class="button button--secondary" rel="external" href=href data-testid=ids::PROVIDER_PROFILE_LINK>
-                        "Edit your name at the identity provider"
+                        "Manage your name and passkeys at the identity provider"
                     </a>
                 })}
                 <SignOutForm logout_token=user.logout_token.clone() />

@@ -253,6 +253,18 @@ impl AdminApi {
     pub(crate) async fn delete(&self, id: &str) -> Result<(), AdminError> {
         self.send(Method::DELETE, self.identity_url(id), None).await.map(|_| ())
     }
+
+    /// Deletes one of the identity's passkeys (Kratos:
+    /// `DELETE /identities/{id}/credentials/webauthn?identifier=…`).
+    #[tracing::instrument(skip_all, fields(identity = %id))]
+    pub(crate) async fn delete_passkey(&self, id: &str, credential_id: &str) -> Result<(), AdminError> {
+        let mut url = self.identity_url(id);
+        if let Ok(mut seg) = url.path_segments_mut() {
+            seg.push("credentials").push("webauthn");
+        }
+        url.query_pairs_mut().append_pair("identifier", credential_id);
+        self.send(Method::DELETE, url, None).await.map(|_| ())
+    }
 }
 
 fn body(traits: &Traits, state: IdentityState) -> Result<serde_json::Value, AdminError> {

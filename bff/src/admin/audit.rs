@@ -17,6 +17,8 @@ pub enum AuditAction {
     Deactivate,
     Delete,
     EndSessions,
+    /// One of the identity's passkeys removed.
+    RemovePasskey,
     /// An admin call refused because the provider no longer vouches for the
     /// caller's admin standing (recorded with the claims the session still had).
     AccessRefused,
@@ -31,6 +33,7 @@ impl AuditAction {
             AuditAction::Deactivate => "deactivate",
             AuditAction::Delete => "delete",
             AuditAction::EndSessions => "end sessions",
+            AuditAction::RemovePasskey => "remove passkey",
             AuditAction::AccessRefused => "access refused",
         }
     }
@@ -44,7 +47,7 @@ pub struct AuditEntry {
     pub at: i64,
     pub actor_sub: String,
     pub actor_email: Option<String>,
-    /// `create`, `update`, `activate`, `deactivate`, `delete`, `end sessions` or `access refused`.
+    /// `create`, `update`, `activate`, `deactivate`, `delete`, `end sessions`, `remove passkey` or `access refused`.
     pub action: String,
     pub target_id: Option<String>,
     pub target_email: Option<String>,

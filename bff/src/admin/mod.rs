@@ -275,6 +275,28 @@ impl AdminIdentities<'_> {
         r
     }
 
+    /// Removes one of the identity's passkeys at the provider; the audit
+    /// entry names the passkey.
+    pub async fn remove_passkey(&self, id: &str, credential_id: &str) -> Result<(), AdminError> {
+        let current = self.api.get(id).await;
+        let email = current.as_ref().ok().map(|i| i.traits.email.clone());
+        let name = current
+            .as_ref()
+            .ok()
+            .and_then(|i| i.passkeys().iter().find(|p| p.id == credential_id).map(|p| p.display_name.clone()));
+        let r = match current {
+            Ok(_) if name.is_none() => Err(AdminError::NotFound),
+            Ok(_) => self.api.delete_passkey(id, credential_id).await,
+            Err(e) => Err(e),
+        };
+        let outcome = match (&r, &name) {
+            (Ok(()), Some(name)) => format!("ok: {name:?}"),
+            _ => outcome(&r).to_string(),
+        };
+        self.record(AuditAction::RemovePasskey, Some(id), email.as_deref(), &outcome).await;
+        r
+    }
+
     /// One page (0-based) of the audit trail, newest first, and the total.
     pub async fn audit(
         &self,

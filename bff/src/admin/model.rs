@@ -46,9 +46,68 @@ pub struct Identity {
     pub created_at: String,
     #[serde(default)]
     pub updated_at: String,
+    /// Kratos' `credentials` (only in a single identity's answer).
+    #[serde(default)]
+    pub credentials: Credentials,
+}
+
+/// The credentials of an identity the app reads: its passkeys (`webauthn`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+pub struct Credentials {
+    #[serde(default)]
+    pub webauthn: Option<CredentialSet>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+pub struct CredentialSet {
+    #[serde(default)]
+    pub config: CredentialConfig,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+pub struct CredentialConfig {
+    #[serde(default)]
+    pub credentials: Vec<WebauthnCredential>,
+}
+
+/// One passkey as the Admin API lists it (no key material).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+pub struct WebauthnCredential {
+    /// The credential id (base64url).
+    pub id: String,
+    #[serde(default)]
+    pub display_name: String,
+    /// RFC 3339.
+    #[serde(default)]
+    pub added_at: String,
+    /// RFC 3339, when the provider says.
+    #[serde(default)]
+    pub last_used_at: Option<String>,
+}
+
+/// An RFC 3339 time in Unix seconds.
+fn rfc3339_unix(t: &str) -> Option<i64> {
+    time::OffsetDateTime::parse(t.trim(), &time::format_description::well_known::Rfc3339)
+        .ok()
+        .map(time::OffsetDateTime::unix_timestamp)
+}
+
+impl WebauthnCredential {
+    /// `added_at` in Unix seconds (0 when it is not RFC 3339).
+    pub fn added_unix(&self) -> i64 {
+        rfc3339_unix(&self.added_at).unwrap_or_default()
+    }
+    pub fn last_used_unix(&self) -> Option<i64> {
+        self.last_used_at.as_deref().and_then(rfc3339_unix)
+    }
 }
 
 impl Identity {
+    /// The identity's passkeys, as listed under `credentials.webauthn`.
+    pub fn passkeys(&self) -> &[WebauthnCredential] {
+        self.credentials.webauthn.as_ref().map(|w| w.config.credentials.as_slice()).unwrap_or_default()
+    }
+
     /// `created_at` in Unix seconds (0 when it is not RFC 3339).
     pub fn created_unix(&self) -> i64 {
         i64::try_from(created_key(self).div_euclid(1_000_000_000)).unwrap_or_default().max(0)
@@ -328,6 +387,7 @@ mod tests {
             traits: Traits { email: email.into(), name: Name { first: Some(first.into()), ..Name::default() } },
             created_at: created.into(),
             updated_at: String::new(),
+            credentials: Credentials::default(),
         }
     }
 

@@ -9,7 +9,8 @@ use rules::paths;
 use super::fields::{other_error, server_fields, IdentityFields};
 use super::{badge, is_admin, require_admin, AdminNav, NoticeBanner};
 use crate::api::admin::{
-    admin_get_identity, AdminDeleteIdentity, AdminEndSessions, AdminSetIdentityState, AdminUpdateIdentity, IdentityRow,
+    admin_get_identity, AdminDeleteIdentity, AdminEndSessions, AdminRemovePasskey, AdminSetIdentityState,
+    AdminUpdateIdentity, IdentityRow, PasskeyRow,
 };
 use crate::components::auth::use_current_user;
 use crate::components::confirm::{Confirm, ConfirmAction};
@@ -145,5 +146,60 @@ fn EditIdentity(row: IdentityRow) -> impl IntoView {
         {actions}
         {other_error(switched).map(|e| view! { <ErrorMessage error=e /> })}
         {other_error(ended).map(|e| view! { <ErrorMessage error=e /> })}
+        <Passkeys email=row.email.clone() id=row.id.clone() passkeys=row.passkeys.clone() />
+    }
+}
+
+/// The identity's passkeys at the provider, each removable (audited).
+#[component]
+fn Passkeys(email: String, id: String, passkeys: Vec<PasskeyRow>) -> impl IntoView {
+    let removed = ServerAction::<AdminRemovePasskey>::new().value().get_untracked();
+    let list = if passkeys.is_empty() {
+        view! {
+            <p class="muted" data-testid=ids::ADMIN_PASSKEYS_EMPTY>
+                "No passkeys: this identity signs in with a passcode by email."
+            </p>
+        }
+        .into_any()
+    } else {
+        let items = passkeys
+            .into_iter()
+            .map(|p| {
+                let confirm = Confirm {
+                    title: format!("Remove the passkey {} of {email}?", p.name),
+                    message: "It can no longer sign in to this identity. They can still sign in with a passcode and add a new passkey.".into(),
+                    confirm_label: "Yes, remove it".into(),
+                    confirm_testid: format!("{}-confirm", ids::ADMIN_REMOVE_PASSKEY),
+                    action: AdminRemovePasskey::PATH.into(),
+                    fields: vec![("passkey".to_string(), p.id.clone()), ("id".to_string(), id.clone())],
+                };
+                view! {
+                    <li data-testid=ids::ADMIN_PASSKEY>
+                        <div>
+                            <strong>{p.name.clone()}</strong>
+                            <p class="muted small">
+                                "Added " <Ago unix=p.added_unix /> " · "
+                                {match p.last_used_unix {
+                                    Some(t) => view! { "last used " <Ago unix=t /> }.into_any(),
+                                    None => "never used".into_any(),
+                                }}
+                            </p>
+                        </div>
+                        <ConfirmAction
+                            label="Remove".to_string()
+                            class="button button--danger button--small".to_string()
+                            testid=ids::ADMIN_REMOVE_PASSKEY.to_string()
+                            confirm=confirm
+                        />
+                    </li>
+                }
+            })
+            .collect_view();
+        view! { <ul class="list" data-testid=ids::ADMIN_PASSKEYS>{items}</ul> }.into_any()
+    };
+    view! {
+        <h2>"Passkeys"</h2>
+        {list}
+        {other_error(removed).map(|e| view! { <ErrorMessage error=e /> })}
     }
 }
