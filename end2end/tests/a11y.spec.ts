@@ -2,7 +2,7 @@ import AxeBuilder from '@axe-core/playwright';
 import * as path from 'node:path';
 import { expect, test, type Page, type TestInfo } from '@playwright/test';
 import { ids } from './ids';
-import { signInAsAdmin, uniqueEmail } from './helpers';
+import { signInAsAdmin, signOut, uniqueEmail, virtualAuthenticator } from './helpers';
 
 // Every page of the app and of the local provider, checked by axe-core in
 // light and dark mode at 1280 and 360 px: no serious or critical violation of
@@ -201,4 +201,59 @@ test('the admin dashboard', async ({ page, request }, info) => {
   await page.goto('/');
   await expect(page.getByTestId(ids.homeAdmin)).toBeVisible();
   await audit(page, info, 'home-admin');
+});
+
+test('passkey pages: the offer, a cancelled prompt, the provider profile with a passkey, the passkey step, the admin view', async ({
+  page,
+  context,
+  browser,
+  request,
+}, info) => {
+  const { cdp, authenticatorId } = await virtualAuthenticator(context, page);
+  const email = uniqueEmail(info, 'a11y-passkey');
+  await page.goto('/profile');
+  await page.getByLabel('Email').fill(email);
+  await page.getByRole('button', { name: 'Continue' }).click();
+  await page.getByLabel('First name').fill('Pax');
+  await page.getByRole('button', { name: 'Create account' }).click();
+  const provider = new URL(page.url()).origin;
+  const mail = await (await request.get(`${provider}/mailbox/messages?email=${encodeURIComponent(email)}`)).json();
+  await page.getByLabel('Passcode').fill(mail[0].passcode);
+  await page.getByRole('button', { name: 'Sign in', exact: true }).click();
+  await expect(page.getByRole('heading', { name: 'Sign in faster next time' })).toBeVisible();
+  await audit(page, info, 'provider-passkey-offer');
+
+  await cdp.send('WebAuthn.setUserVerified', { authenticatorId, isUserVerified: false });
+  await page.getByTestId('passkey-create').click();
+  await expect(page.getByTestId('passkey-error')).toBeVisible();
+  await audit(page, info, 'provider-passkey-offer-error');
+  await cdp.send('WebAuthn.setUserVerified', { authenticatorId, isUserVerified: true });
+  await page.getByTestId('passkey-create').click();
+  await page.getByTestId(ids.onboardingName).fill('Pax Passkey');
+  await page.getByTestId(ids.onboardingSubmit).click();
+  await expect(page).toHaveURL(/\/profile$/);
+
+  await page.goto(`${provider}/profile`);
+  await expect(page.getByTestId('passkey')).toHaveCount(1);
+  await audit(page, info, 'provider-profile-passkeys');
+
+  // The step after the email, with the prompt refused so the page stays.
+  await page.goto('/');
+  await signOut(page);
+  await cdp.send('WebAuthn.setUserVerified', { authenticatorId, isUserVerified: false });
+  await page.goto('/profile');
+  await page.getByLabel('Email').fill(email);
+  await page.getByRole('button', { name: 'Continue' }).click();
+  await expect(page.getByRole('heading', { name: 'Use your passkey' })).toBeVisible();
+  await expect(page.getByTestId('passkey-error')).toBeVisible();
+  await audit(page, info, 'provider-passkey-step');
+
+  const adminContext = await browser.newContext();
+  const admin = await adminContext.newPage();
+  await signInAsAdmin(admin, request, `/admin/identities?email=${email}`);
+  await admin.getByTestId(ids.adminRow).getByRole('link').first().click();
+  await expect(admin.getByTestId(ids.adminPasskey)).toHaveCount(1);
+  await hydrated(admin);
+  await audit(admin, info, 'admin-identity-passkeys');
+  await adminContext.close();
 });

@@ -1,4 +1,4 @@
-import { expect, type APIRequestContext, type Page, type TestInfo } from '@playwright/test';
+import { expect, type APIRequestContext, type BrowserContext, type Page, type TestInfo } from '@playwright/test';
 import { ids } from './ids';
 
 /// An email no other test (or project, or run) uses.
@@ -62,4 +62,22 @@ export async function signInAsAdmin(page: Page, request: APIRequestContext, path
     await page.getByTestId(ids.onboardingSubmit).click();
   }
   await expect(page).toHaveURL(new RegExp(path.replace(/[?]/g, '\\?') + '$'));
+}
+
+/// Chromium's virtual authenticator for `page`: built in, with resident keys
+/// and user verification (like a laptop's fingerprint reader), answering at once.
+export async function virtualAuthenticator(context: BrowserContext, page: Page) {
+  const cdp = await context.newCDPSession(page);
+  await cdp.send('WebAuthn.enable');
+  const { authenticatorId } = await cdp.send('WebAuthn.addVirtualAuthenticator', {
+    options: {
+      protocol: 'ctap2',
+      transport: 'internal',
+      hasResidentKey: true,
+      hasUserVerification: true,
+      isUserVerified: true,
+      automaticPresenceSimulation: true,
+    },
+  });
+  return { cdp, authenticatorId };
 }

@@ -1,26 +1,10 @@
-import { expect, test, type BrowserContext, type Page } from '@playwright/test';
+import { expect, test, type Page } from '@playwright/test';
 import { ids } from './ids';
-import { signInAsAdmin, signOut, uniqueEmail } from './helpers';
+import { signInAsAdmin, signOut, uniqueEmail, virtualAuthenticator } from './helpers';
 
 // Passkeys at the local provider, with Chromium's virtual authenticator (a
 // built-in one with user verification, like a laptop's fingerprint reader).
 test.skip(({ javaScriptEnabled }) => !javaScriptEnabled, 'passkeys need JavaScript');
-
-async function virtualAuthenticator(context: BrowserContext, page: Page) {
-  const cdp = await context.newCDPSession(page);
-  await cdp.send('WebAuthn.enable');
-  const { authenticatorId } = await cdp.send('WebAuthn.addVirtualAuthenticator', {
-    options: {
-      protocol: 'ctap2',
-      transport: 'internal',
-      hasResidentKey: true,
-      hasUserVerification: true,
-      isUserVerified: true,
-      automaticPresenceSimulation: true,
-    },
-  });
-  return { cdp, authenticatorId };
-}
 
 /// Runs `steps` with the email form's autofill request failing (the first
 /// passkey start), so the virtual authenticator does not answer it at once and

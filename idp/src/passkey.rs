@@ -403,8 +403,12 @@ pub async fn finish_registration(
     let now = db::now();
     let stored = serde_json::to_string(&passkey).map_err(internal)?;
     let name = clean_name(name);
+    // One statement: only for an identity that still exists, and within the
+    // limit even when two registrations finish at once.
     let res = sqlx::query(
-        "INSERT INTO passkeys (id, identity_id, name, credential, created_at, backup_eligible) VALUES (?, ?, ?, ?, ?, ?)",
+        "INSERT INTO passkeys (id, identity_id, name, credential, created_at, backup_eligible) \
+         SELECT ?1, ?2, ?3, ?4, ?5, ?6 WHERE EXISTS (SELECT 1 FROM identities WHERE id = ?2) \
+         AND (SELECT COUNT(*) FROM passkeys WHERE identity_id = ?2) < ?7",
     )
     .bind(&id)
     .bind(identity_id)
@@ -412,11 +416,17 @@ pub async fn finish_registration(
     .bind(stored)
     .bind(now)
     .bind(backup_eligible(&passkey))
+    .bind(MAX_PER_IDENTITY)
     .execute(db)
     .await;
     match res {
         Err(sqlx::Error::Database(d)) if d.is_unique_violation() => Err(CeremonyError::Duplicate),
         Err(e) => Err(e.into()),
+        Ok(r) if r.rows_affected() == 0 => match crate::identity::get(db, identity_id).await? {
+            Some(_) => Err(CeremonyError::TooMany),
+            // Deleted while the browser made the passkey.
+            None => Err(CeremonyError::Unknown),
+        },
         Ok(_) => Ok(PasskeyInfo {
             id,
             name,

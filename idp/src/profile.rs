@@ -42,7 +42,7 @@ with your fingerprint, face or screen lock instead of a passcode.</p>",
                 "<li data-testid=\"passkey\"><p><strong data-testid=\"passkey-name\">{name}</strong> \
 <span class=\"muted\">added {added}, {used}</span></p>\
 <form method=\"post\" action=\"/profile/passkeys/{id}/rename\">\
-<input type=\"hidden\" name=\"csrf\" value=\"{csrf}\"><label for=\"passkey-name-{n}\">Name</label>\
+<input type=\"hidden\" name=\"csrf\" value=\"{csrf}\"><label for=\"passkey-name-{n}\">Name of this passkey</label>\
 <input id=\"passkey-name-{n}\" name=\"name\" value=\"{name}\" maxlength=\"{max}\" required>\
 <button type=\"submit\" class=\"secondary\">Rename</button></form>\
 <form method=\"post\" action=\"/profile/passkeys/{id}/delete\">\
