@@ -98,10 +98,14 @@ test('a passkey made after a passcode signs in alone, is managed at the provider
   await expect(page).toHaveURL(/\/profile$/);
   await expect(page.getByTestId(ids.signInMethod)).toContainText('Signed in with a passkey');
 
-  // The provider's profile lists it; rename, then delete it.
+  // The provider's profile lists it; adding it again is refused by the
+  // authenticator (the provider excludes the passkeys already registered).
   await page.getByTestId(ids.providerProfileLink).click();
   await expect(page.getByRole('heading', { name: 'Passkeys' })).toBeVisible();
   const item = page.getByTestId('passkey');
+  await expect(item).toHaveCount(1);
+  await page.getByTestId('passkey-add').click();
+  await expect(page.getByTestId('passkey-error')).toContainText('This device already has a passkey for your account');
   await expect(item).toHaveCount(1);
   await expect(item.getByTestId('passkey-name')).toHaveText('Chrome on Linux');
   await expect(item).toContainText('last used');

@@ -397,7 +397,7 @@ fn parse_listen(v: &str, what: &str) -> Result<SocketAddr, ConfigError> {
 
 fn parse_issuer(v: &str, what: &str) -> Result<Url, ConfigError> {
     let url = Url::parse(v.trim())
-        .map_err(|_| invalid(&format!("{what} = {v:?}"), "use an absolute http(s) URL, e.g. http://127.0.0.1:3001/"))?;
+        .map_err(|_| invalid(&format!("{what} = {v:?}"), "use an absolute http(s) URL, e.g. http://localhost:3001/"))?;
     if !matches!(url.scheme(), "http" | "https") || url.query().is_some() || url.fragment().is_some() {
         return Err(invalid(&format!("{what} = {v:?}"), "use an http(s) URL without query or fragment"));
     }

@@ -11,7 +11,7 @@
 //!
 //! Environment (defaults fit `scripts/run` with the embedded provider):
 //! `GATEHOUSE_URL` (`http://127.0.0.1:3000`), `OIDC_ISSUER`
-//! (`http://127.0.0.1:3001/`), `SERVICE_CLIENT_ID` (`gatehouse-service`),
+//! (`http://localhost:3001/`), `SERVICE_CLIENT_ID` (`gatehouse-service`),
 //! `SERVICE_CLIENT_SECRET` (its development secret), `GATEHOUSE_API_AUDIENCE`
 //! (`gatehouse-api`). The token is never printed.
 #![allow(clippy::print_stdout, clippy::print_stderr)] // a command-line example reports on the terminal
@@ -39,7 +39,7 @@ impl Config {
     fn from_env() -> Self {
         Config {
             app: env("GATEHOUSE_URL", "http://127.0.0.1:3000"),
-            issuer: env("OIDC_ISSUER", "http://127.0.0.1:3001/"),
+            issuer: env("OIDC_ISSUER", "http://localhost:3001/"),
             client_id: env("SERVICE_CLIENT_ID", "gatehouse-service"),
             secret: env("SERVICE_CLIENT_SECRET", "gatehouse-service-dev-secret-not-for-production"),
             audience: env("GATEHOUSE_API_AUDIENCE", "gatehouse-api"),
