@@ -29,8 +29,16 @@ pub struct IdentityRow {
     /// The same in Unix seconds (0 when the provider's time is unreadable).
     #[serde(default)]
     pub created_unix: i64,
-    /// The identity's passkeys (read with a single identity; empty in lists).
-    #[serde(default)]
+}
+
+/// One identity with what only its own page shows. Kept apart from
+/// [`IdentityRow`], which the identity form's island receives: the bundle
+/// does not carry what the island never reads.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IdentityDetail {
+    #[serde(flatten)]
+    pub row: IdentityRow,
+    /// The identity's passkeys at the provider.
     pub passkeys: Vec<PasskeyRow>,
 }
 
@@ -121,7 +129,7 @@ mod server {
     use bff::admin::{AdminDenied, AdminIdentities};
     use bff::routes::Bff;
 
-    use super::{FieldError, IdentityRow, PasskeyRow};
+    use super::{FieldError, IdentityDetail, IdentityRow, PasskeyRow};
     use crate::api::server::{fail, failed, session};
     use crate::error::AppError;
     use crate::forms::IdentityForm;
@@ -172,8 +180,7 @@ mod server {
         })
     }
 
-    pub(super) fn row(i: Identity) -> IdentityRow {
-        let created_unix = i.created_unix();
+    pub(super) fn detail(i: Identity) -> IdentityDetail {
         let passkeys = i
             .passkeys()
             .iter()
@@ -184,8 +191,12 @@ mod server {
                 last_used_unix: p.last_used_unix(),
             })
             .collect();
+        IdentityDetail { row: row(i), passkeys }
+    }
+
+    pub(super) fn row(i: Identity) -> IdentityRow {
+        let created_unix = i.created_unix();
         IdentityRow {
-            passkeys,
             id: i.id,
             email: i.traits.email,
             first_name: i.traits.name.first,
@@ -275,12 +286,12 @@ pub async fn admin_list_identities(
 
 /// One identity.
 #[server(prefix = "/api", endpoint = "admin_get_identity", client = crate::api::client::AppClient)]
-pub async fn admin_get_identity(id: String) -> Result<IdentityRow, AppError> {
+pub async fn admin_get_identity(id: String) -> Result<IdentityDetail, AppError> {
     use self::server::*;
     use crate::api::server::*;
     let bff = bff()?;
     let admin = authorize(&bff).await?;
-    admin.get(check_id(&id)?).await.map(row).map_err(admin_error)
+    admin.get(check_id(&id)?).await.map(detail).map_err(admin_error)
 }
 
 /// Creates an active identity, then shows it.
@@ -433,7 +444,6 @@ mod tests {
             state: IdentityState::Active,
             created_at: "2026-11-24T19:40:12Z".into(),
             created_unix: 1_795_981_212,
-            passkeys: Vec::new(),
         };
         assert_eq!(r.full_name(), "Dr. Ada Lovelace");
     }

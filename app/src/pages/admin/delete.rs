@@ -7,7 +7,7 @@ use leptos_router::hooks::use_params_map;
 use rules::paths;
 
 use super::{is_admin, require_admin, AdminNav};
-use crate::api::admin::{admin_get_identity, AdminDeleteIdentity, IdentityRow};
+use crate::api::admin::{admin_get_identity, AdminDeleteIdentity, IdentityDetail, IdentityRow};
 use crate::components::auth::use_current_user;
 use crate::components::error::ErrorMessage;
 use crate::components::gate::{Gate, Loaded};
@@ -17,7 +17,7 @@ use crate::ids;
 pub fn AdminDeletePage() -> impl IntoView {
     let user = use_current_user().0;
     let params = use_params_map();
-    let identity: Loaded<IdentityRow> = Resource::new(
+    let identity: Loaded<IdentityDetail> = Resource::new(
         move || params.read().get("id").unwrap_or_default(),
         move |id| async move {
             if is_admin(user).await {
@@ -34,7 +34,7 @@ pub fn AdminDeletePage() -> impl IntoView {
                 <section class="panel">
                     <AdminNav />
                     <Gate data=identity loading="Loading the identity…" error_heading="Delete identity" let:row>
-                        <ConfirmDelete row />
+                        <ConfirmDelete row=row.row />
                     </Gate>
                 </section>
             }

@@ -10,7 +10,7 @@ use super::fields::{other_error, server_fields, IdentityFields};
 use super::{badge, is_admin, require_admin, AdminNav, NoticeBanner};
 use crate::api::admin::{
     admin_get_identity, AdminDeleteIdentity, AdminEndSessions, AdminRemovePasskey, AdminSetIdentityState,
-    AdminUpdateIdentity, IdentityRow, PasskeyRow,
+    AdminUpdateIdentity, IdentityDetail, IdentityRow, PasskeyRow,
 };
 use crate::components::auth::use_current_user;
 use crate::components::confirm::{Confirm, ConfirmAction};
@@ -25,7 +25,7 @@ pub fn AdminIdentityPage() -> impl IntoView {
     let user = use_current_user().0;
     let params = use_params_map();
     let query = use_query_map();
-    let identity: Loaded<IdentityRow> = Resource::new(
+    let identity: Loaded<IdentityDetail> = Resource::new(
         move || (params.read().get("id").unwrap_or_default(), query.read().get("notice")),
         move |(id, _)| async move {
             if is_admin(user).await {
@@ -43,12 +43,22 @@ pub fn AdminIdentityPage() -> impl IntoView {
                     <AdminNav />
                     <NoticeBanner />
                     <Gate data=identity loading="Loading the identity…" error_heading="Identity" let:row>
-                        <EditIdentity row />
+                        <IdentityPage detail=row />
                     </Gate>
                 </section>
             }
                 .into_any()
         })}
+    }
+}
+
+#[component]
+fn IdentityPage(detail: IdentityDetail) -> impl IntoView {
+    let IdentityDetail { row, passkeys } = detail;
+    let (email, id) = (row.email.clone(), row.id.clone());
+    view! {
+        <EditIdentity row />
+        <Passkeys email id passkeys />
     }
 }
 
@@ -146,7 +156,6 @@ fn EditIdentity(row: IdentityRow) -> impl IntoView {
         {actions}
         {other_error(switched).map(|e| view! { <ErrorMessage error=e /> })}
         {other_error(ended).map(|e| view! { <ErrorMessage error=e /> })}
-        <Passkeys email=row.email.clone() id=row.id.clone() passkeys=row.passkeys.clone() />
     }
 }
 
