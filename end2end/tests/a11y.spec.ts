@@ -2,7 +2,7 @@ import AxeBuilder from '@axe-core/playwright';
 import * as path from 'node:path';
 import { expect, test, type Page, type TestInfo } from '@playwright/test';
 import { ids } from './ids';
-import { signInAsAdmin, signOut, uniqueEmail, virtualAuthenticator } from './helpers';
+import { signInAsAdmin, signOut, toPasscodeStep, uniqueEmail, virtualAuthenticator } from './helpers';
 
 // Every page of the app and of the local provider, checked by axe-core in
 // light and dark mode at 1280 and 360 px: no serious or critical violation of
@@ -212,12 +212,7 @@ test('passkey pages: the offer, a cancelled prompt, the provider profile with a 
   const { cdp, authenticatorId } = await virtualAuthenticator(context, page);
   const email = uniqueEmail(info, 'a11y-passkey');
   await page.goto('/profile');
-  await page.getByLabel('Email').fill(email);
-  await page.getByRole('button', { name: 'Continue' }).click();
-  await page.getByLabel('First name').fill('Pax');
-  await page.getByRole('button', { name: 'Create account' }).click();
-  const provider = new URL(page.url()).origin;
-  const mail = await (await request.get(`${provider}/mailbox/messages?email=${encodeURIComponent(email)}`)).json();
+  const { provider, mail } = await toPasscodeStep(page, request, email, 'Pax');
   await page.getByLabel('Passcode').fill(mail[0].passcode);
   await page.getByRole('button', { name: 'Sign in', exact: true }).click();
   await expect(page.getByRole('heading', { name: 'Sign in faster next time' })).toBeVisible();

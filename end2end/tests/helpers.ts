@@ -10,6 +10,23 @@ export function uniqueEmail(info: TestInfo, tag: string): string {
 /// On the provider's sign-in page: enter the email, register if the provider
 /// asks to (with `firstName`), then the passcode from the provider's mailbox.
 export async function signInAtProvider(page: Page, request: APIRequestContext, email: string, firstName = 'Nia') {
+  const { provider, mail } = await toPasscodeStep(page, request, email, firstName);
+  // Tests running in parallel may sign the same user in at once: each sign-in
+  // has its own passcode, so try the newest few until the provider lets us through.
+  for (const [i, message] of mail.slice(0, 3).entries()) {
+    await page.getByLabel('Passcode').fill(message.passcode);
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    const leftProvider = await page
+      .waitForURL((u) => u.origin !== provider, { timeout: i + 1 < Math.min(mail.length, 3) ? 3_000 : 10_000 })
+      .then(() => true, () => false);
+    if (leftProvider) return;
+  }
+}
+
+/// On the provider's sign-in page: the email, registration if the provider asks
+/// (with `firstName`), up to the passcode form; returns the provider's origin
+/// and the messages in the mailbox for `email`, newest first.
+export async function toPasscodeStep(page: Page, request: APIRequestContext, email: string, firstName = 'Nia') {
   await expect(page.getByRole('heading', { name: 'Sign in or create an account' })).toBeVisible();
   await page.getByLabel('Email').fill(email);
   await page.getByRole('button', { name: 'Continue' }).click();
@@ -22,17 +39,10 @@ export async function signInAtProvider(page: Page, request: APIRequestContext, e
   }
   await expect(passcode).toBeVisible();
   const provider = new URL(page.url()).origin;
-  const mail = await (await request.get(`${provider}/mailbox/messages?email=${encodeURIComponent(email)}`)).json();
-  // Tests running in parallel may sign the same user in at once: each sign-in
-  // has its own passcode, so try the newest few until the provider lets us through.
-  for (const [i, message] of mail.slice(0, 3).entries()) {
-    await page.getByLabel('Passcode').fill(message.passcode);
-    await page.getByRole('button', { name: 'Sign in' }).click();
-    const leftProvider = await page
-      .waitForURL((u) => u.origin !== provider, { timeout: i + 1 < Math.min(mail.length, 3) ? 3_000 : 10_000 })
-      .then(() => true, () => false);
-    if (leftProvider) return;
-  }
+  const mail: { passcode: string }[] = await (
+    await request.get(`${provider}/mailbox/messages?email=${encodeURIComponent(email)}`)
+  ).json();
+  return { provider, mail };
 }
 
 /// Registers a new user through the app and finishes onboarding; ends signed in on `/profile`.

@@ -1,6 +1,6 @@
-import { expect, test, type Page } from '@playwright/test';
+import { expect, test, type APIRequestContext, type Page } from '@playwright/test';
 import { ids } from './ids';
-import { signInAsAdmin, signOut, uniqueEmail, virtualAuthenticator } from './helpers';
+import { signInAsAdmin, signOut, toPasscodeStep, uniqueEmail, virtualAuthenticator } from './helpers';
 
 // Passkeys at the local provider, with Chromium's virtual authenticator (a
 // built-in one with user verification, like a laptop's fingerprint reader).
@@ -25,21 +25,10 @@ async function withoutAutofill(page: Page, steps: () => Promise<void>) {
   await page.unroute('**/login/passkey/start', handler);
 }
 
-/// From the provider's email form: email, registration if asked, passcode from the mailbox.
-async function passcodeSignIn(page: Page, request: import('@playwright/test').APIRequestContext, email: string) {
-  await expect(page.getByRole('heading', { name: 'Sign in or create an account' })).toBeVisible();
-  await page.getByLabel('Email').fill(email);
-  await page.getByRole('button', { name: 'Continue' }).click();
-  const create = page.getByRole('heading', { name: 'Create your account' });
-  const passcode = page.getByRole('heading', { name: 'Enter your passcode' });
-  await expect(create.or(passcode)).toBeVisible();
-  if (await create.isVisible()) {
-    await page.getByLabel('First name').fill('Pia');
-    await page.getByRole('button', { name: 'Create account' }).click();
-  }
-  await expect(passcode).toBeVisible();
-  const provider = new URL(page.url()).origin;
-  const mail = await (await request.get(`${provider}/mailbox/messages?email=${encodeURIComponent(email)}`)).json();
+/// From the provider's email form: email, registration if asked, the newest
+/// passcode from the mailbox (the provider may then offer a passkey).
+async function passcodeSignIn(page: Page, request: APIRequestContext, email: string) {
+  const { mail } = await toPasscodeStep(page, request, email, 'Pia');
   await page.getByLabel('Passcode').fill(mail[0].passcode);
   await page.getByRole('button', { name: 'Sign in', exact: true }).click();
 }

@@ -236,12 +236,17 @@ fn json(status: StatusCode, body: serde_json::Value) -> Response {
     r
 }
 
-/// The session of a passkey registration request (cookie and CSRF token), or a JSON refusal.
+/// The relying party and the session of a passkey registration request
+/// (cookie and CSRF token, the cookie being what the ceremony is bound to),
+/// or a JSON refusal.
 async fn registration_session(
     p: &Provider,
     headers: &HeaderMap,
     f: &HashMap<String, String>,
-) -> Result<(Session, String), Response> {
+) -> Result<(std::sync::Arc<webauthn_rs::prelude::Webauthn>, Session, String), Response> {
+    let Some(wa) = p.passkeys.clone() else {
+        return Err(ceremony_error(&passkey::CeremonyError::Disabled));
+    };
     let refuse = |status, msg: &str| json(status, serde_json::json!({ "error": msg }));
     let cookie = util::cookie(headers, SESSION_COOKIE).unwrap_or_default();
     let s = match current_session(p, headers).await {
@@ -260,7 +265,7 @@ async fn registration_session(
     if !util::secure_eq(f.get("csrf").map(String::as_str).unwrap_or_default(), &s.csrf) {
         return Err(refuse(StatusCode::FORBIDDEN, "The request could not be verified. Reload the page and try again."));
     }
-    Ok((s, cookie))
+    Ok((wa, s, cookie))
 }
 
 /// `POST /passkeys/register/start`: options for `navigator.credentials.create`.
@@ -269,10 +274,7 @@ pub async fn register_start(
     headers: HeaderMap,
     Form(f): Form<HashMap<String, String>>,
 ) -> Response {
-    let Some(wa) = p.passkeys.as_deref() else {
-        return ceremony_error(&passkey::CeremonyError::Disabled);
-    };
-    let (s, cookie) = match registration_session(&p, &headers, &f).await {
+    let (wa, s, cookie) = match registration_session(&p, &headers, &f).await {
         Ok(x) => x,
         Err(r) => return r,
     };
@@ -282,7 +284,7 @@ pub async fn register_start(
         email: s.identity.email(),
         display_name: if display.is_empty() { s.identity.email() } else { &display },
     };
-    match passkey::start_registration(wa, &p.db, user, &cookie, p.config.ttl.passkey_challenge).await {
+    match passkey::start_registration(&wa, &p.db, user, &cookie, p.config.ttl.passkey_challenge).await {
         Ok(started) => json(StatusCode::OK, serde_json::to_value(started).unwrap_or_default()),
         Err(e) => ceremony_error(&e),
     }
@@ -294,10 +296,7 @@ pub async fn register_finish(
     headers: HeaderMap,
     Form(f): Form<HashMap<String, String>>,
 ) -> Response {
-    let Some(wa) = p.passkeys.as_deref() else {
-        return ceremony_error(&passkey::CeremonyError::Disabled);
-    };
-    let (s, cookie) = match registration_session(&p, &headers, &f).await {
+    let (wa, s, cookie) = match registration_session(&p, &headers, &f).await {
         Ok(x) => x,
         Err(r) => return r,
     };
@@ -309,7 +308,7 @@ pub async fn register_finish(
     };
     let ceremony = f.get("ceremony").map(String::as_str).unwrap_or_default();
     let credential = f.get("credential").map(String::as_str).unwrap_or_default();
-    match passkey::finish_registration(wa, &p.db, ceremony, &cookie, &s.identity.id, credential, &name).await {
+    match passkey::finish_registration(&wa, &p.db, ceremony, &cookie, &s.identity.id, credential, &name).await {
         Ok(info) => json(StatusCode::OK, serde_json::json!({ "passkey": info })),
         Err(e) => ceremony_error(&e),
     }

@@ -442,25 +442,22 @@ async fn a_passkey_that_may_be_synced_is_a_software_key() {
     assert_eq!(amr_of(&t, done["next"].as_str().unwrap()).await, serde_json::json!(["swk", "user"]));
 }
 
+/// An Admin API read with `token`.
+async fn admin_get(t: &TestIdp, token: &str, path: &str) -> Value {
+    reqwest::Client::new().get(t.url(path)).bearer_auth(token).send().await.unwrap().json().await.unwrap()
+}
+
 #[tokio::test]
 async fn the_admin_api_lists_an_identitys_passkeys_like_kratos_and_deletes_them() {
     let t = spawn().await;
     let mut soft = user_with_passkey(&t, "user@example.com", false).await;
     let token = t.machine_token("admin-api").await;
     let api = reqwest::Client::new();
-    let list: Vec<Value> =
-        api.get(t.url("admin/identities")).bearer_auth(&token).send().await.unwrap().json().await.unwrap();
+    let list = admin_get(&t, &token, "admin/identities").await;
+    let list = list.as_array().unwrap();
     let id =
         list.iter().find(|i| i["traits"]["email"] == "user@example.com").unwrap()["id"].as_str().unwrap().to_string();
-    let identity: Value = api
-        .get(t.url(&format!("admin/identities/{id}")))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let identity = admin_get(&t, &token, &format!("admin/identities/{id}")).await;
     let webauthn = &identity["credentials"]["webauthn"];
     assert_eq!(webauthn["type"], "webauthn");
     assert_eq!(webauthn["identifiers"], serde_json::json!(["user@example.com"]));
@@ -475,15 +472,7 @@ async fn the_admin_api_lists_an_identitys_passkeys_like_kratos_and_deletes_them(
     // An identity without passkeys has none listed.
     let admin =
         list.iter().find(|i| i["traits"]["email"] == "admin@example.com").unwrap()["id"].as_str().unwrap().to_string();
-    let other: Value = api
-        .get(t.url(&format!("admin/identities/{admin}")))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let other = admin_get(&t, &token, &format!("admin/identities/{admin}")).await;
     assert_eq!(other["credentials"], serde_json::json!({}));
 
     let delete = |path: String| api.delete(t.url(&path)).bearer_auth(&token).send();
