@@ -213,6 +213,7 @@ test('passkey pages: the offer, a cancelled prompt, the provider profile with a 
   const email = uniqueEmail(info, 'a11y-passkey');
   await page.goto('/profile');
   const { provider, mail } = await toPasscodeStep(page, request, email, 'Pax');
+  await expect(page.locator('input[name="passkey"]')).toHaveValue('1');
   await page.getByLabel('Passcode').fill(mail[0].passcode);
   await page.getByRole('button', { name: 'Sign in', exact: true }).click();
   await expect(page.getByRole('heading', { name: 'Sign in faster next time' })).toBeVisible();

@@ -1,4 +1,4 @@
-import { expect, test, type APIRequestContext, type Page } from '@playwright/test';
+import { expect, test, type APIRequestContext, type Page, type Route } from '@playwright/test';
 import { ids } from './ids';
 import { signInAsAdmin, signOut, toPasscodeStep, uniqueEmail, virtualAuthenticator } from './helpers';
 
@@ -6,12 +6,13 @@ import { signInAsAdmin, signOut, toPasscodeStep, uniqueEmail, virtualAuthenticat
 // built-in one with user verification, like a laptop's fingerprint reader).
 test.skip(({ javaScriptEnabled }) => !javaScriptEnabled, 'passkeys need JavaScript');
 
-/// Runs `steps` with the email form's autofill request failing (the first
-/// passkey start), so the virtual authenticator does not answer it at once and
-/// the button or the email step is what asks.
-async function withoutAutofill(page: Page, steps: () => Promise<void>) {
+/// Opens `path` with the email form's autofill request (the first passkey
+/// start) failing, so that the virtual authenticator, which answers autofill
+/// at once, does not; returns once it has failed, so the button or the email
+/// step is what asks next.
+async function openWithoutAutofill(page: Page, path: string) {
   let first = true;
-  const handler = async (route: import('@playwright/test').Route) => {
+  const handler = async (route: Route) => {
     if (first) {
       first = false;
       await route.abort();
@@ -20,8 +21,9 @@ async function withoutAutofill(page: Page, steps: () => Promise<void>) {
     }
   };
   await page.route('**/login/passkey/start', handler);
-  await steps();
-  await page.waitForURL((u) => !u.pathname.startsWith('/login'), { timeout: 10_000 }).catch(() => {});
+  const failed = page.waitForEvent('requestfailed', (r) => r.url().endsWith('/login/passkey/start'));
+  await page.goto(path);
+  await failed;
   await page.unroute('**/login/passkey/start', handler);
 }
 
@@ -29,6 +31,8 @@ async function withoutAutofill(page: Page, steps: () => Promise<void>) {
 /// passcode from the mailbox (the provider may then offer a passkey).
 async function passcodeSignIn(page: Page, request: APIRequestContext, email: string) {
   const { mail } = await toPasscodeStep(page, request, email, 'Pia');
+  // The page's script has found the built-in authenticator (what makes the provider offer a passkey).
+  await expect(page.locator('input[name="passkey"]')).toHaveValue('1');
   await page.getByLabel('Passcode').fill(mail[0].passcode);
   await page.getByRole('button', { name: 'Sign in', exact: true }).click();
 }
@@ -68,22 +72,18 @@ test('a passkey made after a passcode signs in alone, is managed at the provider
 
   // The button: the same passkey, asked for at once (the autofill request is cancelled first).
   await signOut(page);
-  await withoutAutofill(page, async () => {
-    await page.goto('/profile');
-    await expect(page.getByRole('heading', { name: 'Sign in or create an account' })).toBeVisible();
-    await expect(page.getByLabel('Email')).toHaveAttribute('autocomplete', 'username webauthn');
-    await page.getByTestId('passkey-signin').click();
-  });
+  await openWithoutAutofill(page, '/profile');
+  await expect(page.getByRole('heading', { name: 'Sign in or create an account' })).toBeVisible();
+  await expect(page.getByLabel('Email')).toHaveAttribute('autocomplete', 'username webauthn');
+  await page.getByTestId('passkey-signin').click();
   await expect(page).toHaveURL(/\/profile$/);
   await expect(page.getByTestId(ids.signInMethod)).toContainText('Signed in with a passkey');
 
   // The email step: someone with a passkey is asked for it instead of a passcode.
   await signOut(page);
-  await withoutAutofill(page, async () => {
-    await page.goto('/profile');
-    await page.getByLabel('Email').fill(email);
-    await page.getByRole('button', { name: 'Continue' }).click();
-  });
+  await openWithoutAutofill(page, '/profile');
+  await page.getByLabel('Email').fill(email);
+  await page.getByRole('button', { name: 'Continue' }).click();
   await expect(page).toHaveURL(/\/profile$/);
   await expect(page.getByTestId(ids.signInMethod)).toContainText('Signed in with a passkey');
 

@@ -145,8 +145,15 @@ pub fn link_header(base: &str, page: i64, per_page: i64, total: i64) -> String {
     links.join(",")
 }
 
-/// `GET /admin/identities/{id}`: the identity with its `credentials`.
-pub async fn get(State(p): State<Provider>, headers: HeaderMap, Path(id): Path<String>) -> Response {
+/// `GET /admin/identities/{id}[?include_credential=webauthn]`: the identity
+/// with its `credentials`; as in Kratos, a credential's `config` (the list of
+/// passkeys) only when `include_credential` names its type.
+pub async fn get(
+    State(p): State<Provider>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    axum::extract::RawQuery(q): axum::extract::RawQuery,
+) -> Response {
     if let Err(r) = authorize(&p, &headers).await {
         return r;
     }
@@ -159,8 +166,10 @@ pub async fn get(State(p): State<Provider>, headers: HeaderMap, Path(id): Path<S
         Ok(k) => k,
         Err(e) => return internal(e),
     };
+    let include = url::form_urlencoded::parse(q.unwrap_or_default().as_bytes())
+        .any(|(k, v)| k == "include_credential" && v == "webauthn");
     let mut body = i.to_json(&p.issuer);
-    body["credentials"] = credentials_json(&i, &keys);
+    body["credentials"] = credentials_json(&i, &keys, include);
     Json(body).into_response()
 }
 
@@ -168,9 +177,10 @@ fn rfc3339(ts: i64) -> String {
     chrono::DateTime::from_timestamp(ts, 0).unwrap_or_default().to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
 }
 
-/// An identity's credentials in Kratos' shape: `webauthn` lists the passkeys
-/// (id, display name, dates; never key material). Absent without passkeys.
-pub fn credentials_json(i: &identity::Identity, keys: &[passkey::PasskeyInfo]) -> Value {
+/// An identity's credentials in Kratos' shape: `webauthn` with its passkeys
+/// under `config.credentials` (id, display name, dates; never key material)
+/// when `include_config`. Absent without passkeys.
+pub fn credentials_json(i: &identity::Identity, keys: &[passkey::PasskeyInfo], include_config: bool) -> Value {
     if keys.is_empty() {
         return json!({});
     }
@@ -189,14 +199,17 @@ pub fn credentials_json(i: &identity::Identity, keys: &[passkey::PasskeyInfo]) -
             })
         })
         .collect();
-    json!({ "webauthn": {
+    let mut webauthn = json!({
         "type": "webauthn",
         "identifiers": [i.email()],
-        "config": { "credentials": creds },
         "version": 1,
         "created_at": rfc3339(first),
         "updated_at": rfc3339(last),
-    }})
+    });
+    if include_config {
+        webauthn["config"] = json!({ "credentials": creds });
+    }
+    json!({ "webauthn": webauthn })
 }
 
 /// `DELETE /admin/identities/{id}/credentials/{type}?identifier=<credential id>`

@@ -164,24 +164,19 @@
   const start = async () => {
     // Tells the server whether to offer passkeys: any WebAuthn browser at the
     // email step (set at once, before the user can submit); one with a
-    // built-in authenticator after a passcode.
+    // built-in authenticator after a passcode (below).
     document.querySelectorAll('[data-passkey-capable="any"]').forEach((input) => { input.value = supported ? '1' : ''; });
     if (!supported) return;
-    document.querySelectorAll('[data-passkey-only]').forEach((el) => { el.hidden = false; });
-    document.querySelectorAll('[data-passkey-register]').forEach((b) => {
-      b.addEventListener('click', run(b, register, 'You can try again, or go on without a passkey.'));
-    });
 
     // The email field offers the browser's passkeys as it autocompletes
     // (`autocomplete="username webauthn"`), where the browser can; renewed
     // before the ceremony's challenge expires, and after the button failed.
     const fallback = 'Try again, or sign in with a passcode by email.';
     const conditional = document.querySelector('[data-passkey-conditional]');
-    const canAutofill = typeof PublicKeyCredential.isConditionalMediationAvailable === 'function'
-      && await PublicKeyCredential.isConditionalMediationAvailable().catch(() => false);
     let renew = null;
-    const startAutofill = () => {
-      if (!conditional || !canAutofill) return;
+    const startAutofill = async () => {
+      if (!conditional || typeof PublicKeyCredential.isConditionalMediationAvailable !== 'function') return;
+      if (!(await PublicKeyCredential.isConditionalMediationAvailable().catch(() => false))) return;
       clearTimeout(renew);
       renew = setTimeout(() => { stopAutofill(); startAutofill(); }, 4 * 60 * 1000);
       signIn(conditional, true).catch((err) => {
@@ -193,11 +188,19 @@
         status(conditional, explain(err, fallback));
       });
     };
+
+    // Every control works before it is shown.
+    document.querySelectorAll('[data-passkey-register]').forEach((b) => {
+      b.addEventListener('click', run(b, register, 'You can try again, or go on without a passkey.'));
+    });
+    const automatic = [];
     document.querySelectorAll('[data-passkey-signin]').forEach((b) => {
       const ask = run(b, (button) => signIn(button, false), fallback, b === conditional ? startAutofill : null);
       b.addEventListener('click', ask);
-      if (b.hasAttribute('data-passkey-auto')) ask();
+      if (b.hasAttribute('data-passkey-auto')) automatic.push(ask);
     });
+    document.querySelectorAll('[data-passkey-only]').forEach((el) => { el.hidden = false; });
+    automatic.forEach((ask) => ask());
     startAutofill();
 
     const platform = typeof PublicKeyCredential.isUserVerifyingPlatformAuthenticatorAvailable === 'function'

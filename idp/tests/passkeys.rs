@@ -457,7 +457,11 @@ async fn the_admin_api_lists_an_identitys_passkeys_like_kratos_and_deletes_them(
     let list = list.as_array().unwrap();
     let id =
         list.iter().find(|i| i["traits"]["email"] == "user@example.com").unwrap()["id"].as_str().unwrap().to_string();
-    let identity = admin_get(&t, &token, &format!("admin/identities/{id}")).await;
+    // As in Kratos: the list of passkeys only when asked for.
+    let plain = admin_get(&t, &token, &format!("admin/identities/{id}")).await;
+    assert_eq!(plain["credentials"]["webauthn"]["type"], "webauthn");
+    assert!(plain["credentials"]["webauthn"].get("config").is_none(), "{plain}");
+    let identity = admin_get(&t, &token, &format!("admin/identities/{id}?include_credential=webauthn")).await;
     let webauthn = &identity["credentials"]["webauthn"];
     assert_eq!(webauthn["type"], "webauthn");
     assert_eq!(webauthn["identifiers"], serde_json::json!(["user@example.com"]));

@@ -38,8 +38,9 @@ pub struct IdentityRow {
 pub struct IdentityDetail {
     #[serde(flatten)]
     pub row: IdentityRow,
-    /// The identity's passkeys at the provider.
-    pub passkeys: Vec<PasskeyRow>,
+    /// The identity's passkeys at the provider; `None` when it has some but
+    /// the provider does not list them.
+    pub passkeys: Option<Vec<PasskeyRow>>,
 }
 
 /// One passkey of an identity, as the provider lists it.
@@ -48,9 +49,19 @@ pub struct PasskeyRow {
     /// The credential id (what removing it names).
     pub id: String,
     pub name: String,
-    /// Unix seconds (0 when the provider's time is unreadable).
-    pub added_unix: i64,
-    pub last_used_unix: Option<i64>,
+    /// Unix seconds, when the provider says in a readable form.
+    pub added_unix: Option<i64>,
+    pub last_used: LastUsed,
+}
+
+/// When a passkey was last used, as far as the provider says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum LastUsed {
+    /// The provider does not say (Kratos does not).
+    Unknown,
+    Never,
+    /// Unix seconds.
+    At(i64),
 }
 
 impl IdentityRow {
@@ -125,11 +136,11 @@ pub const AUDIT_PER_PAGE: u64 = 50;
 #[cfg(feature = "ssr")]
 mod server {
     use bff::admin::api::AdminError;
-    use bff::admin::model::{Identity, Name, Traits};
+    use bff::admin::model::{Identity, Name, Passkeys, Traits};
     use bff::admin::{AdminDenied, AdminIdentities};
     use bff::routes::Bff;
 
-    use super::{FieldError, IdentityDetail, IdentityRow, PasskeyRow};
+    use super::{FieldError, IdentityDetail, IdentityRow, LastUsed, PasskeyRow};
     use crate::api::server::{fail, failed, session};
     use crate::error::AppError;
     use crate::forms::IdentityForm;
@@ -155,6 +166,12 @@ mod server {
     pub(super) fn admin_error(e: AdminError) -> AppError {
         match e {
             AdminError::NotFound => fail(AppError::NotFound),
+            AdminError::NotRemoved => fail(AppError::Validation {
+                field: "passkey".into(),
+                message: "The identity provider did not remove this passkey (it may not remove passkeys one by one). \
+Remove it in the provider's own console."
+                    .into(),
+            }),
             AdminError::Conflict => {
                 fail(AppError::Fields(vec![FieldError::new("email", "An identity with this email already exists.")]))
             }
@@ -181,16 +198,24 @@ mod server {
     }
 
     pub(super) fn detail(i: Identity) -> IdentityDetail {
-        let passkeys = i
-            .passkeys()
-            .iter()
-            .map(|p| PasskeyRow {
-                id: p.id.clone(),
-                name: p.display_name.clone(),
-                added_unix: p.added_unix(),
-                last_used_unix: p.last_used_unix(),
-            })
-            .collect();
+        let passkeys = match i.passkeys() {
+            Passkeys::None => Some(Vec::new()),
+            Passkeys::Unlisted => None,
+            Passkeys::Listed(keys) => Some(
+                keys.iter()
+                    .map(|p| PasskeyRow {
+                        id: p.id.clone(),
+                        name: p.display_name.clone(),
+                        added_unix: p.added_unix(),
+                        last_used: match p.last_used_unix() {
+                            None => LastUsed::Unknown,
+                            Some(None) => LastUsed::Never,
+                            Some(Some(t)) => LastUsed::At(t),
+                        },
+                    })
+                    .collect(),
+            ),
+        };
         IdentityDetail { row: row(i), passkeys }
     }
 
@@ -210,7 +235,21 @@ mod server {
 
     pub(super) fn check_id(id: &str) -> Result<&str, AppError> {
         let id = id.trim();
-        if id.is_empty() || id.len() > 128 {
+        // `.` and `..` would be dropped from the Admin API's URL path, naming another resource.
+        if id.is_empty() || id.len() > 128 || id == "." || id == ".." {
+            return Err(fail(AppError::NotFound));
+        }
+        Ok(id)
+    }
+
+    /// A passkey's credential id as providers write it: base64 or base64url,
+    /// up to WebAuthn's 1023 bytes.
+    pub(super) fn check_passkey_id(id: &str) -> Result<&str, AppError> {
+        let id = id.trim();
+        let ok = !id.is_empty()
+            && id.len() <= 1400
+            && id.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_+/=".contains(&b));
+        if !ok {
             return Err(fail(AppError::NotFound));
         }
         Ok(id)
@@ -291,7 +330,7 @@ pub async fn admin_get_identity(id: String) -> Result<IdentityDetail, AppError> 
     use crate::api::server::*;
     let bff = bff()?;
     let admin = authorize(&bff).await?;
-    admin.get(check_id(&id)?).await.map(detail).map_err(admin_error)
+    admin.get_detail(check_id(&id)?).await.map(detail).map_err(admin_error)
 }
 
 /// Creates an active identity, then shows it.
@@ -369,7 +408,7 @@ pub async fn admin_remove_passkey(id: String, passkey: String) -> Result<(), App
     let bff = bff()?;
     let admin = authorize(&bff).await?;
     let id = check_id(&id)?;
-    let passkey = check_id(&passkey)?;
+    let passkey = check_passkey_id(&passkey)?;
     admin.remove_passkey(id, passkey).await.map_err(admin_error)?;
     leptos_axum::redirect(&paths::admin_identity(id, Some(Notice::PasskeyRemoved)));
     Ok(())

@@ -56,9 +56,9 @@ pub fn ConfirmAction(
         }
     };
     // Unique per page even with several dialogs of one kind (one per row):
-    // the test id and the first hidden field (the identity's id), as plain
-    // id characters; the same on the server and in the browser.
-    let subject = confirm.fields.first().map(|(_, v)| v.as_str()).unwrap_or_default();
+    // the test id and the hidden fields' values (an identity's id, a
+    // passkey's), as plain id characters; the same on the server and in the browser.
+    let subject = confirm.fields.iter().map(|(_, v)| v.as_str()).collect::<Vec<_>>().join("-");
     let heading_id: String = format!("{}-{subject}-title", confirm.confirm_testid)
         .chars()
         .map(|c| if c.is_ascii_alphanumeric() || c == '-' { c } else { '_' })

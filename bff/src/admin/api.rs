@@ -9,8 +9,8 @@ use url::Url;
 
 use super::machine::{MachineClient, MachineToken, MachineTokens, TokenError};
 use super::model::{
-    field_errors, link_page, FieldError, Identity, IdentityBody, IdentityPage, IdentityState, ListQuery, Traits,
-    DEFAULT_SCHEMA_ID, MAX_PER_PAGE,
+    field_errors, link_page, FieldError, Identity, IdentityBody, IdentityPage, IdentityState, ListQuery, Passkeys,
+    Traits, WebauthnCredential, DEFAULT_SCHEMA_ID, MAX_PER_PAGE,
 };
 
 /// Why an Admin API call failed. Messages are for logs; the UI maps each case
@@ -33,6 +33,10 @@ pub enum AdminError {
     Transport(String),
     #[error("the Admin API answered {status}: {detail}")]
     Upstream { status: u16, detail: String },
+    /// The provider answered that it deleted a passkey but still lists it
+    /// (Kratos deletes only second-factor `webauthn` keys, whatever `identifier` says).
+    #[error("the provider still lists the passkey it was asked to delete")]
+    NotRemoved,
 }
 
 /// The Admin API client of one provider. Code outside `bff` can build one
@@ -236,6 +240,21 @@ impl AdminApi {
         json(self.send(Method::GET, self.identity_url(id), None).await?).await
     }
 
+    /// The identity with its passkeys listed (`include_credential=webauthn`
+    /// and `passkey`, as Kratos takes them). A provider that refuses the
+    /// parameter (Kratos before 1.1 took `oidc` only) is asked without it.
+    #[tracing::instrument(skip_all, fields(identity = %id))]
+    pub(crate) async fn get_with_credentials(&self, id: &str) -> Result<Identity, AdminError> {
+        let mut url = self.identity_url(id);
+        url.query_pairs_mut()
+            .append_pair("include_credential", "webauthn")
+            .append_pair("include_credential", "passkey");
+        match self.send(Method::GET, url, None).await {
+            Err(AdminError::Invalid(_)) => self.get(id).await,
+            r => json(r?).await,
+        }
+    }
+
     #[tracing::instrument(skip_all)]
     pub(crate) async fn create(&self, traits: &Traits, state: IdentityState) -> Result<Identity, AdminError> {
         let body = body(traits, state)?;
@@ -254,14 +273,51 @@ impl AdminApi {
         self.send(Method::DELETE, self.identity_url(id), None).await.map(|_| ())
     }
 
-    /// Deletes one of the identity's passkeys (Kratos:
-    /// `DELETE /identities/{id}/credentials/webauthn?identifier=…`).
+    /// Removes one of the identity's passkeys and checks it is gone: reads
+    /// the identity (with its passkeys), asks the provider to delete that one
+    /// under the type it is listed as, and reads the identity again. A
+    /// provider that answers "deleted" but still lists it gives
+    /// [`AdminError::NotRemoved`]; an unknown passkey [`AdminError::NotFound`].
+    /// Also returns the identity's email and the passkey as listed (for the audit).
+    pub(crate) async fn remove_passkey(
+        &self,
+        id: &str,
+        credential_id: &str,
+    ) -> (Option<String>, Option<WebauthnCredential>, Result<(), AdminError>) {
+        let listed = |i: &Identity| match i.passkeys() {
+            Passkeys::Listed(keys) => keys.into_iter().find(|k| k.id == credential_id),
+            _ => None,
+        };
+        let current = match self.get_with_credentials(id).await {
+            Ok(i) => i,
+            Err(e) => return (None, None, Err(e)),
+        };
+        let email = Some(current.traits.email.clone());
+        let Some(passkey) = listed(&current) else {
+            return (email, None, Err(AdminError::NotFound));
+        };
+        let r = match self.delete_passkey(id, passkey.kind, credential_id).await {
+            Ok(()) => match self.get_with_credentials(id).await {
+                Ok(after) if listed(&after).is_some() => Err(AdminError::NotRemoved),
+                Ok(_) => Ok(()),
+                Err(e) => Err(e),
+            },
+            Err(e) => Err(e),
+        };
+        (email, Some(passkey), r)
+    }
+
+    /// Asks the provider to delete one of the identity's passkeys:
+    /// `DELETE /identities/{id}/credentials/{kind}?identifier=…` (the local
+    /// provider deletes that one; Kratos may delete others or none, so the
+    /// caller checks what is left).
     #[tracing::instrument(skip_all, fields(identity = %id))]
-    pub(crate) async fn delete_passkey(&self, id: &str, credential_id: &str) -> Result<(), AdminError> {
+    pub(crate) async fn delete_passkey(&self, id: &str, kind: &str, credential_id: &str) -> Result<(), AdminError> {
         let mut url = self.identity_url(id);
-        if let Ok(mut seg) = url.path_segments_mut() {
-            seg.push("credentials").push("webauthn");
-        }
+        url.path_segments_mut()
+            .map_err(|()| AdminError::Transport("the Admin API URL cannot have a path".into()))?
+            .push("credentials")
+            .push(kind);
         url.query_pairs_mut().append_pair("identifier", credential_id);
         self.send(Method::DELETE, url, None).await.map(|_| ())
     }

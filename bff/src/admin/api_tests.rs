@@ -324,3 +324,74 @@ async fn a_stalled_api_times_out() {
     assert!(started.elapsed() < Duration::from_secs(5), "{:?}", started.elapsed());
     assert_eq!(c.writes.load(Ordering::SeqCst), 1);
 }
+
+/// A Kratos-like Admin API for one identity with one passwordless passkey:
+/// with `old`, `include_credential` is refused (Kratos before 1.1 took `oidc`
+/// only); otherwise the passkey is listed, and a delete answers 204 but keeps
+/// it (Kratos deletes only second-factor `webauthn` keys, whatever `identifier` says).
+async fn fake_kratos(old: bool) -> (String, Arc<AtomicU64>) {
+    use axum::routing::{delete, get, post};
+    let deletes = Arc::new(AtomicU64::new(0));
+    let d = deletes.clone();
+    let app = axum::Router::new()
+        .route(
+            "/oauth2/token",
+            post(|| async {
+                axum::Json(serde_json::json!({"access_token": "t", "token_type": "bearer", "expires_in": 3600}))
+            }),
+        )
+        .route(
+            "/admin/identities/{id}",
+            get(move |axum::extract::RawQuery(q): axum::extract::RawQuery| async move {
+                let asks = q.unwrap_or_default().contains("include_credential=webauthn");
+                if asks && old {
+                    let e = serde_json::json!({"error": {"code": 400, "reason": "only oidc", "message": "bad request"}});
+                    return (axum::http::StatusCode::BAD_REQUEST, axum::Json(e));
+                }
+                let mut webauthn = serde_json::json!({"type": "webauthn", "identifiers": ["a@example.com"]});
+                if asks {
+                    webauthn["config"] = serde_json::json!({"credentials": [
+                        {"id": "k1+/w==", "display_name": "Phone", "added_at": "2026-12-04T10:00:00Z", "is_passwordless": true}
+                    ]});
+                }
+                let body = serde_json::json!({"id": "i", "state": "active", "traits": {"email": "a@example.com"},
+                    "credentials": {"webauthn": webauthn}});
+                (axum::http::StatusCode::OK, axum::Json(body))
+            }),
+        )
+        .route(
+            "/admin/identities/{id}/credentials/{kind}",
+            delete(move || {
+                d.fetch_add(1, Ordering::SeqCst);
+                async { axum::http::StatusCode::NO_CONTENT }
+            }),
+        );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}/", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (base, deletes)
+}
+
+#[tokio::test]
+async fn a_passkey_the_provider_answers_deleted_but_still_lists_is_not_reported_removed() {
+    let (base, deletes) = fake_kratos(false).await;
+    let api = api(&base, ClientAuth::ClientSecretBasic);
+    let (email, passkey, r) = api.remove_passkey("i", "k1+/w==").await;
+    assert_eq!(email.as_deref(), Some("a@example.com"));
+    assert_eq!(passkey.map(|p| (p.kind, p.display_name)), Some(("webauthn", "Phone".to_string())));
+    assert!(matches!(r, Err(AdminError::NotRemoved)), "{r:?}");
+    assert_eq!(deletes.load(Ordering::SeqCst), 1);
+    let (_, passkey, r) = api.remove_passkey("i", "unknown").await;
+    assert!(passkey.is_none() && matches!(r, Err(AdminError::NotFound)), "{r:?}");
+    assert_eq!(deletes.load(Ordering::SeqCst), 1, "an unknown passkey is never asked for");
+}
+
+#[tokio::test]
+async fn a_provider_that_refuses_include_credential_is_asked_without_it() {
+    let (base, _) = fake_kratos(true).await;
+    let api = api(&base, ClientAuth::ClientSecretBasic);
+    let i = api.get_with_credentials("i").await.unwrap();
+    assert_eq!(i.passkeys(), super::super::model::Passkeys::Unlisted, "it has passkeys, but they are not listed");
+    let (_, _, r) = api.remove_passkey("i", "k1+/w==").await;
+    assert!(matches!(r, Err(AdminError::NotFound)), "nothing listed, nothing removed: {r:?}");
+}

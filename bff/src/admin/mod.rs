@@ -275,23 +275,23 @@ impl AdminIdentities<'_> {
         r
     }
 
-    /// Removes one of the identity's passkeys at the provider; the audit
-    /// entry names the passkey.
+    /// One identity with its passkeys listed, for its own page.
+    pub async fn get_detail(&self, id: &str) -> Result<Identity, AdminError> {
+        self.api.get_with_credentials(id).await
+    }
+
+    /// Removes one of the identity's passkeys at the provider
+    /// ([`AdminApi::remove_passkey`]: checked by reading the identity again).
+    /// The audit entry names the passkey.
     pub async fn remove_passkey(&self, id: &str, credential_id: &str) -> Result<(), AdminError> {
-        let current = self.api.get(id).await;
-        let email = current.as_ref().ok().map(|i| i.traits.email.clone());
-        let name = current
-            .as_ref()
-            .ok()
-            .and_then(|i| i.passkeys().iter().find(|p| p.id == credential_id).map(|p| p.display_name.clone()));
-        let r = match current {
-            Ok(_) if name.is_none() => Err(AdminError::NotFound),
-            Ok(_) => self.api.delete_passkey(id, credential_id).await,
-            Err(e) => Err(e),
-        };
-        let outcome = match (&r, &name) {
+        let (email, passkey, r) = self.api.remove_passkey(id, credential_id).await;
+        // The name is the user's own (at most 60 characters at the local provider; any length elsewhere).
+        let name: Option<String> = passkey.map(|p| p.display_name.chars().take(60).collect());
+        let outcome = match (&r, name) {
             (Ok(()), Some(name)) => format!("ok: {name:?}"),
-            _ => outcome(&r).to_string(),
+            (Err(AdminError::NotRemoved), Some(name)) => format!("failed: {name:?} still listed by the provider"),
+            (r, Some(name)) => format!("{}: {name:?}", outcome(r)),
+            (r, None) => outcome(r).to_string(),
         };
         self.record(AuditAction::RemovePasskey, Some(id), email.as_deref(), &outcome).await;
         r

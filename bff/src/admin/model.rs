@@ -46,43 +46,75 @@ pub struct Identity {
     pub created_at: String,
     #[serde(default)]
     pub updated_at: String,
-    /// Kratos' `credentials` (only in a single identity's answer).
-    #[serde(default)]
+    /// Kratos' `credentials` (in a single identity's answer). Read leniently:
+    /// a shape this app does not know never fails the identity.
+    #[serde(default, deserialize_with = "lenient")]
     pub credentials: Credentials,
 }
 
-/// The credentials of an identity the app reads: its passkeys (`webauthn`).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
-pub struct Credentials {
-    #[serde(default)]
-    pub webauthn: Option<CredentialSet>,
+/// `T` from any JSON; what does not fit is `T::default()`.
+fn lenient<'de, D: serde::Deserializer<'de>, T: serde::de::DeserializeOwned + Default>(d: D) -> Result<T, D::Error> {
+    let value = serde_json::Value::deserialize(d)?;
+    Ok(serde_json::from_value(value).unwrap_or_default())
 }
 
+/// The credentials of an identity the app reads: passkeys, as Kratos lists
+/// them under `webauthn` (and, since Kratos 1.2, `passkey`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+pub struct Credentials {
+    #[serde(default, deserialize_with = "lenient")]
+    pub webauthn: Option<CredentialSet>,
+    #[serde(default, deserialize_with = "lenient")]
+    pub passkey: Option<CredentialSet>,
+}
+
+/// One credential type of an identity. `config` is there only when the
+/// request asked for it (`include_credential`).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
 pub struct CredentialSet {
-    #[serde(default)]
-    pub config: CredentialConfig,
+    #[serde(default, deserialize_with = "lenient")]
+    pub config: Option<CredentialConfig>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
 pub struct CredentialConfig {
-    #[serde(default)]
-    pub credentials: Vec<WebauthnCredential>,
+    /// Each read on its own (`WebauthnCredential::from_json`): one odd entry hides only itself.
+    #[serde(default, deserialize_with = "lenient")]
+    pub credentials: Vec<serde_json::Value>,
 }
 
 /// One passkey as the Admin API lists it (no key material).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct WebauthnCredential {
-    /// The credential id (base64url).
+    /// The credential type it is listed under (`webauthn` or `passkey`): what removing it names.
+    pub kind: &'static str,
+    /// The credential id as the provider writes it.
     pub id: String,
-    #[serde(default)]
     pub display_name: String,
-    /// RFC 3339.
-    #[serde(default)]
+    /// RFC 3339 (empty when the provider does not say).
     pub added_at: String,
-    /// RFC 3339, when the provider says.
-    #[serde(default)]
-    pub last_used_at: Option<String>,
+    /// `None` when the provider does not say (Kratos does not), `Some(None)` for never used.
+    pub last_used_at: Option<Option<String>>,
+}
+
+impl WebauthnCredential {
+    fn from_json(kind: &'static str, v: &serde_json::Value) -> Option<Self> {
+        let id = v.get("id")?.as_str().filter(|id| !id.is_empty())?.to_string();
+        let text = |k: &str| v.get(k).and_then(serde_json::Value::as_str).unwrap_or_default().to_string();
+        let last_used_at = v.get("last_used_at").map(|t| t.as_str().map(str::to_string));
+        Some(Self { kind, id, display_name: text("display_name"), added_at: text("added_at"), last_used_at })
+    }
+}
+
+/// What the provider says about an identity's passkeys.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum Passkeys {
+    /// None listed: the identity has no passkey credentials.
+    #[default]
+    None,
+    /// It has passkey credentials, but the provider did not list them.
+    Unlisted,
+    Listed(Vec<WebauthnCredential>),
 }
 
 /// An RFC 3339 time in Unix seconds.
@@ -93,19 +125,36 @@ fn rfc3339_unix(t: &str) -> Option<i64> {
 }
 
 impl WebauthnCredential {
-    /// `added_at` in Unix seconds (0 when it is not RFC 3339).
-    pub fn added_unix(&self) -> i64 {
-        rfc3339_unix(&self.added_at).unwrap_or_default()
+    /// `added_at` in Unix seconds, when readable.
+    pub fn added_unix(&self) -> Option<i64> {
+        rfc3339_unix(&self.added_at)
     }
-    pub fn last_used_unix(&self) -> Option<i64> {
-        self.last_used_at.as_deref().and_then(rfc3339_unix)
+    /// When it was last used: `None` unknown, `Some(None)` never.
+    pub fn last_used_unix(&self) -> Option<Option<i64>> {
+        self.last_used_at.as_ref().map(|t| t.as_deref().and_then(rfc3339_unix))
     }
 }
 
 impl Identity {
-    /// The identity's passkeys, as listed under `credentials.webauthn`.
-    pub fn passkeys(&self) -> &[WebauthnCredential] {
-        self.credentials.webauthn.as_ref().map(|w| w.config.credentials.as_slice()).unwrap_or_default()
+    /// The identity's passkeys, as listed under `credentials.webauthn` and `credentials.passkey`.
+    pub fn passkeys(&self) -> Passkeys {
+        let sets = [("webauthn", &self.credentials.webauthn), ("passkey", &self.credentials.passkey)];
+        let mut listed = Vec::new();
+        let mut unlisted = false;
+        for (kind, set) in sets {
+            match set {
+                None => {}
+                Some(CredentialSet { config: None }) => unlisted = true,
+                Some(CredentialSet { config: Some(c) }) => {
+                    listed.extend(c.credentials.iter().filter_map(|v| WebauthnCredential::from_json(kind, v)));
+                }
+            }
+        }
+        match (listed.is_empty(), unlisted) {
+            (false, _) => Passkeys::Listed(listed),
+            (true, true) => Passkeys::Unlisted,
+            (true, false) => Passkeys::None,
+        }
     }
 
     /// `created_at` in Unix seconds (0 when it is not RFC 3339).
@@ -378,6 +427,44 @@ fn friendly(field: &str, raw: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn passkeys_are_read_from_kratos_shapes_and_odd_ones_never_fail_the_identity() {
+        let parse = |credentials: &str| -> Identity {
+            serde_json::from_str(&format!(
+                r#"{{"id":"i","state":"active","traits":{{"email":"a@example.com"}},"credentials":{credentials}}}"#
+            ))
+            .unwrap_or_else(|e| panic!("{credentials}: {e}"))
+        };
+        // The local provider, asked with include_credential=webauthn.
+        let local = parse(
+            r#"{"webauthn":{"type":"webauthn","identifiers":["a@example.com"],"config":{"credentials":[
+                {"id":"abc_-","display_name":"Phone","added_at":"2026-12-04T10:00:00Z","last_used_at":null},
+                {"id":"def","display_name":"Laptop","added_at":"2026-12-04T10:00:00.123456789Z","last_used_at":"2026-12-04T11:00:00Z"}]}}}"#,
+        );
+        let Passkeys::Listed(keys) = local.passkeys() else { panic!("{:?}", local.passkeys()) };
+        assert_eq!(keys.len(), 2);
+        assert_eq!((keys[0].kind, keys[0].display_name.as_str()), ("webauthn", "Phone"));
+        assert_eq!(keys[0].last_used_unix(), Some(None), "never used");
+        assert_eq!(keys[1].added_unix(), Some(1_796_378_400));
+        assert_eq!(keys[1].last_used_unix(), Some(Some(1_796_382_000)));
+        // Kratos: standard base64 ids, no last_used_at (unknown, not "never"), Kratos 1.2's passkey type.
+        let kratos = parse(
+            r#"{"passkey":{"type":"passkey","identifiers":["x"],"config":{"credentials":[
+                {"id":"q+/w==","display_name":"","added_at":"2026-12-04T10:00:00Z","is_passwordless":true}],"user_handle":"u"}}}"#,
+        );
+        let Passkeys::Listed(keys) = kratos.passkeys() else { panic!() };
+        assert_eq!((keys[0].kind, keys[0].id.as_str(), keys[0].last_used_unix()), ("passkey", "q+/w==", None));
+        // Listed without their config (not asked for): there are passkeys, but which is not said.
+        assert_eq!(parse(r#"{"webauthn":{"type":"webauthn","identifiers":["x"]}}"#).passkeys(), Passkeys::Unlisted);
+        // No passkeys; odd shapes; an entry without id hides only itself.
+        for none in [r#"{}"#, r#"null"#, r#"{"password":{"type":"password"}}"#, r#"[1,2]"#, r#""x""#] {
+            assert_eq!(parse(none).passkeys(), Passkeys::None, "{none}");
+        }
+        assert_eq!(parse(r#"{"webauthn":{"config":null}}"#).passkeys(), Passkeys::Unlisted);
+        let one = parse(r#"{"webauthn":{"config":{"credentials":[{"display_name":"no id"},{"id":"ok"},7]}}}"#);
+        assert!(matches!(one.passkeys(), Passkeys::Listed(k) if k.len() == 1 && k[0].id == "ok"));
+    }
 
     fn ident(id: &str, email: &str, first: &str, state: IdentityState, created: &str) -> Identity {
         Identity {

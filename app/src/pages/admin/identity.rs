@@ -10,7 +10,7 @@ use super::fields::{other_error, server_fields, IdentityFields};
 use super::{badge, is_admin, require_admin, AdminNav, NoticeBanner};
 use crate::api::admin::{
     admin_get_identity, AdminDeleteIdentity, AdminEndSessions, AdminRemovePasskey, AdminSetIdentityState,
-    AdminUpdateIdentity, IdentityDetail, IdentityRow, PasskeyRow,
+    AdminUpdateIdentity, IdentityDetail, IdentityRow, LastUsed, PasskeyRow,
 };
 use crate::components::auth::use_current_user;
 use crate::components::confirm::{Confirm, ConfirmAction};
@@ -161,36 +161,58 @@ fn EditIdentity(row: IdentityRow) -> impl IntoView {
 
 /// The identity's passkeys at the provider, each removable (audited).
 #[component]
-fn Passkeys(email: String, id: String, passkeys: Vec<PasskeyRow>) -> impl IntoView {
+fn Passkeys(email: String, id: String, passkeys: Option<Vec<PasskeyRow>>) -> impl IntoView {
     let removed = ServerAction::<AdminRemovePasskey>::new().value().get_untracked();
-    let list = if passkeys.is_empty() {
-        view! {
+    let list = match passkeys {
+        None => view! {
+            <p class="muted">"This identity has passkeys, but the identity provider does not list them here."</p>
+        }
+        .into_any(),
+        Some(passkeys) if passkeys.is_empty() => view! {
             <p class="muted" data-testid=ids::ADMIN_PASSKEYS_EMPTY>
                 "No passkeys: this identity signs in with a passcode by email."
             </p>
         }
-        .into_any()
-    } else {
-        let items = passkeys
-            .into_iter()
-            .map(|p| {
+        .into_any(),
+        Some(passkeys) => passkey_list(&email, &id, passkeys),
+    };
+    view! {
+        <h2>"Passkeys"</h2>
+        {list}
+        {other_error(removed).map(|e| view! { <ErrorMessage error=e /> })}
+    }
+}
+
+/// Each passkey with its dates (those the provider gives) and "Remove".
+fn passkey_list(email: &str, id: &str, passkeys: Vec<PasskeyRow>) -> AnyView {
+    let items = passkeys
+        .into_iter()
+        .map(|p| {
+                let name = if p.name.trim().is_empty() { "Unnamed passkey".to_string() } else { p.name.clone() };
                 let confirm = Confirm {
-                    title: format!("Remove the passkey {} of {email}?", p.name),
+                    title: format!("Remove the passkey {name} of {email}?"),
                     message: "It can no longer sign in to this identity. They can still sign in with a passcode and add a new passkey.".into(),
                     confirm_label: "Yes, remove it".into(),
                     confirm_testid: format!("{}-confirm", ids::ADMIN_REMOVE_PASSKEY),
                     action: AdminRemovePasskey::PATH.into(),
-                    fields: vec![("passkey".to_string(), p.id.clone()), ("id".to_string(), id.clone())],
+                    fields: vec![("passkey".to_string(), p.id.clone()), ("id".to_string(), id.to_string())],
                 };
                 view! {
                     <li data-testid=ids::ADMIN_PASSKEY>
                         <div>
-                            <strong>{p.name.clone()}</strong>
+                            <strong>{name}</strong>
                             <p class="muted small">
-                                "Added " <Ago unix=p.added_unix /> " · "
-                                {match p.last_used_unix {
-                                    Some(t) => view! { "last used " <Ago unix=t /> }.into_any(),
-                                    None => "never used".into_any(),
+                                {p.added_unix.map(|t| view! { "Added " <Ago unix=t /> })}
+                                {match (p.added_unix.is_some(), p.last_used) {
+                                    (_, LastUsed::Unknown) => ().into_any(),
+                                    (added, LastUsed::Never) => {
+                                        if added { " · never used" } else { "Never used" }.into_any()
+                                    }
+                                    (added, LastUsed::At(t)) => view! {
+                                        {if added { " · last used " } else { "Last used " }}
+                                        <Ago unix=t />
+                                    }
+                                    .into_any(),
                                 }}
                             </p>
                         </div>
@@ -204,11 +226,5 @@ fn Passkeys(email: String, id: String, passkeys: Vec<PasskeyRow>) -> impl IntoVi
                 }
             })
             .collect_view();
-        view! { <ul class="list" data-testid=ids::ADMIN_PASSKEYS>{items}</ul> }.into_any()
-    };
-    view! {
-        <h2>"Passkeys"</h2>
-        {list}
-        {other_error(removed).map(|e| view! { <ErrorMessage error=e /> })}
-    }
+    view! { <ul class="list" data-testid=ids::ADMIN_PASSKEYS>{items}</ul> }.into_any()
 }
