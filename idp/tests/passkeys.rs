@@ -512,3 +512,31 @@ async fn the_admin_api_lists_an_identitys_passkeys_like_kratos_and_deletes_them(
     let (status, body) = sign_in_finish(&t, &b, &challenge, &csrf, &started, &soft.get(&started)).await;
     assert_eq!(status, 400, "{body}");
 }
+
+#[tokio::test]
+async fn passkey_ceremonies_are_limited_per_ip_like_passcodes() {
+    let mut cfg = test_config(idp::config::Storage::Memory);
+    cfg.rate_limits.passkey_per_ip = 2;
+    let t = spawn_with(cfg).await;
+    let b = browser();
+    let (challenge, csrf) = login_form(&t, &b).await;
+    for _ in 0..2 {
+        sign_in_start(&t, &b, &challenge, &csrf, true).await;
+    }
+    let r = b
+        .post(t.url("login/passkey/start"))
+        .header("accept", "application/json")
+        .form(&[("login_challenge", &*challenge), ("csrf", &*csrf), ("mode", "discover")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 429);
+    assert!(r.headers().contains_key("retry-after"));
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["error"], "too_many_requests", "JSON for the page's script: {body}");
+    // Registration and its finish count against the same budget; other steps do not.
+    let r = b.post(t.url("passkeys/register/start")).form(&[("csrf", "x")]).send().await.unwrap();
+    assert_eq!(r.status(), 429);
+    let r = b.get(t.auth_url("web", &[])).send().await.unwrap();
+    assert_eq!(r.status(), 303, "the authorization endpoint has its own budget");
+}
