@@ -185,46 +185,37 @@ async fn checked_session(p: &Provider, headers: &HeaderMap, f: &HashMap<String, 
     Ok(s)
 }
 
-/// `POST /profile/passkeys/{id}/rename`
-pub async fn rename_passkey(
+/// `POST /profile/passkeys/{id}/rename` (with `name`) and
+/// `POST /profile/passkeys/{id}/delete`: one of the signed-in user's passkeys.
+pub async fn change_passkey(
     State(p): State<Provider>,
     headers: HeaderMap,
-    Path(id): Path<String>,
+    Path((id, action)): Path<(String, String)>,
     Form(f): Form<HashMap<String, String>>,
 ) -> Response {
     let s = match checked_session(&p, &headers, &f).await {
         Ok(s) => s,
         Err(r) => return r,
     };
-    let name = f.get("name").map(String::as_str).unwrap_or_default();
-    let notice = match passkey::rename(&p.db, &s.identity.id, &id, name).await {
-        Ok(true) => ("info", "Your passkey was renamed."),
-        Ok(false) => ("error", "That passkey does not exist any more."),
-        Err(e) => {
-            tracing::error!(error = ?e.to_string(), "passkey rename failed");
-            ("error", "Your passkey could not be renamed. Please try again.")
+    let (done, ok, verb) = match action.as_str() {
+        "rename" => {
+            let name = f.get("name").map(String::as_str).unwrap_or_default();
+            (passkey::rename(&p.db, &s.identity.id, &id, name).await, "Your passkey was renamed.", "renamed")
         }
+        "delete" => (
+            passkey::delete(&p.db, &s.identity.id, &id).await,
+            "Your passkey was deleted. Remove it from your device or password manager too.",
+            "deleted",
+        ),
+        _ => return error_page(StatusCode::NOT_FOUND, "Not found", "There is no such page."),
     };
-    form_with_passkeys(&p, &s, Some(notice)).await
-}
-
-/// `POST /profile/passkeys/{id}/delete`
-pub async fn delete_passkey(
-    State(p): State<Provider>,
-    headers: HeaderMap,
-    Path(id): Path<String>,
-    Form(f): Form<HashMap<String, String>>,
-) -> Response {
-    let s = match checked_session(&p, &headers, &f).await {
-        Ok(s) => s,
-        Err(r) => return r,
-    };
-    let notice = match passkey::delete(&p.db, &s.identity.id, &id).await {
-        Ok(true) => ("info", "Your passkey was deleted. Remove it from your device or password manager too."),
+    let failed = format!("Your passkey could not be {verb}. Please try again.");
+    let notice = match done {
+        Ok(true) => ("info", ok),
         Ok(false) => ("error", "That passkey does not exist any more."),
         Err(e) => {
-            tracing::error!(error = ?e.to_string(), "passkey delete failed");
-            ("error", "Your passkey could not be deleted. Please try again.")
+            tracing::error!(error = ?e.to_string(), action = %verb, "passkey change failed");
+            ("error", failed.as_str())
         }
     };
     form_with_passkeys(&p, &s, Some(notice)).await

@@ -388,6 +388,10 @@ async fn the_profile_lists_renames_and_deletes_passkeys_and_a_deleted_one_no_lon
     let page = r.text().await.unwrap();
     assert!(page.contains("Your passkey was renamed.") && page.contains("Work &lt;laptop&gt;"), "{page}");
 
+    // Only rename and delete.
+    let r = b.post(t.url(&format!("profile/passkeys/{id}/steal"))).form(&[("csrf", &*csrf)]).send().await.unwrap();
+    assert_eq!(r.status(), 404);
+
     // Another browser cannot touch it.
     let other = browser();
     assert_eq!(passcode_sign_in(&t, &other, "admin@example.com", false).await.status(), 303);
