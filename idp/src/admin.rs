@@ -15,7 +15,7 @@ use axum::Json;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use crate::identity::{self, IdentityError, IdentityInput, State as IdState};
+use crate::identity::{self, rfc3339, IdentityError, IdentityInput, State as IdState};
 use crate::oauth::{self, BearerError};
 use crate::passkey;
 use crate::Provider;
@@ -171,10 +171,6 @@ pub async fn get(
     let mut body = i.to_json(&p.issuer);
     body["credentials"] = credentials_json(&i, &keys, include);
     Json(body).into_response()
-}
-
-fn rfc3339(ts: i64) -> String {
-    chrono::DateTime::from_timestamp(ts, 0).unwrap_or_default().to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
 }
 
 /// An identity's credentials in Kratos' shape: `webauthn` with its passkeys

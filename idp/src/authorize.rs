@@ -544,7 +544,7 @@ Email me a passcode instead</button></form>",
 }
 
 /// A JSON answer to the passkey script.
-fn json(status: StatusCode, body: serde_json::Value) -> Response {
+pub(crate) fn json(status: StatusCode, body: serde_json::Value) -> Response {
     let mut r = (status, axum::Json(body)).into_response();
     r.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     r

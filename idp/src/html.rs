@@ -49,9 +49,14 @@ const SCRIPT_MARKER: &str = "x-idp-passkey-script";
 
 /// `GET /assets/passkey.js`
 pub async fn script() -> Response {
-    let mut r = SCRIPT.into_response();
+    asset(SCRIPT, "text/javascript; charset=utf-8")
+}
+
+/// A file embedded in the binary, cached for an hour.
+fn asset(body: &'static str, content_type: &'static str) -> Response {
+    let mut r = body.into_response();
     let h = r.headers_mut();
-    h.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/javascript; charset=utf-8"));
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=3600"));
     r
 }
@@ -62,11 +67,7 @@ base-uri 'none'; frame-ancestors 'none'; form-action 'self'";
 
 /// `GET /assets/idp.css`
 pub async fn stylesheet() -> Response {
-    let mut r = STYLE.into_response();
-    let h = r.headers_mut();
-    h.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/css; charset=utf-8"));
-    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=3600"));
-    r
+    asset(STYLE, "text/css; charset=utf-8")
 }
 
 /// A CSP source for the origin of `uri`: `scheme://host[:port]`, or `scheme:`
@@ -118,12 +119,8 @@ pub async fn security_headers(State(p): State<Provider>, req: Request, next: Nex
     }
     if is_html {
         // Only a page with the passkey script may run a script, and only that file.
-        let csp = if h.remove(SCRIPT_MARKER).is_some() {
-            p.csp.replacen("script-src 'none'", &format!("script-src {}", p.url(SCRIPT_PATH)), 1)
-        } else {
-            p.csp.to_string()
-        };
-        if let Ok(v) = HeaderValue::from_str(&csp) {
+        let csp = if h.remove(SCRIPT_MARKER).is_some() { &p.csp_with_script } else { &p.csp };
+        if let Ok(v) = HeaderValue::from_str(csp) {
             h.insert(header::CONTENT_SECURITY_POLICY, v);
         }
         h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));

@@ -142,7 +142,7 @@ pub fn validate_traits(traits: &Value) -> Result<(), String> {
     }
 }
 
-fn rfc3339(ts: i64) -> String {
+pub(crate) fn rfc3339(ts: i64) -> String {
     chrono::DateTime::from_timestamp(ts, 0).unwrap_or_default().to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
 }
 
@@ -249,6 +249,11 @@ pub async fn get(db: &Db, id: &str) -> Result<Option<Identity>, sqlx::Error> {
     let row: Option<Row> =
         sqlx::query_as(&format!("SELECT {COLUMNS} FROM identities WHERE id = ?")).bind(id).fetch_optional(db).await?;
     Ok(row.map(from_row))
+}
+
+/// The identity, if it exists and may sign in.
+pub async fn active(db: &Db, id: &str) -> Result<Option<Identity>, sqlx::Error> {
+    Ok(get(db, id).await?.filter(|i| i.state == State::Active))
 }
 
 pub async fn find_by_email(db: &Db, email: &str) -> Result<Option<Identity>, sqlx::Error> {

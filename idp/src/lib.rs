@@ -48,6 +48,8 @@ pub struct Provider {
     pub limits: Arc<ratelimit::Limiters>,
     /// The Content-Security-Policy of every page (form-action lists the clients' origins).
     pub csp: Arc<str>,
+    /// The same for the pages that load the passkey script: it allows that one file.
+    pub csp_with_script: Arc<str>,
     /// The passkey relying party (from the issuer); `None` when the issuer's
     /// host cannot have passkeys (an IP address).
     pub passkeys: passkey::Rp,
@@ -128,7 +130,12 @@ impl Idp {
             .build()
             .map_err(|e| StartError::Http(e.to_string()))?;
         let limits = Arc::new(ratelimit::Limiters::new(&config.rate_limits));
-        let csp = html::csp_for(&config).into();
+        let csp = html::csp_for(&config);
+        let csp_with_script = csp.replacen(
+            "script-src 'none'",
+            &format!("script-src {issuer}{}", html::SCRIPT_PATH.trim_start_matches('/')),
+            1,
+        );
         let passkeys = match passkey::relying_party(&issuer, config.ttl.passkey_challenge) {
             Ok(rp) => Some(Arc::new(rp)),
             Err(why) => {
@@ -144,7 +151,8 @@ impl Idp {
             http,
             stats: Arc::default(),
             limits,
-            csp,
+            csp: csp.into(),
+            csp_with_script: csp_with_script.into(),
             passkeys,
         })
     }

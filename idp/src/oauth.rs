@@ -430,5 +430,5 @@ pub async fn verify_access_token_str(provider: &Provider, token: &str) -> Result
 
 /// Loads the active identity a grant belongs to.
 pub async fn active_identity(provider: &Provider, identity_id: &str) -> Result<Option<Identity>, sqlx::Error> {
-    Ok(identity::get(&provider.db, identity_id).await?.filter(|i| i.state == identity::State::Active))
+    identity::active(&provider.db, identity_id).await
 }

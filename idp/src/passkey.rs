@@ -455,8 +455,7 @@ pub async fn start_sign_in(
 ) -> Result<Started<RequestChallengeResponse>, CeremonyError> {
     match identity_id {
         Some(identity_id) => {
-            let active =
-                crate::identity::get(db, identity_id).await?.is_some_and(|i| i.state == crate::identity::State::Active);
+            let active = crate::identity::active(db, identity_id).await?.is_some();
             if !active {
                 return Err(CeremonyError::Inactive);
             }
@@ -523,8 +522,7 @@ pub async fn finish_sign_in(
         }
         Kind::Register => return Err(CeremonyError::Unknown),
     };
-    let active =
-        crate::identity::get(db, &identity_id).await?.is_some_and(|i| i.state == crate::identity::State::Active);
+    let active = crate::identity::active(db, &identity_id).await?.is_some();
     if !active {
         return Err(CeremonyError::Inactive);
     }

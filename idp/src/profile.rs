@@ -4,10 +4,10 @@
 use std::collections::HashMap;
 
 use axum::extract::{Form, Path, State};
-use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
-use axum::response::{IntoResponse, Response};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::Response;
 
-use crate::authorize::{ceremony_error, current_session, Session, SESSION_COOKIE};
+use crate::authorize::{ceremony_error, current_session, json, Session, SESSION_COOKIE};
 use crate::html::{error_page, esc, page};
 use crate::identity::{self, IdentityInput};
 use crate::passkey::{self, PasskeyInfo};
@@ -219,12 +219,6 @@ pub async fn change_passkey(
         }
     };
     form_with_passkeys(&p, &s, Some(notice)).await
-}
-
-fn json(status: StatusCode, body: serde_json::Value) -> Response {
-    let mut r = (status, axum::Json(body)).into_response();
-    r.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    r
 }
 
 /// The relying party and the session of a passkey registration request

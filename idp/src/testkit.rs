@@ -58,7 +58,8 @@ fn location(r: &reqwest::Response) -> Result<String, String> {
         .ok_or_else(|| format!("expected a redirect, got {}", r.status()))
 }
 
-fn field(html: &str, name: &str) -> Result<String, String> {
+/// The value of `<input name="{name}" value="…">` in a provider page.
+pub fn field(html: &str, name: &str) -> Result<String, String> {
     let marker = format!("name=\"{name}\" value=\"");
     let start = html.find(&marker).ok_or(format!("no {name} field"))? + marker.len();
     let end = html[start..].find('"').ok_or(format!("unterminated {name} field"))?;
@@ -202,14 +203,19 @@ impl SoftAuthenticator {
         cbor::text(&mut att, "authData");
         cbor::bytes(&mut att, &auth_data);
         self.counter += 1;
+        self.answer(serde_json::json!({
+            "attestationObject": Self::b64(&att),
+            "clientDataJSON": Self::b64(&self.client_data("webauthn.create", options)),
+        }))
+    }
+
+    /// A `PublicKeyCredential` as a browser's script sends it, around `response`.
+    fn answer(&self, response: serde_json::Value) -> serde_json::Value {
         serde_json::json!({
             "id": Self::b64(&self.cred_id),
             "rawId": Self::b64(&self.cred_id),
             "type": "public-key",
-            "response": {
-                "attestationObject": Self::b64(&att),
-                "clientDataJSON": Self::b64(&self.client_data("webauthn.create", options)),
-            },
+            "response": response,
             "extensions": {},
         })
     }
@@ -226,17 +232,11 @@ impl SoftAuthenticator {
         signed.extend(sha2::Sha256::digest(&client_data));
         let sig: p256::ecdsa::Signature = self.key.sign(&signed);
         self.counter += 1;
-        serde_json::json!({
-            "id": Self::b64(&self.cred_id),
-            "rawId": Self::b64(&self.cred_id),
-            "type": "public-key",
-            "response": {
-                "authenticatorData": Self::b64(&auth_data),
-                "clientDataJSON": Self::b64(&client_data),
-                "signature": Self::b64(sig.to_der().as_bytes()),
-                "userHandle": Self::b64(&self.user_handle),
-            },
-            "extensions": {},
-        })
+        self.answer(serde_json::json!({
+            "authenticatorData": Self::b64(&auth_data),
+            "clientDataJSON": Self::b64(&client_data),
+            "signature": Self::b64(sig.to_der().as_bytes()),
+            "userHandle": Self::b64(&self.user_handle),
+        }))
     }
 }

@@ -315,11 +315,7 @@ async fn provider_login_form(app: &TestApp, b: &reqwest::Client) -> (String, Str
         .text()
         .await
         .unwrap();
-    let field = |name: &str| {
-        let marker = format!("name=\"{name}\" value=\"");
-        let start = page.find(&marker).unwrap() + marker.len();
-        page[start..start + page[start..].find('"').unwrap()].to_string()
-    };
+    let field = |name: &str| idp::testkit::field(&page, name).unwrap();
     (provider, field("login_challenge"), field("csrf"))
 }
 
@@ -334,9 +330,7 @@ async fn an_admin_sees_and_removes_a_users_passkey_audited_and_it_no_longer_sign
     let user = as_browser(&app);
     signed_in(&user, "user@example.com").await;
     let profile = user.client.get(format!("{provider}profile")).send().await.unwrap().text().await.unwrap();
-    let marker = "name=\"csrf\" value=\"";
-    let at = profile.find(marker).unwrap() + marker.len();
-    let csrf = profile[at..at + profile[at..].find('"').unwrap()].to_string();
+    let csrf = idp::testkit::field(&profile, "csrf").unwrap();
     let started: serde_json::Value = user
         .client
         .post(format!("{provider}passkeys/register/start"))

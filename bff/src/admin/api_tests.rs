@@ -205,32 +205,30 @@ async fn a_wrong_client_secret_is_a_token_error() {
 
 // ------------------------------------------------------------ misbehaving fakes
 
+/// A token endpoint that hands every client the same machine token.
+async fn static_token() -> axum::Json<serde_json::Value> {
+    axum::Json(serde_json::json!({"access_token": "t", "token_type": "bearer", "expires_in": 3600}))
+}
+
 /// A provider whose Admin API ignores `page`: every request gets the same two
 /// identities and a `Link` that promises a next page.
 async fn fake_ignoring_page() -> (String, Arc<AtomicU64>) {
     use axum::routing::{get, post};
     let reads = Arc::new(AtomicU64::new(0));
     let r = reads.clone();
-    let app = axum::Router::new()
-        .route(
-            "/oauth2/token",
-            post(|| async {
-                axum::Json(serde_json::json!({"access_token": "t", "token_type": "bearer", "expires_in": 3600}))
-            }),
-        )
-        .route(
-            "/admin/identities",
-            get(move || {
-                r.fetch_add(1, Ordering::SeqCst);
-                async move {
-                    let body = serde_json::json!([
-                        {"id": "a", "state": "active", "traits": {"email": "a@example.com"}},
-                        {"id": "b", "state": "active", "traits": {"email": "b@example.com"}},
-                    ]);
-                    ([("link", "<http://x/admin/identities?page=1&per_page=2>; rel=\"next\"")], axum::Json(body))
-                }
-            }),
-        );
+    let app = axum::Router::new().route("/oauth2/token", post(static_token)).route(
+        "/admin/identities",
+        get(move || {
+            r.fetch_add(1, Ordering::SeqCst);
+            async move {
+                let body = serde_json::json!([
+                    {"id": "a", "state": "active", "traits": {"email": "a@example.com"}},
+                    {"id": "b", "state": "active", "traits": {"email": "b@example.com"}},
+                ]);
+                ([("link", "<http://x/admin/identities?page=1&per_page=2>; rel=\"next\"")], axum::Json(body))
+            }
+        }),
+    );
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}/", listener.local_addr().unwrap());
     tokio::spawn(async move { axum::serve(listener, app).await });
@@ -334,12 +332,7 @@ async fn fake_kratos(old: bool) -> (String, Arc<AtomicU64>) {
     let deletes = Arc::new(AtomicU64::new(0));
     let d = deletes.clone();
     let app = axum::Router::new()
-        .route(
-            "/oauth2/token",
-            post(|| async {
-                axum::Json(serde_json::json!({"access_token": "t", "token_type": "bearer", "expires_in": 3600}))
-            }),
-        )
+        .route("/oauth2/token", post(static_token))
         .route(
             "/admin/identities/{id}",
             get(move |axum::extract::RawQuery(q): axum::extract::RawQuery| async move {

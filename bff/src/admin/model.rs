@@ -104,6 +104,16 @@ impl WebauthnCredential {
         let last_used_at = v.get("last_used_at").map(|t| t.as_str().map(str::to_string));
         Some(Self { kind, id, display_name: text("display_name"), added_at: text("added_at"), last_used_at })
     }
+
+    /// `added_at` in Unix seconds, when readable.
+    pub fn added_unix(&self) -> Option<i64> {
+        rfc3339(&self.added_at).map(time::OffsetDateTime::unix_timestamp)
+    }
+
+    /// When it was last used: `None` unknown, `Some(None)` never.
+    pub fn last_used_unix(&self) -> Option<Option<i64>> {
+        self.last_used_at.as_ref().map(|t| t.as_deref().and_then(rfc3339).map(time::OffsetDateTime::unix_timestamp))
+    }
 }
 
 /// What the provider says about an identity's passkeys.
@@ -117,22 +127,9 @@ pub enum Passkeys {
     Listed(Vec<WebauthnCredential>),
 }
 
-/// An RFC 3339 time in Unix seconds.
-fn rfc3339_unix(t: &str) -> Option<i64> {
-    time::OffsetDateTime::parse(t.trim(), &time::format_description::well_known::Rfc3339)
-        .ok()
-        .map(time::OffsetDateTime::unix_timestamp)
-}
-
-impl WebauthnCredential {
-    /// `added_at` in Unix seconds, when readable.
-    pub fn added_unix(&self) -> Option<i64> {
-        rfc3339_unix(&self.added_at)
-    }
-    /// When it was last used: `None` unknown, `Some(None)` never.
-    pub fn last_used_unix(&self) -> Option<Option<i64>> {
-        self.last_used_at.as_ref().map(|t| t.as_deref().and_then(rfc3339_unix))
-    }
+/// An RFC 3339 time as the Admin API writes it.
+fn rfc3339(t: &str) -> Option<time::OffsetDateTime> {
+    time::OffsetDateTime::parse(t.trim(), &time::format_description::well_known::Rfc3339).ok()
 }
 
 impl Identity {
@@ -318,9 +315,7 @@ fn matches_text(identity: &Identity, words: &[String]) -> bool {
 
 /// An identity's `created_at` in Unix nanoseconds (`i128::MIN` when it is not RFC 3339).
 fn created_key(i: &Identity) -> i128 {
-    time::OffsetDateTime::parse(i.created_at.trim(), &time::format_description::well_known::Rfc3339)
-        .map(time::OffsetDateTime::unix_timestamp_nanos)
-        .unwrap_or(i128::MIN)
+    rfc3339(&i.created_at).map_or(i128::MIN, time::OffsetDateTime::unix_timestamp_nanos)
 }
 
 /// Filters, counts, sorts and pages `all` (what the provider listed) for `q`.
